@@ -1,0 +1,118 @@
+"""The workspace file ``micromarket.toml``: read, validate, write.
+
+Secrets never live here: a database URL is named by the environment variable that
+holds it (``url_env``), never written out.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .exceptions import ConfigError
+from .schema import INGESTIBLE
+
+CONFIG_FILE = "micromarket.toml"
+
+#: Defaults written by ``micromarket init``; every key is documented in docs/reference/config.md.
+DEFAULTS: dict[str, Any] = {
+    "workspace": {
+        "name": "micromarket",
+        "currency": "GBP",
+        "timezone": "Europe/London",
+    },
+    "backend": {
+        "kind": "duckdb",
+        "path": "micromarket.duckdb",
+        "memory_limit": "3GB",
+        "threads": 0,
+    },
+    "ingest": {
+        "on_error": "fail",
+        "min_date": "1990-01-01",
+        "max_date": "",
+        "max_line_bytes": 16_000_000,
+        "non_product_codes": [
+            "POST", "DOT", "M", "D", "C2", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE",
+            "ADJUST", "ADJUST2", "TEST001", "TEST002", "S", "B",
+        ],
+        "rules": {
+            "missing_customer_id": "keep",
+            "cancellation": "keep",
+            "zero_price": "exclude",
+            "negative_price": "exclude",
+            "non_product_code": "exclude",
+            "exact_duplicate": "exclude",
+            "date_out_of_range": "exclude",
+        },
+    },
+    "mapping": {},
+}
+
+RULE_ACTIONS = ("keep", "exclude")
+ON_ERROR = ("fail", "quarantine")
+BACKENDS = ("duckdb",)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
+    """Check a configuration dictionary and return it merged over the defaults.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key, what it accepts and what it got.
+    """
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    merged = _merge(DEFAULTS, config)
+    kind = merged["backend"]["kind"]
+    if kind not in BACKENDS:
+        raise ConfigError(f"{path}: backend.kind = {kind!r}; supported: {', '.join(BACKENDS)}")
+    on_error = merged["ingest"]["on_error"]
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"{path}: ingest.on_error = {on_error!r}; expected one of {ON_ERROR}")
+    rules = merged["ingest"]["rules"]
+    for rule, action in rules.items():
+        if rule not in DEFAULTS["ingest"]["rules"]:
+            raise ConfigError(
+                f"{path}: ingest.rules.{rule} is not a rule; rules: {', '.join(DEFAULTS['ingest']['rules'])}"
+            )
+        if action not in RULE_ACTIONS:
+            raise ConfigError(f"{path}: ingest.rules.{rule} = {action!r}; expected one of {RULE_ACTIONS}")
+    for table, mapping in merged["mapping"].items():
+        if table not in INGESTIBLE:
+            raise ConfigError(f"{path}: [mapping.{table}] is not a table; tables: {', '.join(INGESTIBLE)}")
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise ConfigError(f"{path}: [mapping.{table}] must map canonical column names to source column names")
+    return merged
+
+
+def load(path: Path) -> dict:
+    """Read and validate ``micromarket.toml`` at ``path``."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return validate(raw, path)
+
+
+def write(path: Path, config: dict) -> None:
+    """Write ``config`` to ``path`` as TOML."""
+    path.write_text(tomli_w.dumps(config), encoding="utf-8")

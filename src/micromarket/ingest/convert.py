@@ -1,0 +1,186 @@
+"""Typing: turn source cells into canonical values, and say which cells fail and why.
+
+For each mapped column this builds a SQL expression for the typed value and a rule that
+flags a cell as invalid (present in the source but not convertible). The view ``_typed``
+holds the typed columns, ``_row`` and ``_problem``: NULL for a good row, else a struct
+naming the first failing column, its value and the rule.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ..exceptions import IngestError
+from ..schema import BOOLEAN, DATE, INTEGER, NUMBER, TEXT, TIMESTAMP, Table
+from .sql import ident, literal
+
+#: Timestamp layouts tried when the source gives text and no ``date_format``.
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y%m%d",
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+    "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d",
+)
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
+                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+_RULE = {NUMBER: "type:number", INTEGER: "type:integer", TIMESTAMP: "type:timestamp",
+         DATE: "type:date", BOOLEAN: "type:boolean", TEXT: "type:text"}
+
+
+def _text(col: str) -> str:
+    # Empty or blank cells are missing values, not empty strings.
+    return f"nullif(trim(CAST({ident(col)} AS VARCHAR)), '')"
+
+
+def detect_timestamp_format(con: duckdb.DuckDBPyConnection, column: str, day_first: bool = True) -> str | None:
+    """Pick the layout that parses most of a sample of ``column`` (``None``: ISO cast works).
+
+    Ties between day-first and month-first layouts go to ``day_first``.
+    """
+    sample = f"(SELECT {_text(column)} AS v FROM _src WHERE {_text(column)} IS NOT NULL LIMIT 20000)"
+    iso_ok, total = con.execute(
+        f"SELECT count(TRY_CAST(v AS TIMESTAMP)), count(*) FROM {sample}"
+    ).fetchone()
+    if total == 0 or iso_ok == total:
+        return None
+    scores = []
+    for fmt in TIMESTAMP_FORMATS:
+        ok = con.execute(f"SELECT count(try_strptime(v, {literal(fmt)})) FROM {sample}").fetchone()[0]
+        preferred = fmt.startswith("%d") if day_first else fmt.startswith("%m")
+        scores.append((ok, preferred, fmt))
+    best_ok, _, best = max(scores)
+    if best_ok <= iso_ok:
+        return None
+    return best
+
+
+def typed_expression(canonical_type: str, col: str, source_type: str, fmt: str | None) -> str:
+    """SQL for the typed value of source column ``col``; NULL where it does not convert."""
+    base = source_type.split("(")[0].upper()
+    if canonical_type == TEXT:
+        text = _text(col)
+        # Ids written as floats by spreadsheets ("17850.0") mean the integer id.
+        return f"regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1')"
+    if canonical_type in (NUMBER, INTEGER) and base in _NUMERIC_TYPES:
+        return f"TRY_CAST({ident(col)} AS {canonical_type})"
+    if canonical_type in (TIMESTAMP, DATE) and base in ("TIMESTAMP", "DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+        return f"CAST({ident(col)} AS {canonical_type})"
+    if canonical_type == BOOLEAN and base == "BOOLEAN":
+        return ident(col)
+    text = _text(col)
+    if canonical_type == NUMBER:
+        return f"TRY_CAST({text} AS DOUBLE)"
+    if canonical_type == INTEGER:
+        return f"TRY_CAST(TRY_CAST({text} AS DECIMAL(38, 6)) AS BIGINT)"
+    if canonical_type in (TIMESTAMP, DATE):
+        parsed = f"TRY_CAST({text} AS TIMESTAMP)" if fmt is None else f"try_strptime({text}, {literal(fmt)})"
+        return parsed if canonical_type == TIMESTAMP else f"CAST({parsed} AS DATE)"
+    if canonical_type == BOOLEAN:
+        low = f"lower({text})"
+        trues = ", ".join(literal(v) for v in _TRUE)
+        falses = ", ".join(literal(v) for v in _FALSE)
+        return f"CASE WHEN {low} IN ({trues}) THEN true WHEN {low} IN ({falses}) THEN false END"
+    raise AssertionError(canonical_type)
+
+
+def _rule_message(canonical_type: str, fmt: str | None) -> str:
+    if canonical_type in (TIMESTAMP, DATE):
+        return f"not a date/time in the layout {fmt}" if fmt else "not a date/time (expected e.g. 2011-12-09 08:50:00)"
+    return {NUMBER: "not a number", INTEGER: "not a whole number", BOOLEAN: "not true/false (yes/no, 1/0)"}.get(
+        canonical_type, "not valid text"
+    )
+
+
+def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, str],
+                     source_types: dict[str, str], options: dict, required_rows: list[str],
+                     extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Create the view ``_typed`` over ``_src``.
+
+    Parameters
+    ----------
+    mapping : dict
+        Canonical column -> source column.
+    source_types : dict
+        Source column -> DuckDB type.
+    options : dict
+        ``date_format`` forces a timestamp layout; ``day_first`` breaks ties.
+    required_rows : list of str
+        Canonical columns that must be present in every row (rule ``required``).
+    extra : dict, optional
+        Further output name -> source column to carry as typed columns, each with its
+        canonical type given as ``"TYPE:source"``.
+
+    Returns
+    -------
+    dict
+        Canonical column -> the timestamp layout chosen (for the report).
+    """
+    selects, checks, layouts = [], [], {}
+    targets = [(c, table.column(c).dtype, s) for c, s in mapping.items()]
+    for out_name, spec in (extra or {}).items():
+        dtype, src = spec.split(":", 1)
+        targets.append((out_name, dtype, src))
+    for out_name, dtype, src in targets:
+        fmt = None
+        if dtype in (TIMESTAMP, DATE) and not source_types[src].upper().startswith(("TIMESTAMP", "DATE")):
+            fmt = options.get("date_format") or detect_timestamp_format(con, src, options.get("day_first", True))
+            layouts[out_name] = fmt or "ISO 8601"
+        expr = typed_expression(dtype, src, source_types[src], fmt)
+        selects.append(f"{expr} AS {ident(out_name)}")
+        if dtype != TEXT:
+            message = _rule_message(dtype, fmt)
+            checks.append(
+                f"WHEN {_text(src)} IS NOT NULL AND ({expr}) IS NULL THEN "
+                f"{{'column': {literal(src)}, 'value': {_text(src)}, 'rule': {literal(_RULE[dtype])}, "
+                f"'message': {literal(message)}}}"
+            )
+    for canonical in required_rows:
+        src = mapping[canonical]
+        checks.append(
+            f"WHEN {_text(src)} IS NULL THEN {{'column': {literal(src)}, 'value': NULL, "
+            f"'rule': 'required', 'message': {literal(canonical + ' is required but empty')}}}"
+        )
+    problem = f"CASE {' '.join(checks)} END" if checks else "NULL"
+    if not checks:
+        problem = "CAST(NULL AS STRUCT(\"column\" VARCHAR, value VARCHAR, rule VARCHAR, message VARCHAR))"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _typed AS SELECT _row, {', '.join(selects)}, {problem} AS _problem FROM _src"
+    )
+    return layouts
+
+
+def first_problems(con: duckdb.DuckDBPyConnection, source: str, limit: int = 20) -> tuple[int, list[dict]]:
+    """Count invalid rows in ``_typed`` and describe the first ``limit`` of them."""
+    total = con.execute("SELECT count(*) FROM _typed WHERE _problem IS NOT NULL").fetchone()[0]
+    rows = con.execute(
+        f"SELECT _row, _problem FROM _typed WHERE _problem IS NOT NULL ORDER BY _row LIMIT {int(limit)}"
+    ).fetchall()
+    problems = [
+        {"row": row, "column": p["column"], "value": p["value"], "rule": p["rule"],
+         "message": f"{source}: row {row}, column {p['column']!r}: value {_show(p['value'])} is {p['message']} "
+                    f"(rule {p['rule']})" if p["rule"] != "required" else
+                    f"{source}: row {row}, column {p['column']!r}: {p['message']} (rule required)"}
+        for row, p in rows
+    ]
+    return total, problems
+
+
+def _show(value: str | None) -> str:
+    if value is None:
+        return "(empty)"
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def raise_for_problems(source: str, total: int, problems: list[dict]) -> None:
+    """Raise one :class:`IngestError` that names the first problem and counts the rest."""
+    if not total:
+        return
+    first = problems[0]["message"]
+    more = f"; {total - 1:,} more row(s) have problems" if total > 1 else ""
+    raise IngestError(
+        f"{first}{more}. Nothing was loaded. Fix the file, map the column differently, or use "
+        "--on-error quarantine to load the good rows and keep these in the quarantine table.",
+        problems,
+    )

@@ -1,0 +1,222 @@
+"""One load: read, map, type, check, then write everything in a single transaction.
+
+Checks run before the transaction opens, so a file with errors (``on_error="fail"``)
+changes nothing; the writes (rows, quarantine, side tables, the ``loads`` record) commit
+together or not at all, so an exception or a ``kill -9`` leaves the workspace as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..exceptions import ConfigError
+from ..schema import TEXT, get_table
+from .convert import build_typed_view, first_problems, raise_for_problems
+from .dimensions import add_extra_columns, extra_numeric_columns, write_keyed
+from .mapping import resolve_mapping, resolve_side
+from .presets import get_preset
+from .report import LoadReport
+from .sources import Source, drop_temporaries, open_source
+from .sql import literal
+from .transactions import build_keyed_view, link_returns, quality_counts, upsert_side_tables, write_transactions
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+Progress = Callable[[str], None]
+_READER_OPTIONS = ("format", "delimiter", "header", "columns", "encoding", "url_env", "date_format",
+                   "day_first", "cancellation_prefix", "channel", "min_date", "max_date", "max_line_bytes")
+
+
+def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, preset: str | None = None,
+           mapping: dict[str, str] | None = None, on_error: str | None = None,
+           progress: Progress | None = None, **options: Any) -> LoadReport:
+    """Load ``source`` into the canonical ``table`` of ``ws``.
+
+    Parameters
+    ----------
+    ws : Workspace
+        Target workspace.
+    source : str or Path
+        CSV (any delimiter, or whitespace-separated; ``.gz`` too), Parquet, or
+        ``postgres:[schema.]table`` (URL in the environment variable ``url_env``,
+        default ``MICROMARKET_POSTGRES_URL``).
+    table : str
+        Canonical table; a preset sets its own.
+    preset : str, optional
+        ``online-retail`` or ``cdnow``.
+    mapping : dict, optional
+        Canonical column -> source column, over the workspace's and the preset's.
+    on_error : {"fail", "quarantine"}, optional
+        What invalid rows do: stop the load (default), or go to ``quarantine``.
+    progress : callable, optional
+        Called with the name of each step as it starts.
+    **options
+        Reader and rule options: ``delimiter``, ``header``, ``columns``, ``encoding``,
+        ``date_format``, ``day_first``, ``cancellation_prefix``, ``channel``,
+        ``min_date``, ``max_date``, ``url_env``, ``rules`` (rule -> keep/exclude).
+
+    Returns
+    -------
+    LoadReport
+
+    Raises
+    ------
+    IngestError, SchemaError, ConfigError
+        With the file, row, column, value and rule; the workspace is unchanged.
+    """
+    step = progress or (lambda _name: None)
+    preset_def = get_preset(preset)
+    tbl = get_table(preset_def.get("table", table) if preset else table)
+    if not tbl.ingestible:
+        raise ConfigError(f"{tbl.name} is written by micromarket itself and cannot be ingested")
+    opts = _options(ws, preset_def, options)
+    on_error = on_error or ws.config["ingest"]["on_error"]
+    if on_error not in ("fail", "quarantine"):
+        raise ConfigError(f"on_error = {on_error!r}; expected 'fail' or 'quarantine'")
+    con = ws.con
+    started = dt.datetime.now()
+    try:
+        step("reading")
+        src = open_source(con, source, opts)
+        step("checking")
+        plan = _plan(ws, tbl, src, preset_def, mapping, opts, on_error)
+        step("writing")
+        return _write(ws, tbl, src, plan, preset, on_error, started)
+    finally:
+        drop_temporaries(con)
+        for name in ("_derived", "_hashed", "_flagged"):
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+        for name in ("_occ", "_side_customers", "_side_products"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _options(ws: "Workspace", preset_def: dict, options: dict) -> dict:
+    cfg = ws.config["ingest"]
+    opts: dict[str, Any] = {
+        "min_date": cfg["min_date"], "max_date": cfg["max_date"], "max_line_bytes": cfg["max_line_bytes"],
+        "day_first": not ws.config["workspace"]["timezone"].startswith("America/"),
+    }
+    opts.update(preset_def.get("options", {}))
+    unknown = set(options) - set(_READER_OPTIONS) - {"rules"}
+    if unknown:
+        raise ConfigError(f"unknown ingest option(s) {sorted(unknown)}; options: {', '.join(_READER_OPTIONS)}, rules")
+    opts.update({k: v for k, v in options.items() if v is not None and k != "rules"})
+    rules = dict(cfg["rules"])
+    rules.update(preset_def.get("rules", {}))
+    rules.update(options.get("rules") or {})
+    bad = {k: v for k, v in rules.items() if v not in ("keep", "exclude") or k not in cfg["rules"]}
+    if bad:
+        raise ConfigError(f"rules {bad}: each of {', '.join(cfg['rules'])} must be 'keep' or 'exclude'")
+    opts["rules"] = rules
+    opts["non_product_codes"] = list(cfg["non_product_codes"])
+    return opts
+
+
+def _plan(ws, tbl, src: Source, preset_def, mapping, opts, on_error) -> dict:
+    """Map and type the source, run every check, and fail before writing if asked to."""
+    con = ws.con
+    columns = list(src.columns)
+    colmap = resolve_mapping(tbl, columns, src.name, mapping or {},
+                             ws.config["mapping"].get(tbl.name, {}), preset_def.get("mapping", {}))
+    side = resolve_side(tbl, columns, colmap, preset_def.get("side", {}))
+    extra = {f"_side_{t}_{a}": f"{TEXT}:{c}" for t, attrs in side.items() for a, c in attrs.items()}
+    census = extra_numeric_columns(con, tbl, colmap, src.columns)
+    required = [c for c in tbl.required if c in colmap]
+    layouts = build_typed_view(con, tbl, colmap, src.columns, opts, required, {**extra, **census})
+    invalid, problems = first_problems(con, src.name)
+    problems = src.structural_errors[:20] + problems
+    total_bad = invalid + len(src.structural_errors)
+    if on_error == "fail":
+        raise_for_problems(src.name, total_bad, problems)
+    plan = {"mapping": colmap, "side": side, "census": census, "layouts": layouts,
+            "invalid": invalid, "problems": problems[:20], "rules": opts["rules"]}
+    if tbl.name == "transactions":
+        build_keyed_view(con, colmap, opts, opts["rules"], opts["non_product_codes"], list(extra))
+        plan["matched"], plan["excluded"], plan["summary"] = quality_counts(con, opts["rules"], side)
+    return plan
+
+
+def _write(ws, tbl, src: Source, plan: dict, preset: str | None, on_error: str, started) -> LoadReport:
+    con = ws.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
+        report = LoadReport(load_id, tbl.name, src.name, preset, src.fingerprint, src.rows_read,
+                            mapping=plan["mapping"], side_mapping=plan["side"], date_layouts=plan["layouts"],
+                            problems=plan["problems"])
+        seen = con.execute("SELECT count(*) FROM loads WHERE fingerprint = ? AND table_name = ?",
+                           [src.fingerprint, tbl.name]).fetchone()[0]
+        if tbl.name == "transactions":
+            _write_transactions(con, src, plan, report, load_id, quarantine=not seen)
+        else:
+            _write_keyed(con, tbl, src, plan, report, load_id, quarantine=not seen)
+        report.rows_quarantined = plan["invalid"] + len(src.structural_errors)
+        if not seen:
+            _quarantine_structural(con, tbl.name, src, load_id)
+        _log(con, report, started)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return report
+
+
+def _write_transactions(con, src, plan, report, load_id, quarantine: bool) -> None:
+    if quarantine:
+        _quarantine_rows(con, "transactions", src.name, load_id, "_keyed", "_reason IS NOT NULL",
+                         "CASE WHEN _reason = 'invalid' THEN _problem.rule ELSE 'quality:' || _reason END",
+                         "CASE WHEN _reason = 'invalid' THEN _problem.message ELSE _reason END")
+    inserted, present = write_transactions(con, load_id)
+    upsert_side_tables(con, plan["side"], load_id)
+    link_returns(con, load_id)
+    report.rows_loaded, report.rows_already_present = inserted, present
+    report.excluded = {k: v for k, v in plan["excluded"].items() if k != "invalid"}
+    report.rows_excluded = sum(report.excluded.values())
+    report.rules = plan["matched"]
+    report.summary = plan["summary"]
+
+
+def _write_keyed(con, tbl, src, plan, report, load_id, quarantine: bool) -> None:
+    if quarantine:
+        _quarantine_rows(con, tbl.name, src.name, load_id, "_typed", "_problem IS NOT NULL",
+                         "_problem.rule", "_problem.message")
+    add_extra_columns(con, tbl, plan["census"])
+    counts = write_keyed(con, tbl, plan["mapping"], plan["census"], load_id)
+    report.rows_loaded = counts["inserted"] + counts["updated"]
+    report.rows_already_present = counts["unchanged"]
+    report.excluded = {"duplicate_key": counts["duplicate_key"]} if counts["duplicate_key"] else {}
+    report.summary = {"inserted": counts["inserted"], "updated": counts["updated"],
+                      "census_variables": ", ".join(plan["census"]) or "none"} if plan["census"] else \
+        {"inserted": counts["inserted"], "updated": counts["updated"]}
+
+
+def _quarantine_rows(con, table: str, source: str, load_id: int, relation: str, where: str,
+                     rule: str, message: str) -> None:
+    con.execute(
+        f"INSERT INTO quarantine SELECT {int(load_id)}, {literal(table)}, {literal(source)}, r._row, "
+        f"r._problem.column, r._problem.value, {rule}, {message}, CAST(to_json(s) AS VARCHAR) "
+        f"FROM {relation} r JOIN _src s ON s._row = r._row WHERE {where}"
+    )
+
+
+def _quarantine_structural(con, table: str, src: Source, load_id: int) -> None:
+    rows = [[load_id, table, src.name, e["row"], e["column"], e["value"], e["rule"], e["message"], None]
+            for e in src.structural_errors]
+    if rows:
+        con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _log(con, report: LoadReport, started) -> None:
+    con.execute(
+        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [report.load_id, report.table, report.source, report.fingerprint, report.preset, started,
+         dt.datetime.now(), report.rows_read, report.rows_loaded, report.rows_already_present,
+         report.rows_excluded, report.rows_quarantined, json.dumps(report.to_dict(), default=str)],
+    )
+
+
+__all__ = ["ingest"]

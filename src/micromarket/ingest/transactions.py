@@ -1,0 +1,197 @@
+"""Transactions: derived values, natural keys, data-quality rules, and the write.
+
+A line's natural key (``line_id``) hashes its canonical values with its occurrence
+number, so the same line loaded again (alone or inside a newer, longer export) adds
+nothing, while real repeated lines in one file (CDNOW's same-day orders) stay distinct.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from ..exceptions import ConfigError
+from .report import RULE_LABELS
+from .sql import ident, literal
+
+_KEY_COLUMNS = ("invoice_id", "customer_id", "ts", "product_id", "quantity", "unit_price",
+                "amount", "discount", "store_id", "channel")
+_TX_COLUMNS = ("line_id", "invoice_id", "customer_id", "ts", "product_id", "quantity", "unit_price",
+               "amount", "discount", "store_id", "channel", "is_return", "original_invoice_id",
+               "load_id", "source_row")
+
+
+def _col(mapping: dict, name: str, default: str = "NULL") -> str:
+    return ident(name) if name in mapping else default
+
+
+def _date_bound(value: str, name: str, default: dt.datetime) -> str:
+    if not value:
+        return default.strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return dt.datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise ConfigError(f"ingest.{name} = {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dict, rules: dict,
+                     non_product_codes: list[str], side_columns: list[str]) -> None:
+    """Create ``_keyed``: typed lines with derived values, ``line_id``, rule flags and ``_reason``.
+
+    ``_reason`` is NULL for a line to load, else the first rule (in report order) that
+    excludes it; ``invalid`` for rows with a value that did not convert.
+    """
+    quantity = f"coalesce({_col(mapping, 'quantity')}, 1)"
+    discount = f"coalesce({_col(mapping, 'discount')}, 0)"
+    unit_price = (f"coalesce({_col(mapping, 'unit_price')}, ({_col(mapping, 'amount')} + {discount}) "
+                  f"/ nullif({quantity}, 0))")
+    amount = f"coalesce({_col(mapping, 'amount')}, {quantity} * {_col(mapping, 'unit_price')} - {discount})"
+    # Sources without invoices (CDNOW) get one per customer and purchase time.
+    invoice = (f"coalesce({_col(mapping, 'invoice_id')}, coalesce({_col(mapping, 'customer_id')}, 'anon') "
+               f"|| '@' || strftime(ts, '%Y%m%d%H%M%S'))")
+    channel = f"coalesce({_col(mapping, 'channel')}, {literal(options['channel']) if options.get('channel') else 'NULL'})"
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _derived AS SELECT _row, _problem, "
+        f"{invoice} AS invoice_id, {_col(mapping, 'customer_id')} AS customer_id, ts, "
+        f"{_col(mapping, 'product_id')} AS product_id, {quantity} AS quantity, {unit_price} AS unit_price, "
+        f"{amount} AS amount, {discount} AS discount, {_col(mapping, 'store_id')} AS store_id, "
+        f"{channel} AS channel, {_col(mapping, 'original_invoice_id')} AS original_invoice_id "
+        f"{''.join(', ' + ident(c) for c in side_columns)} "
+        "FROM _typed"
+    )
+    # Every column read takes part, so "exact duplicate" means the same in all of them.
+    key = ", ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), chr(1))" for c in (*_KEY_COLUMNS, *side_columns))
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _hashed AS SELECT *, md5_number_lower(concat_ws(chr(31), {key})) AS _base FROM _derived"
+    )
+    # Occurrence numbers are needed only where a line repeats: number those few.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _dupkeys AS SELECT _base FROM _hashed WHERE _problem IS NULL "
+        "GROUP BY _base HAVING count(*) > 1"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _occ AS SELECT _row, row_number() OVER (PARTITION BY _base ORDER BY _row) AS occ "
+        "FROM _hashed WHERE _problem IS NULL AND _base IN (SELECT _base FROM _dupkeys)"
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _npc (code VARCHAR)")
+    con.executemany("INSERT INTO _npc VALUES (?)", [[c.upper()] for c in non_product_codes])
+    prefix = options.get("cancellation_prefix")
+    cancel = f"starts_with(invoice_id, {literal(prefix)})" if prefix else "quantity < 0"
+    now = dt.datetime.now() + dt.timedelta(days=1)
+    low = _date_bound(options.get("min_date", ""), "min_date", dt.datetime(1900, 1, 1))
+    high = _date_bound(options.get("max_date", ""), "max_date", now)
+    flags = {
+        "date_out_of_range": f"(ts < TIMESTAMP {literal(low)} OR ts > TIMESTAMP {literal(high)})",
+        "negative_price": "unit_price < 0",
+        "zero_price": "unit_price = 0",
+        "non_product_code": "upper(product_id) IN (SELECT code FROM _npc)",
+        "exact_duplicate": "coalesce(o.occ, 1) > 1",
+        "cancellation": cancel,
+        "missing_customer_id": "customer_id IS NULL",
+    }
+    reason = " ".join(
+        f"WHEN {ident('_f_' + rule)} THEN {literal(rule)}" for rule in flags if rules.get(rule) == "exclude"
+    )
+    flag_cols = ", ".join(f"coalesce({expr}, false) AS {ident('_f_' + rule)}" for rule, expr in flags.items())
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _flagged AS SELECT h.*, coalesce(o.occ, 1) AS _occurrence, "
+        f"{flag_cols} FROM _hashed h LEFT JOIN _occ o USING (_row)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _keyed AS SELECT *, "
+        "CASE WHEN _occurrence = 1 THEN _base ELSE md5_number_lower(CAST(_base AS VARCHAR) || ':' || _occurrence) END AS line_id, "
+        f"(quantity < 0 OR {ident('_f_cancellation')}) AS is_return, "
+        f"CASE WHEN _problem IS NOT NULL THEN 'invalid' {reason} END AS _reason FROM _flagged"
+    )
+
+
+def quality_counts(con: duckdb.DuckDBPyConnection, rules: dict, side: dict) -> tuple[dict, dict, dict]:
+    """One pass over ``_keyed``: rule matches, exclusion reasons and a summary."""
+    rule_names = [r for r in RULE_LABELS if r not in ("invalid", "duplicate_key")]
+    parts = [f"count(*) FILTER (WHERE {ident('_f_' + r)} AND _problem IS NULL)" for r in rule_names]
+    parts += [f"count(*) FILTER (WHERE _reason = {literal(r)})" for r in RULE_LABELS]
+    summary_sql = {
+        "invoices": "count(DISTINCT invoice_id) FILTER (WHERE _problem IS NULL)",
+        "customers_with_id": "count(DISTINCT customer_id) FILTER (WHERE _problem IS NULL)",
+        "products": "count(DISTINCT product_id) FILTER (WHERE _problem IS NULL)",
+        "revenue_read": "round(sum(quantity * unit_price) FILTER (WHERE _problem IS NULL), 2)",
+        "revenue_loaded": "round(sum(amount) FILTER (WHERE _reason IS NULL), 2)",
+        "first_purchase": "CAST(min(ts) FILTER (WHERE _reason IS NULL) AS VARCHAR)",
+        "last_purchase": "CAST(max(ts) FILTER (WHERE _reason IS NULL) AS VARCHAR)",
+    }
+    for target, attrs in side.items():
+        for attr in attrs:
+            summary_sql[f"distinct_{target}_{attr}"] = f"count(DISTINCT {ident('_side_' + target + '_' + attr)})"
+    parts += list(summary_sql.values())
+    row = con.execute(f"SELECT {', '.join(parts)} FROM _keyed").fetchone()
+    n = len(rule_names)
+    matched = {r: {"rows": row[i], "action": rules.get(r, "keep")} for i, r in enumerate(rule_names)}
+    excluded = {r: row[n + i] for i, r in enumerate(RULE_LABELS) if row[n + i]}
+    summary = dict(zip(summary_sql, row[n + len(RULE_LABELS):]))
+    return matched, excluded, summary
+
+
+def write_transactions(con: duckdb.DuckDBPyConnection, load_id: int) -> tuple[int, int]:
+    """Insert the lines of ``_keyed`` that pass and are new; return (inserted, already present)."""
+    candidates = con.execute("SELECT count(*) FROM _keyed WHERE _reason IS NULL").fetchone()[0]
+    empty = con.execute("SELECT NOT EXISTS (SELECT 1 FROM transactions)").fetchone()[0]
+    select = (f"SELECT k.line_id, k.invoice_id, k.customer_id, k.ts, k.product_id, k.quantity, k.unit_price, "
+              f"k.amount, k.discount, k.store_id, k.channel, k.is_return, k.original_invoice_id, "
+              f"{int(load_id)}, k._row FROM _keyed k")
+    where = " WHERE k._reason IS NULL"
+    if not empty:
+        select += " ANTI JOIN transactions t ON t.line_id = k.line_id AND t.invoice_id = k.invoice_id"
+    inserted = con.execute(f"INSERT INTO transactions {select}{where}").fetchone()[0]
+    return inserted, candidates - inserted
+
+
+def link_returns(con: duckdb.DuckDBPyConnection, load_id: int) -> None:
+    """Point each new return line at the latest earlier purchase of the same customer and product."""
+    con.execute(
+        "UPDATE transactions SET original_invoice_id = m.orig FROM ("
+        " SELECT r.line_id, r.invoice_id AS rinv, s.invoice_id AS orig FROM"
+        " (SELECT line_id, invoice_id, customer_id, product_id, ts FROM transactions"
+        "   WHERE load_id = ? AND is_return AND original_invoice_id IS NULL"
+        "   AND customer_id IS NOT NULL AND product_id IS NOT NULL) r"
+        " ASOF JOIN (SELECT customer_id, product_id, ts, invoice_id FROM transactions WHERE NOT is_return"
+        "   AND customer_id IS NOT NULL AND product_id IS NOT NULL) s"
+        " ON r.customer_id = s.customer_id AND r.product_id = s.product_id AND r.ts >= s.ts) m"
+        " WHERE transactions.line_id = m.line_id AND transactions.invoice_id = m.rinv",
+        [load_id],
+    )
+
+
+def upsert_side_tables(con: duckdb.DuckDBPyConnection, side: dict, load_id: int) -> None:
+    """Add customers and products a transactions file names, with the attributes it carries.
+
+    Every valid line counts, excluded or not: a customer whose only lines were excluded
+    is still a customer. Existing rows keep their values; only missing ones are filled.
+    """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _side_customers AS SELECT customer_id"
+        + "".join(f", arg_max({ident('_side_customers_' + a)}, ts) AS {ident(a)}" for a in side.get("customers", {}))
+        + " FROM _keyed WHERE _problem IS NULL AND customer_id IS NOT NULL GROUP BY customer_id"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _side_products AS SELECT product_id"
+        + "".join(f", arg_max({ident('_side_products_' + a)}, ts) AS {ident(a)}" for a in side.get("products", {}))
+        + ", bool_or(_f_non_product_code) AS npc"
+        + " FROM _keyed WHERE _problem IS NULL AND product_id IS NOT NULL GROUP BY product_id"
+    )
+    for target, key, extra_cols, extra_vals in (
+        ("customers", "customer_id", (), ()),
+        ("products", "product_id", ("is_product",), ("NOT n.npc",)),
+    ):
+        attrs = list(side.get(target, {}))
+        if attrs:
+            sets = ", ".join(f"{ident(a)} = coalesce(t.{ident(a)}, n.{ident(a)})" for a in attrs)
+            con.execute(
+                f"UPDATE {target} t SET {sets} FROM _side_{target} n WHERE t.{key} = n.{key}"
+            )
+        cols = [key, *attrs, *extra_cols, "load_id"]
+        vals = [f"n.{ident(key)}", *(f"n.{ident(a)}" for a in attrs), *extra_vals, str(int(load_id))]
+        con.execute(
+            f"INSERT INTO {target} ({', '.join(ident(c) for c in cols)}) SELECT {', '.join(vals)} "
+            f"FROM _side_{target} n ANTI JOIN {target} t ON t.{key} = n.{key}"
+        )

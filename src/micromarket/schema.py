@@ -1,0 +1,297 @@
+"""The canonical data model: every table and column name, written down once.
+
+Every stage reads and writes these names, and ``docs/concepts/data-model.md`` documents
+them (a test keeps the two in step). Types are DuckDB SQL types; Ibis maps them to each
+backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Logical types a source value is converted to, with the rule name used in errors.
+NUMBER, INTEGER, TEXT, TIMESTAMP, DATE, BOOLEAN = (
+    "DOUBLE",
+    "BIGINT",
+    "VARCHAR",
+    "TIMESTAMP",
+    "DATE",
+    "BOOLEAN",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table.
+
+    Parameters
+    ----------
+    name : str
+        Canonical column name.
+    dtype : str
+        DuckDB SQL type.
+    description : str
+        What the column holds, shown in the data-model docs.
+    required : bool
+        Whether an input must provide it (through a mapping or auto-detection).
+    source : bool
+        Whether it can come from an input file; ``False`` for columns micromarket
+        derives (keys, flags, load ids).
+    """
+
+    name: str
+    dtype: str
+    description: str
+    required: bool = False
+    source: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    """One canonical table.
+
+    Parameters
+    ----------
+    name : str
+        Table name in the workspace database.
+    description : str
+        What one row is.
+    columns : tuple of Column
+        Columns in storage order.
+    natural_key : tuple of str
+        Columns that identify a row across loads; loading a row whose key is present
+        adds nothing (dimension tables update the non-null values instead).
+    extra_numeric : bool
+        Whether unmapped numeric source columns are kept as extra ``DOUBLE`` columns
+        (census variables on ``areas``).
+    ingestible : bool
+        Whether ``ingest`` can load it from a file or database table.
+    """
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    natural_key: tuple[str, ...] = ()
+    extra_numeric: bool = False
+    ingestible: bool = True
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def source_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.source]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def ddl(self) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` statement for DuckDB."""
+        cols = ",\n  ".join(f'"{c.name}" {c.dtype}' for c in self.columns)
+        return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  {cols}\n)'
+
+
+_LOAD_ID = Column("load_id", INTEGER, "The load that wrote or last updated the row (see `loads`).", source=False)
+
+CUSTOMERS = Table(
+    "customers",
+    "One row per customer: identity, contact, location and consent.",
+    (
+        Column("customer_id", TEXT, "The one customer id used everywhere (ids like `17850.0` are normalised to `17850`).", required=True),
+        Column("email", TEXT, "E-mail address."),
+        Column("phone", TEXT, "Phone number."),
+        Column("first_name", TEXT, "Given name."),
+        Column("last_name", TEXT, "Family name."),
+        Column("postcode", TEXT, "Postal code of the home address."),
+        Column("area_id", TEXT, "The area (see `areas`) the customer lives in."),
+        Column("latitude", NUMBER, "Home latitude (WGS84)."),
+        Column("longitude", NUMBER, "Home longitude (WGS84)."),
+        Column("country", TEXT, "Country name or code."),
+        Column("gender", TEXT, "Gender as recorded."),
+        Column("birth_year", INTEGER, "Year of birth."),
+        Column("signup_at", TIMESTAMP, "When the customer was first known."),
+        Column("consent_email", BOOLEAN, "Consent to be contacted by e-mail."),
+        Column("consent_sms", BOOLEAN, "Consent to be contacted by SMS."),
+        Column("consent_post", BOOLEAN, "Consent to be contacted by post."),
+        _LOAD_ID,
+    ),
+    natural_key=("customer_id",),
+)
+
+TRANSACTIONS = Table(
+    "transactions",
+    "One row per invoice line. Returns and cancellations are negative lines.",
+    (
+        Column("line_id", "UBIGINT", "Natural key: a hash of the line's canonical values and its occurrence number, so re-loading a line adds nothing.", source=False),
+        Column("invoice_id", TEXT, "Invoice (basket, order) id; made from customer and time when the source has none."),
+        Column("customer_id", TEXT, "Buyer; NULL for anonymous sales (kept for store revenue, ignored by customer stages)."),
+        Column("ts", TIMESTAMP, "Time of the purchase, in the workspace time zone.", required=True),
+        Column("product_id", TEXT, "Product (see `products`); NULL where the source records baskets only."),
+        Column("quantity", NUMBER, "Units; negative on returns and cancellations."),
+        Column("unit_price", NUMBER, "Price per unit before line discount; `amount / quantity` when the source gives only the amount."),
+        Column("amount", NUMBER, "Line value after discount: `quantity * unit_price - discount` unless the source gives it."),
+        Column("discount", NUMBER, "Money taken off the line (0 when none)."),
+        Column("store_id", TEXT, "Store (see `stores`); NULL for online and unknown."),
+        Column("channel", TEXT, "Sales channel, e.g. `store`, `web`, `app`, `phone`."),
+        Column("is_return", BOOLEAN, "True for returns and cancellations (negative quantity or a cancellation invoice).", source=False),
+        Column("original_invoice_id", TEXT, "For a return: the earlier invoice of the same customer and product it reverses, where found."),
+        _LOAD_ID,
+        Column("source_row", INTEGER, "Row number in the source (1 = first data row).", source=False),
+    ),
+    natural_key=("line_id",),
+)
+
+PRODUCTS = Table(
+    "products",
+    "One row per product (or service, or any offer-like item).",
+    (
+        Column("product_id", TEXT, "Product code.", required=True),
+        Column("name", TEXT, "Product name."),
+        Column("category", TEXT, "Category, e.g. `Cheese`."),
+        Column("subcategory", TEXT, "Sub-category."),
+        Column("brand", TEXT, "Brand."),
+        Column("price_tier", TEXT, "Price tier, e.g. `everyday`, `premium`, `specialty`."),
+        Column("list_price", NUMBER, "Regular selling price per unit."),
+        Column("unit_cost", NUMBER, "Cost per unit, for margins."),
+        Column("is_product", BOOLEAN, "False for non-product codes (postage, fees, adjustments)."),
+        _LOAD_ID,
+    ),
+    natural_key=("product_id",),
+)
+
+STORES = Table(
+    "stores",
+    "One row per store or branch.",
+    (
+        Column("store_id", TEXT, "Store id.", required=True),
+        Column("name", TEXT, "Store name."),
+        Column("area_id", TEXT, "The area the store stands in."),
+        Column("latitude", NUMBER, "Latitude (WGS84)."),
+        Column("longitude", NUMBER, "Longitude (WGS84)."),
+        Column("format", TEXT, "Format, e.g. `hypermarket`, `supermarket`, `express`."),
+        Column("size_sqm", NUMBER, "Sales area in square metres."),
+        Column("opened_at", DATE, "Opening date."),
+        _LOAD_ID,
+    ),
+    natural_key=("store_id",),
+)
+
+AREAS = Table(
+    "areas",
+    "One row per area (neighbourhood, postcode district, region, country). Any further numeric column of the source (census variables) is kept as an extra DOUBLE column.",
+    (
+        Column("area_id", TEXT, "Area id.", required=True),
+        Column("name", TEXT, "Area name."),
+        Column("latitude", NUMBER, "Centroid latitude (WGS84)."),
+        Column("longitude", NUMBER, "Centroid longitude (WGS84)."),
+        Column("geometry", TEXT, "Polygon as GeoJSON text, where known."),
+        Column("households", NUMBER, "Number of households."),
+        Column("population", NUMBER, "Number of residents."),
+        Column("median_income", NUMBER, "Median household income."),
+        _LOAD_ID,
+    ),
+    natural_key=("area_id",),
+    extra_numeric=True,
+)
+
+EVENTS = Table(
+    "events",
+    "One row per customer event (visit, cart, e-mail open, preference change) for later stages.",
+    (
+        Column("event_id", TEXT, "Event id; made from the row's values when the source has none.", source=True),
+        Column("customer_id", TEXT, "Customer.", required=True),
+        Column("ts", TIMESTAMP, "When it happened.", required=True),
+        Column("event_type", TEXT, "Kind of event, e.g. `visit`, `cart_abandoned`, `email_open`.", required=True),
+        Column("channel", TEXT, "Channel of the event."),
+        Column("campaign_id", TEXT, "Campaign the event belongs to, if any."),
+        Column("properties", TEXT, "Further attributes as JSON text."),
+        _LOAD_ID,
+    ),
+    natural_key=("event_id",),
+)
+
+CAMPAIGN_MEMBERS = Table(
+    "campaign_members",
+    "One row per customer per campaign: who was assigned to treatment or control (past randomised campaigns; later, campaigns run here).",
+    (
+        Column("campaign_id", TEXT, "Campaign id.", required=True),
+        Column("customer_id", TEXT, "Customer.", required=True),
+        Column("treatment_group", TEXT, "`treatment` or `control` (holdout).", required=True),
+        Column("variant", TEXT, "Message or offer variant, if several."),
+        Column("channel", TEXT, "Channel used to contact the customer."),
+        Column("assigned_at", TIMESTAMP, "When the customer was assigned or contacted."),
+        _LOAD_ID,
+    ),
+    natural_key=("campaign_id", "customer_id"),
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    "Rows kept out of a table, with the reason: invalid values (with `--on-error quarantine`) and lines excluded by a data-quality rule.",
+    (
+        Column("load_id", INTEGER, "The load that met the row.", source=False),
+        Column("table_name", TEXT, "Target table.", source=False),
+        Column("source", TEXT, "File path or database table.", source=False),
+        Column("source_row", INTEGER, "Row number in the source (1 = first data row).", source=False),
+        Column("column_name", TEXT, "Offending source column, where one is to blame.", source=False),
+        Column("value", TEXT, "Offending value.", source=False),
+        Column("rule", TEXT, "Rule broken, e.g. `type:number`, `quality:zero_price`.", source=False),
+        Column("message", TEXT, "Readable explanation.", source=False),
+        Column("raw", TEXT, "The whole source row as JSON text.", source=False),
+    ),
+    ingestible=False,
+)
+
+LOADS = Table(
+    "loads",
+    "One row per successful load: what was loaded when, from which source, with its quality report.",
+    (
+        Column("load_id", INTEGER, "Load number, increasing.", source=False),
+        Column("table_name", TEXT, "Target table.", source=False),
+        Column("source", TEXT, "File path or database table.", source=False),
+        Column("fingerprint", TEXT, "SHA-256 of the file's bytes (or of the table name and row count).", source=False),
+        Column("preset", TEXT, "Preset used, if any.", source=False),
+        Column("started_at", TIMESTAMP, "Start of the load.", source=False),
+        Column("finished_at", TIMESTAMP, "Commit of the load.", source=False),
+        Column("rows_read", INTEGER, "Data rows read from the source.", source=False),
+        Column("rows_loaded", INTEGER, "Rows added or updated.", source=False),
+        Column("rows_already_present", INTEGER, "Rows skipped because their natural key was already loaded.", source=False),
+        Column("rows_excluded", INTEGER, "Rows kept out by a data-quality rule.", source=False),
+        Column("rows_quarantined", INTEGER, "Invalid rows kept in `quarantine`.", source=False),
+        Column("report", TEXT, "The full data-quality report as JSON text.", source=False),
+    ),
+    ingestible=False,
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS)
+}
+
+INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]
+
+
+def get_table(name: str) -> Table:
+    """Return the canonical table called ``name``.
+
+    Raises
+    ------
+    SchemaError
+        If no canonical table has that name.
+    """
+    from .exceptions import SchemaError
+
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise SchemaError(
+            f"unknown table {name!r}; canonical tables are: {', '.join(TABLES)}"
+        ) from None

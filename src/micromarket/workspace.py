@@ -1,0 +1,157 @@
+"""A workspace: a folder with ``micromarket.toml`` and the database.
+
+>>> import tempfile, pathlib
+>>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "shop")
+>>> ws.table("customers").count().execute()
+0
+>>> ws.close()
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import config as config_mod
+from .backend import connect_duckdb
+from .exceptions import WorkspaceError
+from .schema import TABLES, get_table
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from .ingest.report import LoadReport
+
+
+class Workspace:
+    """An opened workspace. Use :meth:`create` or :meth:`open`, not the constructor.
+
+    Parameters
+    ----------
+    root : Path
+        The workspace folder.
+    config : dict
+        The validated contents of ``micromarket.toml``.
+    """
+
+    def __init__(self, root: Path, config: dict):
+        self.root = Path(root)
+        self.config = config
+        backend = config["backend"]
+        self.con, self.ibis = connect_duckdb(
+            self.database_path, backend.get("memory_limit", ""), backend.get("threads", 0)
+        )
+        self._ensure_tables()
+
+    # -- opening -------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, *, name: str | None = None, currency: str | None = None,
+               timezone: str | None = None, exist_ok: bool = False) -> "Workspace":
+        """Create a workspace folder with ``micromarket.toml`` and an empty database.
+
+        Raises
+        ------
+        WorkspaceError
+            If ``path`` already holds a workspace and ``exist_ok`` is false.
+        """
+        root = Path(path)
+        cfg_path = root / config_mod.CONFIG_FILE
+        if cfg_path.exists():
+            if not exist_ok:
+                raise WorkspaceError(f"{root}: already a workspace ({cfg_path} exists)")
+            return cls.open(root)
+        root.mkdir(parents=True, exist_ok=True)
+        cfg = json.loads(json.dumps(config_mod.DEFAULTS))  # deep copy
+        cfg["workspace"]["name"] = name or root.resolve().name
+        if currency:
+            cfg["workspace"]["currency"] = currency
+        if timezone:
+            cfg["workspace"]["timezone"] = timezone
+        config_mod.write(cfg_path, cfg)
+        return cls(root, config_mod.validate(cfg, cfg_path))
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Workspace":
+        """Open an existing workspace.
+
+        Raises
+        ------
+        WorkspaceError
+            If ``path`` has no ``micromarket.toml``.
+        """
+        root = Path(path)
+        cfg_path = root / config_mod.CONFIG_FILE
+        if not cfg_path.exists():
+            raise WorkspaceError(
+                f"{root}: not a micromarket workspace (no {config_mod.CONFIG_FILE}); "
+                f"create one with `micromarket init {root}`"
+            )
+        return cls(root, config_mod.load(cfg_path))
+
+    @property
+    def database_path(self) -> Path:
+        return self.root / self.config["backend"]["path"]
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / config_mod.CONFIG_FILE
+
+    def _ensure_tables(self) -> None:
+        for table in TABLES.values():
+            self.con.execute(table.ddl())
+
+    # -- reading -------------------------------------------------------------------
+    def table(self, name: str) -> "ir.Table":
+        """Return the canonical table ``name`` as an Ibis table expression."""
+        get_table(name)
+        return self.ibis.table(name)
+
+    def counts(self) -> dict[str, int]:
+        """Row count of every canonical table."""
+        return {
+            name: self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in TABLES
+        }
+
+    def loads(self) -> list[dict[str, Any]]:
+        """The loads log, newest last, with each quality report decoded."""
+        rows = self.con.execute("SELECT * FROM loads ORDER BY load_id").fetchall()
+        names = [d[0] for d in self.con.description]
+        out = []
+        for row in rows:
+            rec = dict(zip(names, row))
+            rec["report"] = json.loads(rec["report"]) if rec["report"] else {}
+            out.append(rec)
+        return out
+
+    # -- writing -------------------------------------------------------------------
+    def ingest(self, source: str | Path, table: str = "transactions", *, preset: str | None = None,
+               mapping: dict[str, str] | None = None, on_error: str | None = None,
+               progress=None, **options: Any) -> "LoadReport":
+        """Load a file or database table into a canonical table, as one transaction.
+
+        See :func:`micromarket.ingest.ingest` for the parameters.
+        """
+        from .ingest import ingest
+
+        return ingest(self, source, table=table, preset=preset, mapping=mapping,
+                      on_error=on_error, progress=progress, **options)
+
+    def save_mapping(self, table: str, mapping: dict[str, str]) -> None:
+        """Store a column mapping for ``table`` in ``micromarket.toml``."""
+        get_table(table)
+        raw = config_mod.tomllib.loads(self.config_path.read_text(encoding="utf-8"))
+        raw.setdefault("mapping", {})[table] = dict(mapping)
+        self.config = config_mod.validate(raw, self.config_path)
+        config_mod.write(self.config_path, raw)
+
+    # -- closing -------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the database connection."""
+        self.con.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
