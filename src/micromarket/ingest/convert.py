@@ -60,9 +60,13 @@ def typed_expression(canonical_type: str, col: str, source_type: str, fmt: str |
     """SQL for the typed value of source column ``col``; NULL where it does not convert."""
     base = source_type.split("(")[0].upper()
     if canonical_type == TEXT:
+        if base in _NUMERIC_TYPES and base not in ("FLOAT", "DOUBLE", "DECIMAL"):
+            return f"CAST({ident(col)} AS VARCHAR)"
         text = _text(col)
-        # Ids written as floats by spreadsheets ("17850.0") mean the integer id.
-        return f"regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1')"
+        # Ids written as floats by spreadsheets ("17850.0") mean the integer id; the
+        # cheap test first keeps the regular expression off most values.
+        return (f"CASE WHEN contains({text}, '.0') THEN regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1') "
+                f"ELSE {text} END")
     if canonical_type in (NUMBER, INTEGER) and base in _NUMERIC_TYPES:
         return f"TRY_CAST({ident(col)} AS {canonical_type})"
     if canonical_type in (TIMESTAMP, DATE) and base in ("TIMESTAMP", "DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
@@ -83,6 +87,16 @@ def typed_expression(canonical_type: str, col: str, source_type: str, fmt: str |
         falses = ", ".join(literal(v) for v in _FALSE)
         return f"CASE WHEN {low} IN ({trues}) THEN true WHEN {low} IN ({falses}) THEN false END"
     raise AssertionError(canonical_type)
+
+
+def _native(canonical_type: str, source_type: str) -> bool:
+    """Whether the source column already has the canonical type's family, so no value can fail to convert."""
+    base = source_type.split("(")[0].upper()
+    if canonical_type in (NUMBER, INTEGER):
+        return base in _NUMERIC_TYPES and not (canonical_type == INTEGER and base in ("FLOAT", "DOUBLE", "DECIMAL"))
+    if canonical_type in (TIMESTAMP, DATE):
+        return base.startswith(("TIMESTAMP", "DATE"))
+    return canonical_type == BOOLEAN and base == "BOOLEAN"
 
 
 def _rule_message(canonical_type: str, fmt: str | None) -> str:
@@ -129,7 +143,7 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
             layouts[out_name] = fmt or "ISO 8601"
         expr = typed_expression(dtype, src, source_types[src], fmt)
         selects.append(f"{expr} AS {ident(out_name)}")
-        if dtype != TEXT:
+        if dtype != TEXT and not _native(dtype, source_types[src]):
             message = _rule_message(dtype, fmt)
             checks.append(
                 f"WHEN {_text(src)} IS NOT NULL AND ({expr}) IS NULL THEN "
@@ -138,8 +152,9 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
             )
     for canonical in required_rows:
         src = mapping[canonical]
+        empty = f"{ident(src)} IS NULL" if _native(table.column(canonical).dtype, source_types[src]) else f"{_text(src)} IS NULL"
         checks.append(
-            f"WHEN {_text(src)} IS NULL THEN {{'column': {literal(src)}, 'value': NULL, "
+            f"WHEN {empty} THEN {{'column': {literal(src)}, 'value': NULL, "
             f"'rule': 'required', 'message': {literal(canonical + ' is required but empty')}}}"
         )
     problem = f"CASE {' '.join(checks)} END" if checks else "NULL"

@@ -88,9 +88,9 @@ def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, 
         return _write(ws, tbl, src, plan, preset, on_error, started)
     finally:
         drop_temporaries(con)
-        for name in ("_derived", "_hashed", "_flagged"):
+        for name in ("_derived", "_flagged"):
             con.execute(f"DROP VIEW IF EXISTS {name}")
-        for name in ("_occ", "_side_customers", "_side_products"):
+        for name in ("_hashed", "_occ", "_side_customers", "_side_products"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 

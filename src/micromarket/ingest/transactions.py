@@ -60,11 +60,14 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
         f"{''.join(', ' + ident(c) for c in side_columns)} "
         "FROM _typed"
     )
-    # Every column read takes part, so "exact duplicate" means the same in all of them.
-    key = ", ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), chr(1))" for c in (*_KEY_COLUMNS, *side_columns))
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _hashed AS SELECT *, md5_number_lower(concat_ws(chr(31), {key})) AS _base FROM _derived"
-    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _npc (code VARCHAR)")
+    con.executemany("INSERT INTO _npc VALUES (?)", [[c.upper()] for c in non_product_codes])
+    flags = _flag_expressions(options)
+    flag_cols = ", ".join(f"coalesce({expr}, false) AS {ident('_f_' + rule)}" for rule, expr in flags.items())
+    # Every column read takes part in the key, so "exact duplicate" means the same in all
+    # of them. The typed lines are materialised once: every later pass reads this table.
+    key = ", ".join(ident(c) for c in (*_KEY_COLUMNS, *side_columns))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _hashed AS SELECT *, hash({key}) AS _base, {flag_cols} FROM _derived")
     # Occurrence numbers are needed only where a line repeats: number those few.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _dupkeys AS SELECT _base FROM _hashed WHERE _problem IS NULL "
@@ -74,36 +77,38 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
         "CREATE OR REPLACE TEMP TABLE _occ AS SELECT _row, row_number() OVER (PARTITION BY _base ORDER BY _row) AS occ "
         "FROM _hashed WHERE _problem IS NULL AND _base IN (SELECT _base FROM _dupkeys)"
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE _npc (code VARCHAR)")
-    con.executemany("INSERT INTO _npc VALUES (?)", [[c.upper()] for c in non_product_codes])
+    repeats = con.execute("SELECT count(*) FROM _occ").fetchone()[0]
+    occurrence, join = ("coalesce(o.occ, 1)", " LEFT JOIN _occ o USING (_row)") if repeats else ("1", "")
+    reason = " ".join(
+        f"WHEN {ident('_f_' + rule)} THEN {literal(rule)}"
+        for rule in RULE_LABELS if rule in rules and rules[rule] == "exclude"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _flagged AS SELECT h.*, {occurrence} AS _occurrence, "
+        f"{occurrence} > 1 AS {ident('_f_exact_duplicate')} FROM _hashed h{join}"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _keyed AS SELECT *, "
+        "CASE WHEN _occurrence = 1 THEN _base ELSE hash(_base, _occurrence) END AS line_id, "
+        f"(quantity < 0 OR {ident('_f_cancellation')}) AS is_return, "
+        f"CASE WHEN _problem IS NOT NULL THEN 'invalid' {reason} END AS _reason FROM _flagged"
+    )
+
+
+def _flag_expressions(options: dict) -> dict[str, str]:
+    """SQL for each data-quality rule but exact duplicates (which need the whole file)."""
     prefix = options.get("cancellation_prefix")
     cancel = f"starts_with(invoice_id, {literal(prefix)})" if prefix else "quantity < 0"
-    now = dt.datetime.now() + dt.timedelta(days=1)
     low = _date_bound(options.get("min_date", ""), "min_date", dt.datetime(1900, 1, 1))
-    high = _date_bound(options.get("max_date", ""), "max_date", now)
-    flags = {
+    high = _date_bound(options.get("max_date", ""), "max_date", dt.datetime.now() + dt.timedelta(days=1))
+    return {
         "date_out_of_range": f"(ts < TIMESTAMP {literal(low)} OR ts > TIMESTAMP {literal(high)})",
         "negative_price": "unit_price < 0",
         "zero_price": "unit_price = 0",
         "non_product_code": "upper(product_id) IN (SELECT code FROM _npc)",
-        "exact_duplicate": "coalesce(o.occ, 1) > 1",
         "cancellation": cancel,
         "missing_customer_id": "customer_id IS NULL",
     }
-    reason = " ".join(
-        f"WHEN {ident('_f_' + rule)} THEN {literal(rule)}" for rule in flags if rules.get(rule) == "exclude"
-    )
-    flag_cols = ", ".join(f"coalesce({expr}, false) AS {ident('_f_' + rule)}" for rule, expr in flags.items())
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW _flagged AS SELECT h.*, coalesce(o.occ, 1) AS _occurrence, "
-        f"{flag_cols} FROM _hashed h LEFT JOIN _occ o USING (_row)"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW _keyed AS SELECT *, "
-        "CASE WHEN _occurrence = 1 THEN _base ELSE md5_number_lower(CAST(_base AS VARCHAR) || ':' || _occurrence) END AS line_id, "
-        f"(quantity < 0 OR {ident('_f_cancellation')}) AS is_return, "
-        f"CASE WHEN _problem IS NOT NULL THEN 'invalid' {reason} END AS _reason FROM _flagged"
-    )
 
 
 def quality_counts(con: duckdb.DuckDBPyConnection, rules: dict, side: dict) -> tuple[dict, dict, dict]:

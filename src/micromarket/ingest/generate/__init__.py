@@ -94,7 +94,7 @@ def generate(out_dir: str | Path, customers: int = 20_000, *, products: int | No
     choice = product_choice_tables(product_df)
     nearest = _nearest_store(area_df, store_df)
     days = weeks * 7
-    window = Window(pd.Timestamp(start), days, int(days * 0.75), days - 60)
+    window = Window(pd.Timestamp(start), days, int(days * 0.9), days - 60)
 
     _public(area_df).to_parquet(out / "areas.parquet", index=False)
     _public(store_df).to_parquet(out / "stores.parquet", index=False)

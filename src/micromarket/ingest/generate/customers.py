@@ -153,6 +153,11 @@ def _baskets(owner, day, from_campaign, persona, area_type, area_idx, sensitivit
         sel = line_combo == c
         product[sel] = np.minimum(np.searchsorted(flat[c], u[sel]), flat.shape[1] - 1)
     quantity = 1 + rng.poisson(0.35, line_inv.size)
+    # The same product twice in one basket is one line with a larger quantity.
+    key, first_at, inverse = np.unique(line_inv * flat.shape[1] + product, return_index=True, return_inverse=True)
+    quantity = np.bincount(inverse, quantity).astype(np.int64)
+    line_inv, product = line_inv[first_at], product[first_at]
+    cust = owner[line_inv]
     on_promo = rng.random(line_inv.size) < (0.05 + 0.45 * sensitivity[cust])
     depth = np.where(on_promo, rng.choice(np.array([0.1, 0.2, 0.25, 0.33]), line_inv.size), 0.0)
     natural = quantity * list_price[product] * (1 - depth)

@@ -1,0 +1,165 @@
+"""Commands of the first stage: ``init``, ``ingest``, ``info``, ``report``, ``generate``, ``demo``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table as RichTable
+
+from ..exceptions import ConfigError
+from ..ingest.presets import PRESETS
+from ..schema import INGESTIBLE
+from ..workspace import Workspace
+from .progress import counter, stderr, steps
+
+app = typer.Typer(
+    name="micromarket",
+    help="Micromarketing engine: customer data in; profiles, segments, local markets, offers, campaigns and ROI out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+WorkspaceOpt = typer.Option(Path("."), "--workspace", "-w", help="Workspace folder.")
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise typer.BadParameter(f"{what} {item!r}: expected NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _print_json(data) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., help="Folder to create the workspace in."),
+    name: Optional[str] = typer.Option(None, help="Workspace name (default: the folder's name)."),
+    currency: Optional[str] = typer.Option(None, help="Currency code for money figures, e.g. GBP."),
+    timezone: Optional[str] = typer.Option(None, help="IANA time zone of the timestamps, e.g. Europe/London."),
+) -> None:
+    """Create a workspace: micromarket.toml and an empty database."""
+    ws = Workspace.create(directory, name=name, currency=currency, timezone=timezone)
+    ws.close()
+    typer.echo(f"Created workspace {directory} ({ws.config_path.name}, {ws.database_path.name})")
+
+
+@app.command()
+def ingest(
+    source: str = typer.Argument(..., help="CSV/CSV.gz/whitespace text, Parquet file or glob, or postgres:[schema.]table."),
+    workspace: Path = WorkspaceOpt,
+    table: str = typer.Option("transactions", "--table", "-t", help=f"Target table: {', '.join(INGESTIBLE)}."),
+    preset: Optional[str] = typer.Option(None, help=f"Known dataset layout: {', '.join(PRESETS)}."),
+    map_: Optional[list[str]] = typer.Option(None, "--map", help="Column mapping CANONICAL=SOURCE (repeatable)."),
+    save_mapping: bool = typer.Option(False, "--save-mapping", help="Store the --map pairs in micromarket.toml."),
+    delimiter: Optional[str] = typer.Option(None, help="Field delimiter (one character, or 'whitespace'); sniffed by default."),
+    header: Optional[bool] = typer.Option(None, "--header/--no-header", help="Whether the first line names the columns; detected by default."),
+    encoding: Optional[str] = typer.Option(None, help="Text encoding: utf-8 (default), latin-1 or utf-16."),
+    date_format: Optional[str] = typer.Option(None, help="strptime layout of dates, e.g. '%d/%m/%Y %H:%M'; detected by default."),
+    on_error: Optional[str] = typer.Option(None, help="fail (default): stop on invalid rows; quarantine: load the rest."),
+    rule: Optional[list[str]] = typer.Option(None, "--rule", help="Quality rule action RULE=keep|exclude (repeatable)."),
+    url_env: Optional[str] = typer.Option(None, help="Environment variable holding the PostgreSQL URL (default MICROMARKET_POSTGRES_URL)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Load a file or database table into the workspace, as one transaction, and report on its quality."""
+    mapping = _pairs(map_, "--map")
+    rules = _pairs(rule, "--rule")
+    if on_error not in (None, "fail", "quarantine"):
+        raise typer.BadParameter(f"--on-error {on_error!r}: expected fail or quarantine")
+    with Workspace.open(workspace) as ws:
+        if save_mapping:
+            if not mapping:
+                raise ConfigError("--save-mapping needs at least one --map CANONICAL=SOURCE")
+            ws.save_mapping(PRESETS[preset]["table"] if preset else table, mapping)
+        with steps(f"Loading {Path(source).name}", ["reading", "checking", "writing"]) as advance:
+            report = ws.ingest(source, table=table, preset=preset, mapping=mapping, on_error=on_error,
+                               progress=advance, delimiter=delimiter, header=header, encoding=encoding,
+                               date_format=date_format, url_env=url_env, rules=rules or None)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    out = RichTable(title=f"Load {report.load_id}: {report.table} from {report.source}", show_header=False)
+    for label, value in report.lines():
+        out.add_row(label, value)
+    stderr.print(out)
+
+
+@app.command()
+def info(workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+    """Show the workspace's tables with their row counts, and its loads."""
+    with Workspace.open(workspace) as ws:
+        counts = ws.counts()
+        loads = [{k: v for k, v in load.items() if k != "report"} for load in ws.loads()]
+        name = ws.config["workspace"]["name"]
+    if as_json:
+        _print_json({"workspace": name, "tables": counts, "loads": loads})
+        return
+    out = RichTable(title=f"Workspace {name}")
+    out.add_column("table")
+    out.add_column("rows", justify="right")
+    for table, n in counts.items():
+        out.add_row(table, f"{n:,}")
+    stderr.print(out)
+
+
+@app.command()
+def report(
+    workspace: Path = WorkspaceOpt,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file (default reports/overview.html in the workspace)."),
+) -> None:
+    """Write the self-contained HTML report."""
+    from ..reports import write_report
+
+    with Workspace.open(workspace) as ws:
+        path = write_report(ws, output)
+    typer.echo(str(path))
+
+
+@app.command()
+def generate(
+    directory: Path = typer.Argument(..., help="Folder for the generated Parquet files and truth/."),
+    customers: int = typer.Option(20_000, min=100, help="Customers to simulate (about 50 lines each)."),
+    products: Optional[int] = typer.Option(None, min=20, help="Products (default grows with customers)."),
+    stores: Optional[int] = typer.Option(None, min=1, help="Stores (default grows with customers)."),
+    seed: int = typer.Option(42, help="Random seed."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Generate a retail chain with known truth, without loading it."""
+    from ..ingest.generate import generate as run
+
+    with counter("Generating customers", customers) as update:
+        info_ = run(directory, customers, products=products, stores=stores, seed=seed, progress=update)
+    if as_json:
+        _print_json(info_)
+    else:
+        stderr.print(f"Wrote {info_['customers']:,} customers and {info_['transactions']:,} transaction lines to {directory}")
+
+
+@app.command()
+def demo(
+    directory: Path = typer.Argument(Path("demo-workspace"), help="Workspace folder to create."),
+    customers: int = typer.Option(20_000, min=100, help="Customers to simulate."),
+    seed: int = typer.Option(42, help="Random seed."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing workspace."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Generate a retail chain, load it into a new workspace, and write the report."""
+    from ..demo import DEMO_TABLES, run_demo
+
+    names = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "writing report"]
+    with counter("Generating customers", customers) as update, steps("Demo", names) as advance:
+        result = run_demo(directory, customers, seed=seed, force=force, on_generate=update, on_step=advance)
+    if as_json:
+        _print_json(result)
+    else:
+        stderr.print(f"Report written to [bold]{result['report']}[/bold]")
