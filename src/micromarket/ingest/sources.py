@@ -223,8 +223,9 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, options: dict) -> Sour
             "column": col,
             "value": (csv_line or "")[:200],
             "rule": "csv:" + etype.lower().replace(" ", "_"),
-            "message": f"{name}: row {line - header_lines} (line {line}): {msg}"
-            + (_encoding_hint() if etype == "INVALID UNICODE" else ""),
+            "message": f"{name}: row {line - header_lines} (line {line})"
+            + (f", column {col!r}" if col else "") + f": {msg} (rule csv:{etype.lower().replace(' ', '_')})"
+            + (_encoding_hint() if "unicode" in etype.lower() or "encoding" in etype.lower() else ""),
         }
         for line, col, etype, csv_line, msg in rejects
     ]
