@@ -36,10 +36,9 @@ DEFAULTS: dict[str, Any] = {
         "min_date": "1990-01-01",
         "max_date": "",
         "max_line_bytes": 16_000_000,
-        "non_product_codes": [
-            "POST", "DOT", "M", "D", "C2", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE",
-            "ADJUST", "ADJUST2", "TEST001", "TEST002", "S", "B",
-        ],
+        # Codes that are not products (postage, fees, adjustments); presets add their own.
+        "non_product_codes": ["POST", "POSTAGE", "SHIPPING", "DELIVERY", "CARRIAGE", "BANK CHARGES",
+                              "AMAZONFEE", "ADJUST", "GIFT CARD"],
         "rules": {
             "missing_customer_id": "keep",
             "cancellation": "keep",

@@ -5,6 +5,7 @@ import pytest
 
 from micromarket import Workspace
 from micromarket.config import DEFAULTS
+from micromarket.ingest import PRESETS
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def test_quality_report_counts_each_rule_exactly(loaded, raw):
     assert rules["cancellation"]["rows"] == 9_288 == raw["InvoiceNo"].str.startswith("C").sum()
     assert rules["missing_customer_id"]["rows"] == 135_080 == (raw["CustomerID"] == "").sum()
     assert rules["exact_duplicate"]["rows"] == raw.duplicated().sum() == 5_268
-    codes = {c.upper() for c in DEFAULTS["ingest"]["non_product_codes"]}
+    codes = {c.upper() for c in DEFAULTS["ingest"]["non_product_codes"] + PRESETS["online-retail"]["options"]["non_product_codes"]}
     assert rules["non_product_code"]["rows"] == raw["StockCode"].str.upper().isin(codes).sum()
     price = raw["UnitPrice"].astype(float)
     assert rules["zero_price"]["rows"] == (price == 0).sum() == 2_515

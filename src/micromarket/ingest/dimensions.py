@@ -65,7 +65,7 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict, ext
     dict
         ``inserted``, ``updated``, ``unchanged`` and ``duplicate_key`` row counts.
     """
-    cols = [c for c in table.column_names if c in mapping or c in extra]
+    cols = [c for c in table.column_names if c in mapping] + list(extra)
     if table.name == "events" and "event_id" not in cols:
         cols.insert(0, "event_id")
     select = ", ".join(

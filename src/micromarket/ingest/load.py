@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 _READER_OPTIONS = ("format", "delimiter", "header", "columns", "encoding", "url_env", "date_format",
-                   "day_first", "cancellation_prefix", "channel", "min_date", "max_date", "max_line_bytes")
+                   "day_first", "cancellation_prefix", "channel", "min_date", "max_date", "max_line_bytes",
+                   "non_product_codes")
 
 
 def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, preset: str | None = None,
@@ -112,7 +113,7 @@ def _options(ws: "Workspace", preset_def: dict, options: dict) -> dict:
     if bad:
         raise ConfigError(f"rules {bad}: each of {', '.join(cfg['rules'])} must be 'keep' or 'exclude'")
     opts["rules"] = rules
-    opts["non_product_codes"] = list(cfg["non_product_codes"])
+    opts["non_product_codes"] = sorted({*cfg["non_product_codes"], *opts.get("non_product_codes", [])})
     return opts
 
 

@@ -24,7 +24,10 @@ PRESETS: dict[str, dict] = {
             "customer_id": "CustomerID",
         },
         "side": {"customers": {"country": "Country"}, "products": {"name": "Description"}},
-        "options": {"delimiter": ",", "header": True, "cancellation_prefix": "C", "channel": "web"},
+        "options": {"delimiter": ",", "header": True, "cancellation_prefix": "C", "channel": "web",
+                    # Postage, manual entries, discounts, carriage, charity, pads, fees, bad-debt adjustments, samples.
+                    "non_product_codes": ["POST", "DOT", "M", "D", "C2", "CRUK", "PADS", "BANK CHARGES",
+                                          "AMAZONFEE", "B", "S"]},
         "rules": {"exact_duplicate": "exclude"},
     },
     "cdnow": {

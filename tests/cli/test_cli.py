@@ -1,0 +1,73 @@
+"""The CLI: commands, --json, errors on stderr with exit 1, usage errors with exit 2."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+CLI = [sys.executable, "-c", "from micromarket.cli import main; main()"]
+
+
+def run(*args, check=True):
+    proc = subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stderr)
+    return proc
+
+
+def test_init_ingest_info_report(tmp_path):
+    ws = tmp_path / "ws"
+    assert "Created workspace" in run("init", ws, "--currency", "USD").stdout
+    csv = tmp_path / "s.csv"
+    csv.write_text("Invoice;Customer;Date;Product;Qty;Price\n1;7;2024-01-01 09:00;A;2;1.5\n2;8;2024-01-02 09:00;B;1;4\n")
+    out = run("ingest", csv, "-w", ws, "--json")
+    report = json.loads(out.stdout)
+    assert report["rows_loaded"] == 2 and report["mapping"]["ts"] == "Date"
+    info = json.loads(run("info", "-w", ws, "--json").stdout)
+    assert info["tables"]["transactions"] == 2 and info["loads"][0]["rows_read"] == 2
+    path = run("report", "-w", ws).stdout.strip()
+    assert path.endswith("overview.html")
+
+
+def test_domain_errors_exit_1_with_error_prefix(tmp_path):
+    run("init", tmp_path / "ws")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("invoice,customer,date,product,qty,price\nI1,C1,2024-01-01,P1,lots,2\n")
+    proc = run("ingest", bad, "-w", tmp_path / "ws", check=False)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "row 1, column 'qty': value 'lots'" in errors[0]
+    proc = run("info", "-w", tmp_path / "nowhere", check=False)
+    assert proc.returncode == 1 and "not a micromarket workspace" in proc.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run("ingest", check=False).returncode == 2
+    assert run("frobnicate", check=False).returncode == 2
+    run("init", tmp_path / "ws")
+    proc = run("ingest", "x.csv", "-w", tmp_path / "ws", "--map", "nonsense", check=False)
+    assert proc.returncode == 2 and "NAME=VALUE" in proc.stderr
+
+
+def test_preset_and_rule_options(tmp_path, data_dir):
+    run("init", tmp_path / "ws")
+    out = run("ingest", data_dir / "cdnow" / "CDNOW_master.txt", "-w", tmp_path / "ws", "--preset", "cdnow",
+              "--rule", "zero_price=exclude", "--json")
+    report = json.loads(out.stdout)
+    assert report["excluded"] == {"zero_price": 80} and report["rows_loaded"] == 69_659 - 80
+
+
+def test_demo_writes_a_self_contained_report(tmp_path):
+    out = run("demo", tmp_path / "demo", "--customers", "1500", "--json")
+    result = json.loads(out.stdout)
+    html = (tmp_path / "demo" / "reports" / "overview.html").read_text()
+    assert result["loads"]["customers"] == 1500 and result["loads"]["transactions"] > 10_000
+    # plotly.js is inlined: no script or stylesheet is fetched from anywhere.
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", html)
+    assert "Plotly.newPlot" in html and len(html) > 3_000_000
+    for heading in ("Overview", "Data quality", "Net revenue by month", "Top products by revenue", "Revenue by category"):
+        assert heading in html
+    again = run("demo", tmp_path / "demo", "--customers", "1500", check=False)
+    assert again.returncode == 1 and "--force" in again.stderr

@@ -1,0 +1,44 @@
+"""Workspace: create, open, tables through Ibis, configuration checks."""
+
+import ibis.expr.types as ir
+import pytest
+
+from micromarket import ConfigError, SchemaError, Workspace, WorkspaceError
+from micromarket.schema import TABLES
+
+
+def test_create_writes_config_and_database(tmp_path):
+    with Workspace.create(tmp_path / "shop", currency="EUR", timezone="Europe/Paris") as ws:
+        assert (tmp_path / "shop" / "micromarket.toml").exists() and ws.database_path.exists()
+        assert ws.config["workspace"]["currency"] == "EUR"
+        assert set(ws.counts()) == set(TABLES)
+        assert isinstance(ws.table("transactions"), ir.Table)
+        assert ws.table("transactions").columns == tuple(TABLES["transactions"].column_names)
+
+
+def test_create_twice_and_open_missing(tmp_path):
+    Workspace.create(tmp_path / "a").close()
+    with pytest.raises(WorkspaceError, match="already a workspace"):
+        Workspace.create(tmp_path / "a")
+    with pytest.raises(WorkspaceError, match="micromarket init"):
+        Workspace.open(tmp_path / "missing")
+
+
+def test_unknown_table(ws):
+    with pytest.raises(SchemaError, match="unknown table 'sales'"):
+        ws.table("sales")
+
+
+@pytest.mark.parametrize("snippet, message", [
+    ("[backend]\nkind = 'oracle'\n", "backend.kind"),
+    ("[ingest.rules]\nzero_price = 'maybe'\n", "ingest.rules.zero_price"),
+    ("[mapping.sales]\nx = 'y'\n", r"\[mapping.sales\] is not a table"),
+    ("[nonsense]\n", "unknown section"),
+    ("this is = = not toml", "not valid TOML"),
+    ("[backend]\nmemory_limit = '3GB; DROP TABLE loads'\n", "memory_limit"),
+])
+def test_bad_config_is_named(tmp_path, snippet, message):
+    Workspace.create(tmp_path / "w").close()
+    (tmp_path / "w" / "micromarket.toml").write_text(snippet)
+    with pytest.raises(ConfigError, match=message):
+        Workspace.open(tmp_path / "w")
