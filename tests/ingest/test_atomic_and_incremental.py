@@ -140,3 +140,13 @@ def test_saved_mapping_is_used(ws, tmp_path):
         assert again.config["mapping"]["transactions"]["amount"] == "d"
     report = ws.ingest(path)
     assert report.rows_loaded == 1 and ws.table("transactions").amount.execute().tolist() == [9.5]
+
+
+def test_a_different_key_hash_is_refused(ws, tmp_path):
+    path = write(tmp_path / "s.csv", "invoice,customer,date,product,qty,price\nI1,C1,2024-01-01,P1,1,2\n")
+    ws.ingest(path)
+    ws.con.execute("UPDATE loads SET report = json_merge_patch(report, '{\"key_check\": \"123\"}')")
+    before = _state(ws)
+    with pytest.raises(Exception, match="hashes line keys differently"):
+        ws.ingest(write(tmp_path / "t.csv", "invoice,customer,date,product,qty,price\nI2,C1,2024-01-02,P1,1,2\n"))
+    assert _state(ws) == before

@@ -21,7 +21,8 @@ from .presets import get_preset
 from .report import LoadReport
 from .sources import Source, drop_temporaries, open_source
 from .sql import literal
-from .transactions import build_keyed_view, link_returns, quality_counts, upsert_side_tables, write_transactions
+from .transactions import (build_keyed_view, key_check, link_returns, quality_counts, upsert_side_tables,
+                           write_transactions)
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -171,6 +172,7 @@ def _write_transactions(con, src, plan, report, load_id, quarantine: bool) -> No
         _quarantine_rows(con, "transactions", src.name, load_id, "_keyed", "_reason IS NOT NULL",
                          "CASE WHEN _reason = 'invalid' THEN _problem.rule ELSE 'quality:' || _reason END",
                          "CASE WHEN _reason = 'invalid' THEN _problem.message ELSE _reason END")
+    report.key_check = key_check(con)
     inserted, present = write_transactions(con, load_id)
     upsert_side_tables(con, plan["side"], load_id)
     link_returns(con, load_id)

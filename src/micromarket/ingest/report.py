@@ -71,6 +71,7 @@ class LoadReport:
     side_mapping: dict[str, dict[str, str]] = field(default_factory=dict)
     date_layouts: dict[str, str] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)
+    key_check: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary, JSON-serialisable."""

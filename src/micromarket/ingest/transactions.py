@@ -137,6 +137,33 @@ def quality_counts(con: duckdb.DuckDBPyConnection, rules: dict, side: dict) -> t
     return matched, excluded, summary
 
 
+def key_check(con: duckdb.DuckDBPyConnection) -> str:
+    """Fail if this engine hashes differently from the one that keyed the stored lines.
+
+    Line keys use DuckDB's fast ``hash()``; should a future engine change it, re-loaded
+    lines would no longer match, so every load records a probe value and compares it.
+
+    Returns
+    -------
+    str
+        The probe value, recorded in the load's report.
+    """
+    from ..exceptions import IngestError
+
+    probe = str(con.execute("SELECT hash('micromarket', 42, TIMESTAMP '2000-01-01', 1.5)").fetchone()[0])
+    stored = con.execute(
+        "SELECT json_extract_string(report, '$.key_check') FROM loads WHERE table_name = 'transactions' "
+        "AND json_extract_string(report, '$.key_check') <> '' ORDER BY load_id LIMIT 1"
+    ).fetchone()
+    if stored and stored[0] != probe:
+        raise IngestError(
+            "this DuckDB version hashes line keys differently from the one that loaded the stored transactions "
+            f"(probe {probe} != {stored[0]}): a reload could duplicate lines. Use the DuckDB version pinned by "
+            "micromarket, or re-create the workspace and load the files again."
+        )
+    return probe
+
+
 def write_transactions(con: duckdb.DuckDBPyConnection, load_id: int) -> tuple[int, int]:
     """Insert the lines of ``_keyed`` that pass and are new; return (inserted, already present)."""
     candidates = con.execute("SELECT count(*) FROM _keyed WHERE _reason IS NULL").fetchone()[0]

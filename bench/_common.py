@@ -1,0 +1,34 @@
+"""Helpers shared by the benchmark scripts: run a step in a fresh process, report time and peak memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+
+def machine() -> str:
+    """A one-line description of this machine."""
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def run_measured(code: str) -> dict:
+    """Run ``code`` in a new Python process; return wall seconds, peak RSS (GiB) and what it printed as JSON."""
+    wrapper = code + "\nimport resource, json as _j\nprint('__peak__', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - start
+    peak_kb = int(next(l.split()[1] for l in proc.stdout.splitlines() if l.startswith("__peak__")))
+    payload = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    return {"seconds": round(seconds, 1), "peak_gib": round(peak_kb / 2**20, 2),
+            "result": json.loads(payload[-1]) if payload else None}
+
+
+def record(name: str, rows: list[dict]) -> None:
+    """Print the results as JSON with the date and machine."""
+    print(json.dumps({"benchmark": name, "date": dt.date.today().isoformat(), "machine": machine(), "runs": rows}, indent=2))
