@@ -21,7 +21,9 @@ def run_measured(code: str) -> dict:
     """Run ``code`` in a new Python process; return wall seconds, peak RSS (GiB) and what it printed as JSON."""
     wrapper = code + "\nimport resource, json as _j\nprint('__peak__', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=True)
+    proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark step failed:\n{proc.stderr[-3000:]}")
     seconds = time.perf_counter() - start
     peak_kb = int(next(l.split()[1] for l in proc.stdout.splitlines() if l.startswith("__peak__")))
     payload = [l for l in proc.stdout.splitlines() if l.startswith("{")]

@@ -22,14 +22,17 @@ def main(n: int) -> None:
         run_measured(f"from micromarket.ingest.generate import generate\ngenerate({str(data)!r}, customers={n}, seed=1)")
     ws = OUT / f"ws-{n}"
     shutil.rmtree(ws, ignore_errors=True)
-    load = (
-        "import json\nfrom micromarket import Workspace\n"
-        f"ws = Workspace.open({str(ws)!r}) if {ws.exists()!r} else Workspace.create({str(ws)!r})\n"
-        f"r = ws.ingest({str(data / 'transactions.parquet')!r})\n"
-        "print(json.dumps({'rows_read': r.rows_read, 'rows_loaded': r.rows_loaded, 'already_present': r.rows_already_present}))"
-    )
-    first = run_measured(load.replace(f"if {ws.exists()!r}", "if False"))
-    again = run_measured(load.replace(f"if {ws.exists()!r}", "if True"))
+    def load(opener: str) -> dict:
+        return run_measured(
+            "import json\nfrom micromarket import Workspace\n"
+            f"ws = Workspace.{opener}({str(ws)!r})\n"
+            f"r = ws.ingest({str(data / 'transactions.parquet')!r})\n"
+            "print(json.dumps({'rows_read': r.rows_read, 'rows_loaded': r.rows_loaded, "
+            "'already_present': r.rows_already_present}))"
+        )
+
+    first = load("create")
+    again = load("open")
     pandas = run_measured(
         "import json, pandas as pd\n"
         f"df = pd.read_parquet({str(data / 'transactions.parquet')!r})\nprint(json.dumps({{'rows': len(df)}}))"

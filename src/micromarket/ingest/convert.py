@@ -56,17 +56,19 @@ def detect_timestamp_format(con: duckdb.DuckDBPyConnection, column: str, day_fir
     return best
 
 
-def typed_expression(canonical_type: str, col: str, source_type: str, fmt: str | None) -> str:
-    """SQL for the typed value of source column ``col``; NULL where it does not convert."""
+def typed_expression(canonical_type: str, col: str, source_type: str, fmt: str | None, is_id: bool = False) -> str:
+    """SQL for the typed value of source column ``col``; NULL where it does not convert.
+
+    ``is_id`` marks identifier columns, whose float spellings are normalised.
+    """
     base = source_type.split("(")[0].upper()
     if canonical_type == TEXT:
         if base in _NUMERIC_TYPES and base not in ("FLOAT", "DOUBLE", "DECIMAL"):
             return f"CAST({ident(col)} AS VARCHAR)"
-        text = _text(col)
-        # Ids written as floats by spreadsheets ("17850.0") mean the integer id; the
-        # cheap test first keeps the regular expression off most values.
-        return (f"CASE WHEN contains({text}, '.0') THEN regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1') "
-                f"ELSE {text} END")
+        if not is_id:
+            return _text(col)
+        # Ids written as floats by spreadsheets ("17850.0") mean the integer id.
+        return f"regexp_replace({_text(col)}, '^(-?[0-9]+)\\.0+$', '\\1')"
     if canonical_type in (NUMBER, INTEGER) and base in _NUMERIC_TYPES:
         return f"TRY_CAST({ident(col)} AS {canonical_type})"
     if canonical_type in (TIMESTAMP, DATE) and base in ("TIMESTAMP", "DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
@@ -141,7 +143,7 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
         if dtype in (TIMESTAMP, DATE) and not source_types[src].upper().startswith(("TIMESTAMP", "DATE")):
             fmt = options.get("date_format") or detect_timestamp_format(con, src, options.get("day_first", True))
             layouts[out_name] = fmt or "ISO 8601"
-        expr = typed_expression(dtype, src, source_types[src], fmt)
+        expr = typed_expression(dtype, src, source_types[src], fmt, is_id=out_name.endswith("_id"))
         selects.append(f"{expr} AS {ident(out_name)}")
         if dtype != TEXT and not _native(dtype, source_types[src]):
             message = _rule_message(dtype, fmt)

@@ -314,7 +314,7 @@ def drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
     """Remove what the readers and checks created."""
     for view in ("_src", "_typed", "_keyed"):
         con.execute(f"DROP VIEW IF EXISTS {view}")
-    for table in ("_csv", "_lines", "_pg", "_rej_rows", "_rejects", "_rejects_scan", "_dupkeys", "_npc", "_new"):
+    for table in ("_csv", "_lines", "_pg", "_rej_rows", "_rejects", "_rejects_scan", "_dupkeys", "_new"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 

@@ -60,9 +60,7 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
         f"{''.join(', ' + ident(c) for c in side_columns)} "
         "FROM _typed"
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE _npc (code VARCHAR)")
-    con.executemany("INSERT INTO _npc VALUES (?)", [[c.upper()] for c in non_product_codes])
-    flags = _flag_expressions(options)
+    flags = _flag_expressions(options, non_product_codes)
     flag_cols = ", ".join(f"coalesce({expr}, false) AS {ident('_f_' + rule)}" for rule, expr in flags.items())
     # Every column read takes part in the key, so "exact duplicate" means the same in all
     # of them. The typed lines are materialised once: every later pass reads this table.
@@ -95,8 +93,10 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
     )
 
 
-def _flag_expressions(options: dict) -> dict[str, str]:
+def _flag_expressions(options: dict, non_product_codes: list[str]) -> dict[str, str]:
     """SQL for each data-quality rule but exact duplicates (which need the whole file)."""
+    # A list of constants, not a sub-query: DuckDB tests it per row without a join.
+    codes = ", ".join(literal(c.upper()) for c in non_product_codes) or "NULL"
     prefix = options.get("cancellation_prefix")
     cancel = f"starts_with(invoice_id, {literal(prefix)})" if prefix else "quantity < 0"
     low = _date_bound(options.get("min_date", ""), "min_date", dt.datetime(1900, 1, 1))
@@ -105,7 +105,7 @@ def _flag_expressions(options: dict) -> dict[str, str]:
         "date_out_of_range": f"(ts < TIMESTAMP {literal(low)} OR ts > TIMESTAMP {literal(high)})",
         "negative_price": "unit_price < 0",
         "zero_price": "unit_price = 0",
-        "non_product_code": "upper(product_id) IN (SELECT code FROM _npc)",
+        "non_product_code": f"upper(product_id) IN ({codes})",
         "cancellation": cancel,
         "missing_customer_id": "customer_id IS NULL",
     }
