@@ -38,6 +38,7 @@ test: test-deps
 bench: venv
 	$(PY) bench/ingest.py
 	$(PY) bench/demo_generate.py
+	$(PY) bench/ingest_csv.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build src/*.egg-info

@@ -9,6 +9,7 @@ import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def machine() -> str:
@@ -29,6 +30,14 @@ def run_measured(code: str) -> dict:
     payload = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     return {"seconds": round(seconds, 1), "peak_gib": round(peak_kb / 2**20, 2),
             "result": json.loads(payload[-1]) if payload else None}
+
+
+def generated(out: Path, n: int) -> Path:
+    """The folder of a generated chain of ``n`` customers under ``out``, generating it if missing."""
+    data = out / f"gen-{n}"
+    if not (data / "transactions.parquet").exists():
+        run_measured(f"from micromarket.ingest.generate import generate\ngenerate({str(data)!r}, customers={n}, seed=1)")
+    return data
 
 
 def record(name: str, rows: list[dict]) -> None:

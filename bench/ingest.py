@@ -11,15 +11,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import record, run_measured  # noqa: E402
+from _common import generated, record, run_measured  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 
 
 def main(n: int) -> None:
-    data = OUT / f"gen-{n}"
-    if not (data / "transactions.parquet").exists():
-        run_measured(f"from micromarket.ingest.generate import generate\ngenerate({str(data)!r}, customers={n}, seed=1)")
+    data = generated(OUT, n)
     ws = OUT / f"ws-{n}"
     shutil.rmtree(ws, ignore_errors=True)
     def load(opener: str) -> dict:

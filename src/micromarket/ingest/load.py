@@ -90,10 +90,6 @@ def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, 
         return _write(ws, tbl, src, plan, preset, on_error, started)
     finally:
         drop_temporaries(con)
-        for name in ("_derived", "_flagged"):
-            con.execute(f"DROP VIEW IF EXISTS {name}")
-        for name in ("_hashed", "_occ", "_side_customers", "_side_products"):
-            con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _options(ws: "Workspace", preset_def: dict, options: dict) -> dict:
@@ -137,8 +133,9 @@ def _plan(ws, tbl, src: Source, preset_def, mapping, opts, on_error) -> dict:
     plan = {"mapping": colmap, "side": side, "census": census, "layouts": layouts,
             "invalid": invalid, "problems": problems[:20], "rules": opts["rules"]}
     if tbl.name == "transactions":
-        build_keyed_view(con, colmap, opts, opts["rules"], opts["non_product_codes"], list(extra))
-        plan["matched"], plan["excluded"], plan["summary"] = quality_counts(con, opts["rules"], side)
+        build_keyed_view(con, colmap, opts, opts["rules"], opts["non_product_codes"], list(extra),
+                         materialise=src.kind in ("csv", "whitespace"))
+        plan["matched"], plan["excluded"], plan["summary"], plan["loadable"] = quality_counts(con, opts["rules"], side)
     return plan
 
 
@@ -173,7 +170,7 @@ def _write_transactions(con, src, plan, report, load_id, quarantine: bool) -> No
                          "CASE WHEN _reason = 'invalid' THEN _problem.rule ELSE 'quality:' || _reason END",
                          "CASE WHEN _reason = 'invalid' THEN _problem.message ELSE _reason END")
     report.key_check = key_check(con)
-    inserted, present = write_transactions(con, load_id)
+    inserted, present = write_transactions(con, load_id, plan["loadable"])
     upsert_side_tables(con, plan["side"], load_id)
     link_returns(con, load_id)
     report.rows_loaded, report.rows_already_present = inserted, present
@@ -192,9 +189,9 @@ def _write_keyed(con, tbl, src, plan, report, load_id, quarantine: bool) -> None
     report.rows_loaded = counts["inserted"] + counts["updated"]
     report.rows_already_present = counts["unchanged"]
     report.excluded = {"duplicate_key": counts["duplicate_key"]} if counts["duplicate_key"] else {}
-    report.summary = {"inserted": counts["inserted"], "updated": counts["updated"],
-                      "census_variables": ", ".join(plan["census"]) or "none"} if plan["census"] else \
-        {"inserted": counts["inserted"], "updated": counts["updated"]}
+    report.summary = {"inserted": counts["inserted"], "updated": counts["updated"]}
+    if plan["census"]:
+        report.summary["census_variables"] = ", ".join(plan["census"])
 
 
 def _quarantine_rows(con, table: str, source: str, load_id: int, relation: str, where: str,

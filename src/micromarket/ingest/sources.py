@@ -311,11 +311,13 @@ def _read_whitespace(con: duckdb.DuckDBPyConnection, path: Path, options: dict) 
 
 
 def drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
-    """Remove what the readers and checks created."""
-    for view in ("_src", "_typed", "_keyed"):
-        con.execute(f"DROP VIEW IF EXISTS {view}")
-    for table in ("_csv", "_lines", "_pg", "_rej_rows", "_rejects", "_rejects_scan", "_dupkeys", "_new"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    """Remove every temporary table and view a load created (all are named ``_...``)."""
+    rows = con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables "
+        "WHERE table_catalog = 'temp' AND starts_with(table_name, '_')"
+    ).fetchall()
+    for name, kind in rows:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {ident(name)}")
 
 
 def url_from_env(var: str, source: str) -> str:

@@ -36,7 +36,7 @@ def _date_bound(value: str, name: str, default: dt.datetime) -> str:
 
 
 def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dict, rules: dict,
-                     non_product_codes: list[str], side_columns: list[str]) -> None:
+                     non_product_codes: list[str], side_columns: list[str], materialise: bool = True) -> None:
     """Create ``_keyed``: typed lines with derived values, ``line_id``, rule flags and ``_reason``.
 
     ``_reason`` is NULL for a line to load, else the first rule (in report order) that
@@ -63,9 +63,11 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
     flags = _flag_expressions(options, non_product_codes)
     flag_cols = ", ".join(f"coalesce({expr}, false) AS {ident('_f_' + rule)}" for rule, expr in flags.items())
     # Every column read takes part in the key, so "exact duplicate" means the same in all
-    # of them. The typed lines are materialised once: every later pass reads this table.
+    # of them. Text sources are typed once into a table that every later pass reads;
+    # typed sources (Parquet, a database table) are cheaper to read again than to copy.
     key = ", ".join(ident(c) for c in (*_KEY_COLUMNS, *side_columns))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _hashed AS SELECT *, hash({key}) AS _base, {flag_cols} FROM _derived")
+    kind = "TABLE" if materialise else "VIEW"
+    con.execute(f"CREATE OR REPLACE TEMP {kind} _hashed AS SELECT *, hash({key}) AS _base, {flag_cols} FROM _derived")
     # Occurrence numbers are needed only where a line repeats: number those few.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _dupkeys AS SELECT _base FROM _hashed WHERE _problem IS NULL "
@@ -111,11 +113,12 @@ def _flag_expressions(options: dict, non_product_codes: list[str]) -> dict[str, 
     }
 
 
-def quality_counts(con: duckdb.DuckDBPyConnection, rules: dict, side: dict) -> tuple[dict, dict, dict]:
-    """One pass over ``_keyed``: rule matches, exclusion reasons and a summary."""
+def quality_counts(con: duckdb.DuckDBPyConnection, rules: dict, side: dict) -> tuple[dict, dict, dict, int]:
+    """One pass over ``_keyed``: rule matches, exclusion reasons, a summary, and the lines to load."""
     rule_names = [r for r in RULE_LABELS if r not in ("invalid", "duplicate_key")]
     parts = [f"count(*) FILTER (WHERE {ident('_f_' + r)} AND _problem IS NULL)" for r in rule_names]
     parts += [f"count(*) FILTER (WHERE _reason = {literal(r)})" for r in RULE_LABELS]
+    parts.append("count(*) FILTER (WHERE _reason IS NULL)")
     summary_sql = {
         "invoices": "count(DISTINCT invoice_id) FILTER (WHERE _problem IS NULL)",
         "customers_with_id": "count(DISTINCT customer_id) FILTER (WHERE _problem IS NULL)",
@@ -133,8 +136,9 @@ def quality_counts(con: duckdb.DuckDBPyConnection, rules: dict, side: dict) -> t
     n = len(rule_names)
     matched = {r: {"rows": row[i], "action": rules.get(r, "keep")} for i, r in enumerate(rule_names)}
     excluded = {r: row[n + i] for i, r in enumerate(RULE_LABELS) if row[n + i]}
-    summary = dict(zip(summary_sql, row[n + len(RULE_LABELS):]))
-    return matched, excluded, summary
+    loadable = row[n + len(RULE_LABELS)]
+    summary = dict(zip(summary_sql, row[n + len(RULE_LABELS) + 1:]))
+    return matched, excluded, summary, loadable
 
 
 def key_check(con: duckdb.DuckDBPyConnection) -> str:
@@ -164,9 +168,8 @@ def key_check(con: duckdb.DuckDBPyConnection) -> str:
     return probe
 
 
-def write_transactions(con: duckdb.DuckDBPyConnection, load_id: int) -> tuple[int, int]:
-    """Insert the lines of ``_keyed`` that pass and are new; return (inserted, already present)."""
-    candidates = con.execute("SELECT count(*) FROM _keyed WHERE _reason IS NULL").fetchone()[0]
+def write_transactions(con: duckdb.DuckDBPyConnection, load_id: int, candidates: int) -> tuple[int, int]:
+    """Insert the ``candidates`` lines of ``_keyed`` that pass and are new; return (inserted, already present)."""
     empty = con.execute("SELECT NOT EXISTS (SELECT 1 FROM transactions)").fetchone()[0]
     select = (f"SELECT k.line_id, k.invoice_id, k.customer_id, k.ts, k.product_id, k.quantity, k.unit_price, "
               f"k.amount, k.discount, k.store_id, k.channel, k.is_return, k.original_invoice_id, "
