@@ -297,7 +297,7 @@ def _read_whitespace(con: duckdb.DuckDBPyConnection, path: Path, options: dict) 
     )
     bad = con.execute(
         f"SELECT rowid + 1 - {skip}, array_to_string(tok, ' ') FROM _lines "
-        f"WHERE rowid >= {skip} AND len(tok) <> {n} AND tok[1] <> '' ORDER BY rowid LIMIT 1000"
+        f"WHERE rowid >= {skip} AND len(tok) <> {n} AND tok[1] <> '' ORDER BY rowid"
     ).fetchall()
     structural = [
         {"row": r, "column": None, "value": v[:200], "rule": "csv:wrong_field_count",

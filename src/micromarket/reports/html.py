@@ -36,11 +36,13 @@ class Section:
 
 def _chart(fig: go.Figure) -> str:
     fig.update_layout(template="plotly_white", margin=dict(l=40, r=20, t=50, b=40), height=360)
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+    return fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%",
+                       config={"displaylogo": False, "responsive": True})
 
 
 def _money(value, currency: str) -> str:
-    return f"{currency} {value:,.2f}" if value is not None else "n/a"
+    # An empty sum comes back as NULL or NaN depending on the backend: both mean nothing.
+    return f"{currency} {0.0 if value is None or value != value else value:,.2f}"
 
 
 def overview_section(ws: "Workspace") -> Section:
