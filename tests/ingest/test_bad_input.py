@@ -133,3 +133,12 @@ def test_dates_out_of_range_are_excluded_and_reported(ws, tmp_path):
     path = write(tmp_path / "old.csv", HEADER + GOOD + "I97,C1,1850-01-01 10:00,P1,1,2.5\nI98,C1,2999-01-01 10:00,P1,1,2.5\n")
     report = ws.ingest(path)
     assert report.excluded == {"date_out_of_range": 2} and report.rows_loaded == 20
+
+
+def test_ragged_whitespace_rows(ws, tmp_path):
+    path = write(tmp_path / "cd.txt", "00001 19970101 1 11.77\n00002 19970112 1\n00003 19970102 2 20.00\n")
+    with pytest.raises(IngestError, match=r"cd\.txt: row 2: expected 4 fields .* found 3"):
+        ws.ingest(path, preset="cdnow")
+    report = ws.ingest(path, preset="cdnow", on_error="quarantine")
+    assert (report.rows_loaded, report.rows_quarantined) == (2, 1)
+    assert ws.table("quarantine").rule.execute().tolist() == ["csv:wrong_field_count"]

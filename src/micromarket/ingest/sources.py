@@ -301,7 +301,8 @@ def _read_whitespace(con: duckdb.DuckDBPyConnection, path: Path, options: dict) 
     ).fetchall()
     structural = [
         {"row": r, "column": None, "value": v[:200], "rule": "csv:wrong_field_count",
-         "message": f"{name}: row {r}: expected {n} fields ({', '.join(names)}), found {len(v.split())}"}
+         "message": f"{name}: row {r}: expected {n} fields ({', '.join(names)}), found {len(v.split())} "
+                    "(rule csv:wrong_field_count)"}
         for r, v in bad
     ]
     rows = con.execute(f"SELECT count(*) FROM _lines WHERE rowid >= {skip} AND tok[1] <> ''").fetchone()[0]
