@@ -1,0 +1,161 @@
+"""Maximum-likelihood machinery shared by the buy-till-you-die and spend models.
+
+Each model supplies its parameter names, starting values and a function returning the
+per-row log-likelihood and its gradient with respect to the parameters. The base class
+validates and groups the input (identical rows are evaluated once and weighted by their
+count), maximises the weighted log-likelihood over log-parameters with L-BFGS-B, and
+derives standard errors from the Hessian (differences of the analytic gradient).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator
+
+from ..exceptions import NotFittedError, SchemaError
+
+
+def to_frame(data: Any, columns: list[str], where: str) -> pd.DataFrame:
+    """Accept pandas, Polars, Arrow or Ibis tables (or a dict of arrays) and return pandas with ``columns``."""
+    if hasattr(data, "to_pandas") and not isinstance(data, pd.DataFrame):
+        data = data.to_pandas()  # Arrow, Polars
+    elif hasattr(data, "execute") and hasattr(data, "schema"):
+        data = data.execute()  # Ibis
+    elif isinstance(data, dict):
+        data = pd.DataFrame(data)
+    if not isinstance(data, pd.DataFrame):
+        raise SchemaError(f"{where}: expected a table (pandas, Polars, Arrow or Ibis), got {type(data).__name__}")
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise SchemaError(f"{where}: missing column(s) {missing}; the table has {list(data.columns)}")
+    return data
+
+
+def group_rows(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique rows of ``values`` with their total weight, and the index mapping back.
+
+    Customer summaries repeat a lot (every one-time buyer of the same cohort is the same
+    row), so the likelihood is evaluated once per distinct row.
+    """
+    unique, inverse = np.unique(values, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=float)
+    return unique, np.bincount(inverse, weights=w, minlength=len(unique)), inverse
+
+
+class MaximumLikelihoodFitter(BaseEstimator):
+    """Base of the CLV models; see the subclasses for the models themselves.
+
+    Parameters
+    ----------
+    penalizer_coef : float
+        L2 penalty on the parameters (0 = plain maximum likelihood, as in the papers).
+    tol : float
+        Convergence tolerance of the optimiser (projected gradient).
+    max_iter : int
+        Iteration limit of the optimiser.
+    """
+
+    _param_names: tuple[str, ...] = ()
+    _columns: tuple[str, ...] = ()
+
+    def __init__(self, penalizer_coef: float = 0.0, tol: float = 1e-10, max_iter: int = 2000):
+        self.penalizer_coef = penalizer_coef
+        self.tol = tol
+        self.max_iter = max_iter
+
+    # -- what subclasses provide ---------------------------------------------------------
+    def _loglik(self, params: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row log-likelihood (n,) and gradient with respect to the parameters (n, k)."""
+        raise NotImplementedError
+
+    def _initial(self, data: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.ones(len(self._param_names))
+
+    def _check(self, data: np.ndarray, where: str) -> None:
+        """Raise SchemaError where the data break the model's assumptions."""
+
+    # -- fitting -------------------------------------------------------------------------
+    def _matrix(self, data: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+        frame = to_frame(data, list(self._columns), where)
+        values = frame[list(self._columns)].to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            bad = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
+            raise SchemaError(f"{where}: row {bad} has a missing or infinite value in {list(self._columns)}")
+        weights = frame["weights"].to_numpy(dtype=float) if "weights" in frame.columns else None
+        return values, weights
+
+    def fit(self, data: Any) -> "MaximumLikelihoodFitter":
+        """Estimate the parameters by maximum likelihood.
+
+        Parameters
+        ----------
+        data : table
+            With the model's columns (see the class) and optionally ``weights``.
+
+        Returns
+        -------
+        self
+        """
+        where = f"{type(self).__name__}.fit"
+        values, weights = self._matrix(data, where)
+        self._check(values, where)
+        unique, counts, _ = group_rows(values, weights)
+        x0 = np.log(self._initial(unique, counts))
+        penalty = self.penalizer_coef
+
+        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            params = np.exp(theta)
+            ll, grad = self._loglik(params, unique)
+            value = -(counts @ ll) + penalty * (params @ params)
+            # Chain rule to log-parameters: d/dtheta = d/dparam * param.
+            gradient = -(counts @ grad) * params + 2 * penalty * params * params
+            return value / counts.sum(), gradient / counts.sum()
+
+        result = minimize(objective, x0, jac=True, method="L-BFGS-B",
+                          options={"maxiter": self.max_iter, "ftol": 1e-15, "gtol": self.tol})
+        params = np.exp(result.x)
+        self.params_ = dict(zip(self._param_names, params.tolist()))
+        self.log_likelihood_ = float(counts @ self._loglik(params, unique)[0])
+        self.n_obs_ = float(counts.sum())
+        self.converged_ = bool(result.success)
+        self.standard_errors_ = self._standard_errors(params, unique, counts)
+        return self
+
+    def _standard_errors(self, params: np.ndarray, unique: np.ndarray, counts: np.ndarray) -> dict[str, float]:
+        """Square roots of the diagonal of the inverse observed information (Hessian of -LL)."""
+        k = len(params)
+        hessian = np.empty((k, k))
+        for j in range(k):
+            h = 1e-5 * params[j]
+            up, down = params.copy(), params.copy()
+            up[j] += h
+            down[j] -= h
+            hessian[:, j] = (counts @ self._loglik(up, unique)[1] - counts @ self._loglik(down, unique)[1]) / (2 * h)
+        hessian = (hessian + hessian.T) / 2
+        try:
+            cov = np.linalg.inv(-hessian)
+            se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        except np.linalg.LinAlgError:
+            se = np.full(k, np.nan)
+        return dict(zip(self._param_names, se.tolist()))
+
+    # -- reading ---------------------------------------------------------------------------
+    def _fitted(self) -> np.ndarray:
+        if not hasattr(self, "params_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit first")
+        return np.array([self.params_[n] for n in self._param_names])
+
+    def summary(self) -> pd.DataFrame:
+        """Parameters with standard errors and 95 % Wald intervals."""
+        self._fitted()
+        rows = []
+        for name in self._param_names:
+            est, se = self.params_[name], self.standard_errors_[name]
+            rows.append({"parameter": name, "estimate": est, "std_error": se,
+                         "lower_95": est - 1.959964 * se, "upper_95": est + 1.959964 * se})
+        return pd.DataFrame(rows).set_index("parameter")
