@@ -49,6 +49,14 @@ DEFAULTS: dict[str, Any] = {
             "date_out_of_range": "exclude",
         },
     },
+    "profile": {
+        "unit": "week",
+        "horizon_months": 12,
+        "discount_rate": 0.01,
+        "margin": 0.3,
+        "holdout_weeks": 0,
+        "models": ["bgnbd", "pareto_nbd", "mbgnbd"],
+    },
     "mapping": {},
 }
 
@@ -93,12 +101,30 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
             )
         if action not in RULE_ACTIONS:
             raise ConfigError(f"{path}: ingest.rules.{rule} = {action!r}; expected one of {RULE_ACTIONS}")
+    _validate_profile(merged["profile"], path)
     for table, mapping in merged["mapping"].items():
         if table not in INGESTIBLE:
             raise ConfigError(f"{path}: [mapping.{table}] is not a table; tables: {', '.join(INGESTIBLE)}")
         if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
             raise ConfigError(f"{path}: [mapping.{table}] must map canonical column names to source column names")
     return merged
+
+
+def _validate_profile(profile: dict, path) -> None:
+    unknown = set(profile) - set(DEFAULTS["profile"])
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [profile]: {sorted(unknown)}; keys: {', '.join(DEFAULTS['profile'])}")
+    checks = [
+        (profile["unit"] in ("week", "day"), "profile.unit", "'week' or 'day'"),
+        (isinstance(profile["horizon_months"], int) and profile["horizon_months"] >= 1, "profile.horizon_months", "a whole number >= 1"),
+        (isinstance(profile["discount_rate"], (int, float)) and 0 <= profile["discount_rate"] < 1, "profile.discount_rate", "a monthly rate in [0, 1)"),
+        (isinstance(profile["margin"], (int, float)) and 0 < profile["margin"] <= 1, "profile.margin", "a share in (0, 1]"),
+        (isinstance(profile["holdout_weeks"], int) and profile["holdout_weeks"] >= 0, "profile.holdout_weeks", "a whole number >= 0 (0 = a third of the period, at most 52)"),
+        (bool(profile["models"]) and set(profile["models"]) <= {"bgnbd", "pareto_nbd", "mbgnbd"}, "profile.models", "a list of bgnbd, pareto_nbd, mbgnbd"),
+    ]
+    for ok, key, expected in checks:
+        if not ok:
+            raise ConfigError(f"{path}: {key} = {profile[key.split('.')[1]]!r}; expected {expected}")
 
 
 def load(path: Path) -> dict:

@@ -13,6 +13,7 @@ from typing import Callable
 from .config import CONFIG_FILE
 from .exceptions import WorkspaceError
 from .ingest.generate import generate
+from .profile import build_profile
 from .reports import write_report
 from .workspace import Workspace
 
@@ -59,6 +60,8 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         for table in DEMO_TABLES:
             step(f"loading {table}")
             loads[table] = ws.ingest(data / f"{table}.parquet", table=table).rows_loaded
+        step("profiling customers")
+        build_profile(ws)
         step("writing report")
         report = write_report(ws)
     finally:

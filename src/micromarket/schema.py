@@ -271,9 +271,89 @@ LOADS = Table(
     ingestible=False,
 )
 
+_RUN_ID = Column("profile_run_id", INTEGER, "The profile run that wrote the row (see `profile_runs`).", source=False)
+
+
+def _derived(name: str, dtype: str, description: str) -> Column:
+    return Column(name, dtype, description, source=False)
+
+
+CUSTOMER_PROFILE = Table(
+    "customer_profile",
+    "One row per customer with purchases: RFM, value (buy-till-you-die model, Gamma-Gamma spend, CLV), tiers and behaviour. Rewritten by `micromarket profile`.",
+    (
+        Column("customer_id", TEXT, "Customer.", source=False),
+        _derived("frequency", INTEGER, "Repeat purchase occasions (days with purchases after the first)."),
+        _derived("recency", NUMBER, "Time from first to last purchase occasion, in the profile's unit."),
+        _derived("T", NUMBER, "Time from first purchase occasion to the observation end, in the profile's unit."),
+        _derived("monetary_value", NUMBER, "Mean value of repeat purchase occasions (0 without repeats)."),
+        _derived("first_purchase", DATE, "Day of the first purchase."),
+        _derived("last_purchase", DATE, "Day of the last purchase."),
+        _derived("r_score", INTEGER, "Recency quintile score, 5 = most recent."),
+        _derived("f_score", INTEGER, "Frequency quintile score, 5 = most frequent."),
+        _derived("m_score", INTEGER, "Monetary quintile score, 5 = highest spend."),
+        _derived("rfm_code", TEXT, "The three scores, e.g. `545`."),
+        _derived("rfm_segment", TEXT, "Named RFM segment (docs/concepts/value.md)."),
+        _derived("p_alive", NUMBER, "Probability the customer is still active."),
+        _derived("expected_purchases", NUMBER, "Expected purchases over the CLV horizon."),
+        _derived("expected_spend", NUMBER, "Expected spend per purchase (Gamma-Gamma)."),
+        _derived("margin", NUMBER, "Margin share used for the CLV (from product costs where known)."),
+        _derived("clv", NUMBER, "Discounted expected margin over the horizon."),
+        _derived("value_tier", TEXT, "`heavy` (top 20 % by CLV), `medium` (next 30 %), `light`."),
+        _derived("value_decile", INTEGER, "CLV decile, 1 = highest."),
+        _derived("avg_basket_value", NUMBER, "Mean invoice value."),
+        _derived("avg_basket_items", NUMBER, "Mean units per invoice."),
+        _derived("mean_interpurchase_days", NUMBER, "Mean days between invoices (NULL with one invoice)."),
+        _derived("tenure_days", INTEGER, "Days from first to last invoice."),
+        _derived("top_category", TEXT, "Category with the largest share of spend."),
+        _derived("top_category_share", NUMBER, "That share."),
+        _derived("n_categories", INTEGER, "Categories bought."),
+        _derived("price_sensitivity", NUMBER, "Share of spend bought on discount or below the category's median unit price."),
+        _derived("weekend_share", NUMBER, "Share of invoices on Saturday or Sunday."),
+        _derived("preferred_dow", INTEGER, "Most frequent day of the week (0 = Monday)."),
+        _derived("preferred_hour", INTEGER, "Most frequent hour of the day."),
+        _derived("preferred_channel", TEXT, "Channel with most spend."),
+        _derived("preferred_store", TEXT, "Store with most spend."),
+        _derived("return_rate", NUMBER, "Returned value over bought value."),
+        _RUN_ID,
+    ),
+    natural_key=("customer_id",),
+    ingestible=False,
+)
+
+CUSTOMER_CATEGORY_SHARES = Table(
+    "customer_category_shares",
+    "One row per customer and category bought: spend and share of the customer's spend.",
+    (
+        Column("customer_id", TEXT, "Customer.", source=False),
+        _derived("category", TEXT, "Product category (`(unknown)` for lines without one)."),
+        _derived("spend", NUMBER, "Spend in the category."),
+        _derived("share", NUMBER, "Share of the customer's spend."),
+        _RUN_ID,
+    ),
+    natural_key=("customer_id", "category"),
+    ingestible=False,
+)
+
+PROFILE_RUNS = Table(
+    "profile_runs",
+    "One row per `micromarket profile` run: settings, the chosen model, its parameters with standard errors, and the model comparison.",
+    (
+        _derived("profile_run_id", INTEGER, "Run number, increasing."),
+        _derived("created_at", TIMESTAMP, "When the run committed."),
+        _derived("observation_end", DATE, "Last day observed."),
+        _derived("calibration_end", DATE, "End of the calibration period used for model selection."),
+        _derived("unit", TEXT, "`week` or `day`."),
+        _derived("model", TEXT, "Purchase model chosen (`bgnbd`, `pareto_nbd`, `mbgnbd`)."),
+        _derived("report", TEXT, "Parameters, standard errors, comparison and settings as JSON text."),
+    ),
+    ingestible=False,
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS)
+    for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS,
+              CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, PROFILE_RUNS)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]

@@ -95,6 +95,41 @@ def ingest(
 
 
 @app.command()
+def profile(
+    workspace: Path = WorkspaceOpt,
+    observation_end: Optional[str] = typer.Option(None, help="Last day observed, YYYY-MM-DD (default: the last purchase day)."),
+    unit: Optional[str] = typer.Option(None, help="Time unit of recency and T: week or day."),
+    horizon_months: Optional[int] = typer.Option(None, min=1, help="CLV horizon in months."),
+    discount_rate: Optional[float] = typer.Option(None, min=0.0, max=0.99, help="Monthly discount rate, e.g. 0.01."),
+    margin: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Margin share where product costs are unknown."),
+    holdout_weeks: Optional[int] = typer.Option(None, min=0, help="Weeks held out to choose the model (0: a third of the period, at most 52)."),
+    model: Optional[list[str]] = typer.Option(None, "--model", help="Candidate model, repeatable: bgnbd, pareto_nbd, mbgnbd."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Compute customer_profile: RFM, the best buy-till-you-die model, spend, CLV, tiers and behaviour."""
+    from ..profile import build_profile
+
+    names = ["summarising", "choosing a model", "fitting", "valuing", "scoring and describing", "writing"]
+    with Workspace.open(workspace) as ws, steps("Profile", names) as advance:
+        result = build_profile(ws, progress=advance, observation_end=observation_end, unit=unit,
+                               horizon_months=horizon_months, discount_rate=discount_rate, margin=margin,
+                               holdout_weeks=holdout_weeks, models=model or None)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    out = RichTable(title=f"Profile run {result.run_id}: {result.customers:,} customers, model {result.model}")
+    out.add_column("parameter")
+    out.add_column("estimate", justify="right")
+    out.add_column("std. error", justify="right")
+    for name, value in {**result.params, **result.spend_params}.items():
+        se = {**result.standard_errors, **result.spend_standard_errors}[name]
+        out.add_row(name, f"{value:.4g}", f"{se:.3g}")
+    stderr.print(out)
+    stderr.print(f"Total CLV over {ws.config['profile']['horizon_months'] if horizon_months is None else horizon_months} "
+                 f"months: {result.total_clv:,.0f}; the top 20 % of customers hold {result.pareto_top20_share:.0%} of it.")
+
+
+@app.command()
 def info(workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Show the workspace's tables with their row counts, and its loads."""
     with Workspace.open(workspace) as ws:
@@ -156,7 +191,7 @@ def demo(
     """Generate a retail chain, load it into a new workspace, and write the report."""
     from ..demo import DEMO_TABLES, run_demo
 
-    names = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "writing report"]
+    names = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "writing report"]
     with counter("Generating customers", customers) as update, steps("Demo", names) as advance:
         result = run_demo(directory, customers, seed=seed, force=force, on_generate=update, on_step=advance)
     if as_json:

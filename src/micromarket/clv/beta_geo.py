@@ -25,7 +25,7 @@ def check_rfm(data: np.ndarray, where: str) -> None:
         t_x < 0, "recency must be >= 0",
         t_x > T + 1e-9, "recency must not exceed T",
         (x == 0) & (t_x > 1e-9), "recency must be 0 where frequency is 0",
-        T <= 0, "T must be > 0",
+        T < 0, "T must be >= 0",
     ]
     for mask, rule in zip(problems[::2], problems[1::2]):
         if mask.any():

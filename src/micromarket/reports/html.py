@@ -34,13 +34,15 @@ class Section:
     tables: list[dict] = field(default_factory=list)
 
 
-def _chart(fig: go.Figure) -> str:
+def chart(fig: go.Figure) -> str:
+    """A figure as an HTML fragment that fits its cell (plotly.js is inlined once per page)."""
     fig.update_layout(template="plotly_white", margin=dict(l=40, r=20, t=50, b=40), height=360)
     return fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%",
                        config={"displaylogo": False, "responsive": True})
 
 
-def _money(value, currency: str) -> str:
+def money(value, currency: str) -> str:
+    """``GBP 1,234.50``; NULL and NaN count as zero."""
     # An empty sum comes back as NULL or NaN depending on the backend: both mean nothing.
     return f"{currency} {0.0 if value is None or value != value else value:,.2f}"
 
@@ -54,28 +56,28 @@ def overview_section(ws: "Workspace") -> Section:
     sec.figures = [
         ("Customers", f"{int(k['customers']):,}"), ("Buyers with purchases", f"{int(k['buyers']):,}"),
         ("Invoices", f"{int(k['invoices']):,}"), ("Invoice lines", f"{int(k['lines']):,}"),
-        ("Gross revenue", _money(k["gross_revenue"], cur)), ("Returns", _money(k["returned"], cur)),
-        ("Net revenue", _money(k["net_revenue"], cur)),
+        ("Gross revenue", money(k["gross_revenue"], cur)), ("Returns", money(k["returned"], cur)),
+        ("Net revenue", money(k["net_revenue"], cur)),
         ("Period", f"{str(k['first'])[:10]} to {str(k['last'])[:10]}" if k["lines"] else "n/a"),
     ]
     if not k["lines"]:
         return sec
     monthly = overview.revenue_by_month(tx).execute()
     fig = px.bar(monthly, x="month", y="revenue", title=f"Net revenue by month ({cur})", hover_data=["invoices", "buyers"])
-    sec.charts.append(_chart(fig))
+    sec.charts.append(chart(fig))
     new = overview.new_customers_by_month(tx).execute()
-    sec.charts.append(_chart(px.line(new, x="month", y="new_customers", markers=True,
+    sec.charts.append(chart(px.line(new, x="month", y="new_customers", markers=True,
                                      title="New customers by month of first purchase")))
     top = overview.top_products(tx, pr).execute()
     if len(top):
         fig = px.bar(top.iloc[::-1], x="revenue", y="label", orientation="h", title="Top products by revenue",
                      hover_data=["product_id", "units"])
-        sec.charts.append(_chart(fig.update_layout(height=480)))
+        sec.charts.append(chart(fig.update_layout(height=480)))
     for column, title in (("category", "Revenue by category"), ("price_tier", "Revenue by price tier"),
                           ("channel", "Revenue by channel")):
         data = overview.revenue_by(tx, pr, column).execute()
         if len(data) > 1 or (len(data) == 1 and data["key"].iat[0] != "(unknown)"):
-            sec.charts.append(_chart(px.bar(data, x="key", y="revenue", title=title, labels={"key": column})))
+            sec.charts.append(chart(px.bar(data, x="key", y="revenue", title=title, labels={"key": column})))
     return sec
 
 
@@ -88,6 +90,13 @@ def quality_section(ws: "Workspace") -> Section:
     return sec
 
 
+def default_sections(ws: "Workspace") -> list[Section]:
+    """Every section the workspace has data for, in the order of the loop."""
+    from .value import value_section
+
+    return [s for s in (overview_section(ws), value_section(ws), quality_section(ws)) if s is not None]
+
+
 def write_report(ws: "Workspace", path: str | Path | None = None, sections: list[Section] | None = None) -> Path:
     """Write the HTML report and return its path (default ``<workspace>/reports/overview.html``)."""
     out = Path(path) if path else ws.root / "reports" / "overview.html"
@@ -97,7 +106,7 @@ def write_report(ws: "Workspace", path: str | Path | None = None, sections: list
     page = env.get_template("report.html").render(
         title=f"micromarket report: {ws.config['workspace']['name']}",
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        sections=sections or [overview_section(ws), quality_section(ws)],
+        sections=sections or default_sections(ws),
         plotlyjs=get_plotlyjs(),
     )
     tmp = out.with_suffix(".tmp")
@@ -106,4 +115,4 @@ def write_report(ws: "Workspace", path: str | Path | None = None, sections: list
     return out
 
 
-__all__ = ["Section", "write_report", "overview_section", "quality_section"]
+__all__ = ["Section", "write_report", "default_sections", "overview_section", "quality_section", "chart", "money"]

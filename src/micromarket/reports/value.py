@@ -1,0 +1,65 @@
+"""The report's value section: the chosen model with standard errors, its holdout check, and CLV."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from ..clv.value import pareto_curve
+from ..profile import latest_run
+from .html import Section, chart, money
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+
+def value_section(ws: "Workspace") -> Section | None:
+    """Value of customers, from the latest profile run; ``None`` before the first run."""
+    run = latest_run(ws)
+    if run is None:
+        return None
+    cur = ws.config["workspace"]["currency"]
+    prof = ws.table("customer_profile").select("clv", "p_alive", "rfm_segment", "value_tier", "frequency").execute()
+    horizon = run["settings"]["horizon_months"]
+    sec = Section(
+        "Customer value",
+        f"Purchases follow the {run['model']} model (chosen for the lowest error on the {run['calibration_end']} to "
+        f"{run['observation_end']} holdout), spend the Gamma-Gamma model; CLV is the margin expected over "
+        f"{horizon} months, discounted at {run['settings']['discount_rate']:.1%} a month.")
+    sec.figures = [
+        ("Customers valued", f"{run['customers']:,}"), ("Total CLV", money(run["total_clv"], cur)),
+        ("Mean CLV", money(prof["clv"].mean(), cur)), ("Top 20 % hold", f"{run['pareto_top20_share']:.0%} of CLV"),
+        ("Mean P(alive)", f"{prof['p_alive'].mean():.2f}"), ("Model", run["model"]),
+    ]
+    by_freq = pd.DataFrame(run["holdout_by_frequency"])
+    fig = go.Figure([go.Bar(name="actual", x=by_freq["bucket"], y=by_freq["actual"]),
+                     go.Bar(name="predicted", x=by_freq["bucket"], y=by_freq["predicted"])])
+    fig.update_layout(barmode="group", title="Holdout purchases per customer by calibration frequency",
+                      xaxis_title="repeat purchases in calibration", yaxis_title="mean purchases in holdout")
+    sec.charts.append(chart(fig))
+    sec.charts.append(chart(px.histogram(prof, x="p_alive", nbins=40, title="P(alive)")))
+    sec.charts.append(chart(px.histogram(prof[prof["clv"] > 0], x="clv", nbins=60, log_y=True,
+                                         title=f"CLV over {horizon} months ({cur})")))
+    curve = pareto_curve(prof["clv"].to_numpy())
+    fig = px.line(curve, x="customer_share", y="value_share", title="Pareto curve: share of customers vs share of CLV")
+    fig.update_xaxes(tickformat=".0%")
+    fig.update_yaxes(tickformat=".0%")
+    sec.charts.append(chart(fig))
+    segments = prof.groupby("rfm_segment").agg(customers=("clv", "size"), clv=("clv", "sum")).reset_index()
+    sec.charts.append(chart(px.bar(segments.sort_values("clv"), x="clv", y="rfm_segment", orientation="h",
+                                   hover_data=["customers"], title="CLV by RFM segment")))
+    tiers = prof.groupby("value_tier").agg(customers=("clv", "size"), clv=("clv", "sum"), mean_clv=("clv", "mean"))
+    sec.tables.append({"caption": "Model parameters (maximum likelihood, standard errors from the Hessian)",
+                       "header": ("model", "parameter", "estimate", "std. error"),
+                       "rows": [(run["model"], k, f"{v:.4g}", f"{run['standard_errors'][k]:.3g}") for k, v in run["params"].items()]
+                       + [("gamma-gamma", k, f"{v:.4g}", f"{run['spend_standard_errors'][k]:.3g}") for k, v in run["spend_params"].items()]})
+    sec.tables.append({"caption": "Model comparison on the holdout (lowest RMSE chosen)",
+                       "header": ("model", "log-likelihood", "BIC", "holdout RMSE", "holdout MAE", "total error %"),
+                       "rows": [(c["model"], f"{c['log_likelihood']:,.1f}", f"{c['bic']:,.1f}", f"{c['holdout_rmse']:.3f}",
+                                 f"{c['holdout_mae']:.3f}", f"{c['total_error_pct']:+.1f}") for c in run["comparison"]]})
+    sec.tables.append({"caption": "Value tiers", "header": ("tier", "customers", "CLV", "mean CLV"),
+                       "rows": [(t, f"{r.customers:,}", money(r.clv, cur), money(r.mean_clv, cur)) for t, r in tiers.iterrows()]})
+    return sec
