@@ -1,9 +1,8 @@
 """Customers and their purchases, simulated in vectorised chunks.
 
 Each customer draws a purchase rate lambda ~ Gamma(r, alpha) and a dropout probability
-p ~ Beta(a, b) from their persona (BG/NBD, Fader, Hardie & Lee 2005): after every
-purchase, including the first, they drop out with probability p; while alive they buy as
-a Poisson process. Each purchase's value is Gamma(p_gg, nu) with nu ~ Gamma(q, gamma)
+p ~ Beta(a, b) from their persona (BG/NBD, Fader, Hardie & Lee 2005): after every repeat
+purchase they drop out with probability p; while alive they buy as a Poisson process. Each purchase's value is Gamma(p_gg, nu) with nu ~ Gamma(q, gamma)
 per customer (Gamma-Gamma). A past randomised e-mail campaign adds, for treated
 customers alive at send time, one extra purchase with probability equal to their true
 uplift.
@@ -38,8 +37,8 @@ def _repeat_purchase_days(lam, dropout, first, days, rng):
     """
     horizon = days - first
     n_potential = rng.poisson(lam * horizon)
-    # Repeat purchases made before dropping out: Geometric(p) - 1 (dropout may follow the first purchase).
-    k_before_dropout = rng.geometric(dropout) - 1
+    # BG/NBD: dropout comes right after a repeat purchase, the K-th with K ~ Geometric(p) >= 1.
+    k_before_dropout = rng.geometric(dropout)
     owner = np.repeat(np.arange(len(lam)), n_potential)
     times = rng.uniform(0, 1, owner.size) * horizon[owner]
     order = np.lexsort((times, owner))
@@ -48,7 +47,7 @@ def _repeat_purchase_days(lam, dropout, first, days, rng):
     rank = np.arange(owner.size) - starts[owner]
     keep = rank < k_before_dropout[owner]
     alive = n_potential < k_before_dropout
-    # A customer who dropped out did so right after their last purchase (or the first).
+    # A customer who dropped out did so right after their last purchase.
     kept_owner, kept_times = owner[keep], times[keep]
     last = np.zeros(len(lam))
     np.maximum.at(last, kept_owner, kept_times)
