@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from ..exceptions import SchemaError
-from ._base import MaximumLikelihoodFitter
+from ._base import MaximumLikelihoodFitter, by_value
 
 
 def check_rfm(data: np.ndarray, where: str) -> None:
@@ -31,6 +31,63 @@ def check_rfm(data: np.ndarray, where: str) -> None:
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
             raise SchemaError(f"{where}: row {i} (frequency={x[i]:g}, recency={t_x[i]:g}, T={T[i]:g}): {rule}")
+
+
+class BGDesign:
+    """The rows of a BG-family fit, arranged once: per-frequency weights and the buyers' rows.
+
+    ``extra`` is 0 for BG/NBD (dropout only after a repeat purchase, so only buyers have
+    the dropout branch) and 1 for MBG/NBD (dropout possible at once: every row has it).
+    """
+
+    def __init__(self, data: np.ndarray, weights: np.ndarray, extra: int):
+        self.extra = extra
+        self.x, self.t_x, self.T, self.w = data[:, 0], data[:, 1], data[:, 2], weights
+        self.xs, xi = by_value(self.x)
+        # Summaries in whole days (or weeks of days) repeat few values of T and recency:
+        # their logarithms are taken once per value and gathered.
+        self.Ts, self.Ti = by_value(self.T)
+        self.wx = np.bincount(xi, weights=weights, minlength=len(self.xs))  # total weight per frequency
+        branch = self.x > 0 if extra == 0 else np.ones(len(self.x), dtype=bool)
+        self.branch = np.flatnonzero(branch)
+        self.xb, self.txb, self.Tb, self.wb = self.x[branch], self.t_x[branch], self.T[branch], weights[branch]
+        self.Tbi = self.Ti[branch]
+        self.txs, self.txi = by_value(self.txb)
+        self.total = weights.sum()
+
+
+def bg_sums(params: np.ndarray, d: BGDesign) -> tuple[float, np.ndarray]:
+    """Weighted log-likelihood of BG/NBD or MBG/NBD and its analytic gradient.
+
+    Terms in the frequency alone are summed per distinct frequency; the two-branch term
+    (alive at T, or dropped out after the last purchase) is evaluated where a row has the
+    second branch, and reduces to ``-(r + x) log(alpha + T)`` elsewhere.
+    """
+    r, alpha, a, b = params
+    e = d.extra
+    per_x = gammaln(r + d.xs) - gammaln(r) + gammaln(a + b) + gammaln(b + d.xs + e) - gammaln(b) - gammaln(a + b + d.xs + e)
+    log_Ts = np.log(alpha + d.Ts)
+    log_T = log_Ts[d.Ti]
+    ll = d.wx @ per_x + d.total * r * np.log(alpha) - d.w @ ((r + d.x) * log_T)
+    # Gradient of the part without the branch (every row: alive at T).
+    g_r = d.wx @ (digamma(r + d.xs) - digamma(r)) + d.total * np.log(alpha) - d.w @ log_T
+    inv_Ts = 1 / (alpha + d.Ts)
+    g_alpha = d.total * r / alpha - d.w @ ((r + d.x) * inv_Ts[d.Ti])
+    g_ab = d.wx @ (digamma(a + b) - digamma(a + b + d.xs + e))
+    g_b = d.wx @ (digamma(b + d.xs + e) - digamma(b))
+    # Where the dropout branch exists: log(A3 + A4) = log A3 + log1p(A4 / A3).
+    xb, wb = d.xb, d.wb
+    b_x = b + xb - 1 + e
+    log_gap = log_Ts[d.Tbi] - np.log(alpha + d.txs)[d.txi]  # log((alpha + T) / (alpha + t_x))
+    log_ratio = np.log(a) - np.log(b_x) + (r + xb) * log_gap
+    ll += wb @ np.logaddexp(0.0, log_ratio)
+    p4 = expit(log_ratio)  # share of the "dropped out after the last purchase" branch
+    wp4 = wb * p4
+    g_r += wp4 @ log_gap
+    g_alpha += wp4 @ ((r + xb) * (inv_Ts[d.Tbi] - (1 / (alpha + d.txs))[d.txi]))
+    g_a = g_ab + wp4.sum() / a
+    g_b = g_ab + g_b - wp4 @ (1 / b_x)
+    return float(ll), np.array([g_r, g_alpha, g_a, g_b])
 
 
 class BetaGeoFitter(MaximumLikelihoodFitter):
@@ -61,24 +118,13 @@ class BetaGeoFitter(MaximumLikelihoodFitter):
     def _initial(self, data: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return np.array([1.0, max(float(np.average(data[:, 2], weights=weights)), 1.0), 1.0, 1.0])
 
-    def _loglik(self, params: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r, alpha, a, b = params
-        x, t_x, T = data[:, 0], data[:, 1], data[:, 2]
-        buyer = x > 0
-        log_a3 = -(r + x) * np.log(alpha + T)
-        log_a4 = np.where(buyer, np.log(a) - np.log(np.where(buyer, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x), -np.inf)
-        tail = np.logaddexp(log_a3, log_a4)
-        p4 = np.exp(log_a4 - tail)  # share of the "dropped out after the last purchase" branch
-        p3 = 1.0 - p4
-        ll = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + gammaln(b + x)
-              - gammaln(b) - gammaln(a + b + x) + tail)
-        grad = np.column_stack([
-            digamma(r + x) - digamma(r) + np.log(alpha) - p3 * np.log(alpha + T) - p4 * np.log(alpha + t_x),
-            r / alpha - (r + x) * (p3 / (alpha + T) + p4 / (alpha + t_x)),
-            digamma(a + b) - digamma(a + b + x) + p4 / a,
-            digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - p4 / np.where(buyer, b + x - 1, 1.0),
-        ])
-        return ll, grad
+    _extra = 0
+
+    def _prepare(self, unique: np.ndarray, counts: np.ndarray) -> BGDesign:
+        return BGDesign(unique, counts, self._extra)
+
+    def _loglik_sums(self, params: np.ndarray, design: BGDesign) -> tuple[float, np.ndarray]:
+        return bg_sums(params, design)
 
     # -- predictions -----------------------------------------------------------------------
     def _rfm(self, data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.special import expit, hyp2f1
 
 from .beta_geo import BetaGeoFitter
 
@@ -29,23 +29,7 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
     True
     """
 
-    def _loglik(self, params: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r, alpha, a, b = params
-        x, t_x, T = data[:, 0], data[:, 1], data[:, 2]
-        log_a3 = -(r + x) * np.log(alpha + T)
-        log_a4 = np.log(a) - np.log(b + x) - (r + x) * np.log(alpha + t_x)
-        tail = np.logaddexp(log_a3, log_a4)
-        p4 = np.exp(log_a4 - tail)
-        p3 = 1.0 - p4
-        ll = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + gammaln(b + x + 1)
-              - gammaln(b) - gammaln(a + b + x + 1) + tail)
-        grad = np.column_stack([
-            digamma(r + x) - digamma(r) + np.log(alpha) - p3 * np.log(alpha + T) - p4 * np.log(alpha + t_x),
-            r / alpha - (r + x) * (p3 / (alpha + T) + p4 / (alpha + t_x)),
-            digamma(a + b) - digamma(a + b + x + 1) + p4 / a,
-            digamma(a + b) + digamma(b + x + 1) - digamma(b) - digamma(a + b + x + 1) - p4 / (b + x),
-        ])
-        return ll, grad
+    _extra = 1
 
     def _p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, a, b = self._fitted()
