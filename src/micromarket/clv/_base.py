@@ -185,7 +185,7 @@ class MaximumLikelihoodFitter(BaseEstimator):
             except np.linalg.LinAlgError:
                 return None
             theta = theta - step
-            if np.max(np.abs(step)) < 1e-9:
+            if np.max(np.abs(step)) < 1e-7:  # parameters to 1e-7 relative
                 return theta
         return None
 
@@ -216,16 +216,17 @@ class MaximumLikelihoodFitter(BaseEstimator):
     def _standard_errors(self, params: np.ndarray, design: Any) -> dict[str, float]:
         """Square roots of the diagonal of the inverse observed information (Hessian of -LL).
 
-        The Hessian is the forward difference of the analytic gradient, symmetrised.
+        The Hessian is the central difference of the gradient, symmetrised; the step
+        (1e-4 relative) is large enough for gradients that are themselves differences.
         """
         k = len(params)
         hessian = np.empty((k, k))
-        base = self._loglik_sums(params, design)[1]
         for j in range(k):
-            h = 1e-6 * params[j]
-            step = params.copy()
-            step[j] += h
-            hessian[:, j] = (self._loglik_sums(step, design)[1] - base) / h
+            h = 1e-4 * params[j]
+            up, down = params.copy(), params.copy()
+            up[j] += h
+            down[j] -= h
+            hessian[:, j] = (self._loglik_sums(up, design)[1] - self._loglik_sums(down, design)[1]) / (2 * h)
         hessian = (hessian + hessian.T) / 2
         try:
             cov = np.linalg.inv(-hessian)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1
 
-from ._base import MaximumLikelihoodFitter
+from ._base import MaximumLikelihoodFitter, by_value, group_rows
 from .beta_geo import check_rfm
 
 
@@ -29,20 +29,55 @@ def _log_hyp2f1_c_eq_a_plus_1(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> np
     return (1 - b) * np.log1p(-z) + np.log(hyp2f1(1.0, a + 1 - b, a + 1, z))
 
 
-def log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """log A0 of Fader & Hardie (2005, note 009): the drop-out-between-t_x-and-T term."""
+def _log_f(params: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """log of the antiderivative term F(y) of A0, so that A0 = F(t_x) - F(T)."""
     r, alpha, s, beta = params
     if alpha >= beta:
         big, small, b_param = alpha, beta, s + 1
     else:
         big, small, b_param = beta, alpha, r + x
     rsx = r + s + x
-    q1, q2 = big + t_x, big + T
-    f1 = _log_hyp2f1_c_eq_a_plus_1(rsx, b_param, (big - small) / q1) - rsx * np.log(q1)
-    f2 = _log_hyp2f1_c_eq_a_plus_1(rsx, b_param, (big - small) / q2) - rsx * np.log(q2)
-    # log(exp(f1) - exp(f2)), with f1 >= f2; equal when t_x == T.
+    q = big + y
+    return _log_hyp2f1_c_eq_a_plus_1(rsx, b_param, (big - small) / q) - rsx * np.log(q)
+
+
+def _log_difference(f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
+    # log(exp(f1) - exp(f2)) with f1 >= f2 (equal when t_x == T).
     diff = np.clip(f2 - f1, None, 0.0)
     return f1 + np.log(-np.expm1(np.minimum(diff, -1e-300)))
+
+
+def log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """log A0 of Fader & Hardie (2005, note 009): the drop-out-between-t_x-and-T term."""
+    return _log_difference(_log_f(params, x, t_x), _log_f(params, x, T))
+
+
+class ParetoDesign:
+    """Rows of a Pareto/NBD fit arranged once: the hypergeometric terms depend on (x, t_x)
+    and on (x, T) only, so they are evaluated once per distinct pair and gathered."""
+
+    def __init__(self, data: np.ndarray, weights: np.ndarray):
+        self.x, self.t_x, self.T, self.w = data[:, 0], data[:, 1], data[:, 2], weights
+        self.xs, self.xi = by_value(self.x)
+        self.pairs_t, self.ti = _pairs(self.x, self.t_x)
+        self.pairs_T, self.Ti = _pairs(self.x, self.T)
+        self.gone = self.T > self.t_x
+
+
+def _pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    unique, counts, inverse = group_rows(np.column_stack([x, y]), None)
+    return unique, inverse
+
+
+def pareto_total(params: np.ndarray, d: ParetoDesign) -> float:
+    """Weighted total log-likelihood of Pareto/NBD on a design."""
+    r, alpha, s, beta = params
+    head = (gammaln(r + d.xs) - gammaln(r))[d.xi] + r * np.log(alpha) + s * np.log(beta)
+    alive = -(r + d.x) * np.log(alpha + d.T) - s * np.log(beta + d.T)
+    f1 = _log_f(params, d.pairs_t[:, 0], d.pairs_t[:, 1])[d.ti]
+    f2 = _log_f(params, d.pairs_T[:, 0], d.pairs_T[:, 1])[d.Ti]
+    gone = np.log(s) - np.log(r + s + d.x) + _log_difference(f1, f2)
+    return float(d.w @ (head + np.logaddexp(alive, np.where(d.gone, gone, -np.inf))))
 
 
 class ParetoNBDFitter(MaximumLikelihoodFitter):
@@ -78,17 +113,22 @@ class ParetoNBDFitter(MaximumLikelihoodFitter):
         gone = np.log(s) - np.log(r + s + x) + log_a0(params, x, t_x, T)
         return head + np.logaddexp(alive, np.where(T > t_x, gone, -np.inf))
 
-    def _loglik(self, params: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ll = self._values(params, data)
-        # Central differences per parameter (relative steps); see docs/decisions.md.
-        grad = np.empty((len(data), len(params)))
+    def _prepare(self, unique: np.ndarray, counts: np.ndarray) -> ParetoDesign:
+        return ParetoDesign(unique, counts)
+
+    def _loglik_sums(self, params: np.ndarray, design: ParetoDesign) -> tuple[float, np.ndarray]:
+        # The gradient in the shape parameters r and s would need derivatives of the
+        # hypergeometric function in its parameters; central differences of the total,
+        # cheap once the terms are evaluated per distinct (x, t) pair, stand in for all four.
+        total = pareto_total(params, design)
+        grad = np.empty(len(params))
         for j in range(len(params)):
             h = 1e-6 * params[j]
             up, down = params.copy(), params.copy()
             up[j] += h
             down[j] -= h
-            grad[:, j] = (self._values(up, data) - self._values(down, data)) / (2 * h)
-        return ll, grad
+            grad[j] = (pareto_total(up, design) - pareto_total(down, design)) / (2 * h)
+        return total, grad
 
     def _rfm(self, data: Any):
         values, _ = self._matrix(data, "ParetoNBDFitter")
