@@ -68,6 +68,19 @@ def by_value(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(uniques, dtype=float), codes
 
 
+def per_pair(func, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``func(x, y)`` evaluated once per distinct (x, y) pair and gathered back to the rows.
+
+    The costly hypergeometric terms of the models depend on the frequency and one time
+    only, and customer summaries repeat those pairs many times.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 1000:
+        return func(x, y)
+    pairs, _, inverse = group_rows(np.column_stack([x, y]), None)
+    return func(pairs[:, 0], pairs[:, 1])[inverse]
+
+
 _WARM_START_ROWS = 50_000
 
 

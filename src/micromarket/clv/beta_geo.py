@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from ..exceptions import SchemaError
-from ._base import MaximumLikelihoodFitter, by_value
+from ._base import MaximumLikelihoodFitter, by_value, per_pair
 
 
 def check_rfm(data: np.ndarray, where: str) -> None:
@@ -145,10 +145,12 @@ class BetaGeoFitter(MaximumLikelihoodFitter):
         """Expected purchases in the next ``t`` periods given each customer's history (FHL 2005, eq. 10)."""
         r, alpha, a, b = self._fitted()
         x, t_x, T = self._rfm(data)
-        z = t / (alpha + T + t)
-        ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
-        num = (a + b + x - 1) / (a - 1) * (1 - ratio * hyp2f1(r + x, b + x, a + b + x - 1, z))
-        return num * self._p_alive(x, t_x, T)
+        def unconditional(xv, Tv):  # depends on frequency and T only
+            ratio = np.exp((r + xv) * (np.log(alpha + Tv) - np.log(alpha + Tv + t)))
+            z = t / (alpha + Tv + t)
+            return (a + b + xv - 1) / (a - 1) * (1 - ratio * hyp2f1(r + xv, b + xv, a + b + xv - 1, z))
+
+        return per_pair(unconditional, x, T) * self._p_alive(x, t_x, T)
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases in ``t`` periods of a customer just acquired (FHL 2005, eq. 9)."""

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, hyp2f1
 
+from ._base import per_pair
 from .beta_geo import BetaGeoFitter
 
 
@@ -40,9 +41,11 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
         """Expected purchases in the next ``t`` periods given each customer's history."""
         r, alpha, a, b = self._fitted()
         x, t_x, T = self._rfm(data)
-        ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
-        num = (a + b + x) / (a - 1) * (1 - ratio * hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + T + t)))
-        return num * self._p_alive(x, t_x, T)
+        def unconditional(xv, Tv):  # depends on frequency and T only
+            ratio = np.exp((r + xv) * (np.log(alpha + Tv) - np.log(alpha + Tv + t)))
+            return (a + b + xv) / (a - 1) * (1 - ratio * hyp2f1(r + xv, b + xv + 1, a + b + xv, t / (alpha + Tv + t)))
+
+        return per_pair(unconditional, x, T) * self._p_alive(x, t_x, T)
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases in ``t`` periods of a customer just acquired."""

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1
 
-from ._base import MaximumLikelihoodFitter, by_value, group_rows
+from ._base import MaximumLikelihoodFitter, by_value, group_rows, per_pair
 from .beta_geo import check_rfm
 
 
@@ -49,7 +49,10 @@ def _log_difference(f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
 
 def log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """log A0 of Fader & Hardie (2005, note 009): the drop-out-between-t_x-and-T term."""
-    return _log_difference(_log_f(params, x, t_x), _log_f(params, x, T))
+    def log_f(xv, yv):
+        return _log_f(params, xv, yv)
+
+    return _log_difference(per_pair(log_f, x, t_x), per_pair(log_f, x, T))
 
 
 class ParetoDesign:

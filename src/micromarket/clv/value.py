@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import SchemaError
+from ._base import group_rows
 
 DAYS_PER_MONTH = 365.25 / 12
 UNIT_DAYS = {"day": 1.0, "week": 7.0}
@@ -50,13 +51,18 @@ def customer_lifetime_value(transaction_model, summary: pd.DataFrame, spend: np.
     if horizon_months < 1 or discount_rate < 0:
         raise SchemaError(f"horizon_months = {horizon_months} must be >= 1 and discount_rate = {discount_rate} >= 0")
     month = DAYS_PER_MONTH / UNIT_DAYS[unit]
-    value = np.zeros(len(summary))
-    previous = np.zeros(len(summary))
+    # The discounted purchase stream depends on (frequency, recency, T) only: compute it
+    # once per distinct history, then scale each customer's by their spend and margin.
+    rows = summary[["frequency", "recency", "T"]].to_numpy(dtype=float)
+    unique, _, inverse = group_rows(rows, None)
+    histories = pd.DataFrame(unique, columns=["frequency", "recency", "T"])
+    value = np.zeros(len(histories))
+    previous = np.zeros(len(histories))
     for i in range(1, horizon_months + 1):
-        cumulative = transaction_model.expected_purchases(summary, i * month)
+        cumulative = transaction_model.expected_purchases(histories, i * month)
         value += (cumulative - previous) / (1 + discount_rate) ** i
         previous = cumulative
-    return value * np.asarray(spend) * np.asarray(margin)
+    return value[inverse] * np.asarray(spend) * np.asarray(margin)
 
 
 def value_tiers(values: np.ndarray) -> np.ndarray:
