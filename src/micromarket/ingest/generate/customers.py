@@ -138,13 +138,17 @@ def _baskets(owner, day, from_campaign, persona, area_type, area_idx, sensitivit
     n_inv = owner.size
     value = rng.gamma(gg_p[owner], 1 / nu[owner])
     list_price = products["list_price"].to_numpy()
-    lines = np.clip(rng.poisson(np.maximum(value / 10.0, 0.2)), 1, 40)
-    line_inv = np.repeat(np.arange(n_inv), lines)
-    cust = owner[line_inv]
     bins = choice_cum.shape[2]
     sens_bin = np.minimum((sensitivity * bins).astype(int), bins - 1)
     combo = (persona * choice_cum.shape[1] + area_type) * bins + sens_bin
     flat = choice_cum.reshape(-1, choice_cum.shape[3])
+    # As many lines as the drawn value buys at the customer's usual line value, so that
+    # shelf prices need to flex little to make the basket total the drawn value.
+    pdf = np.diff(flat, axis=1, prepend=0.0)
+    usual = (pdf @ list_price)[combo[owner]] * 1.35
+    lines = np.clip(np.round(value / usual), 1, 40).astype(np.int64)
+    line_inv = np.repeat(np.arange(n_inv), lines)
+    cust = owner[line_inv]
     u = rng.random(line_inv.size)
     product = np.empty(line_inv.size, dtype=np.int64)
     line_combo = combo[cust]

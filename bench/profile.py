@@ -1,0 +1,36 @@
+"""The whole profile stage (RFM + model choice + CLV + behaviour) on a generated chain.
+
+Target: 1 M customers / 50 M transactions <= 30 s with peak memory < 4 GB.
+Usage: python bench/profile.py [CUSTOMERS]   (default 1000000; reuses bench/out/ws-<N> from bench/ingest.py)
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import record, run_measured  # noqa: E402
+
+OUT = Path(__file__).parent / "out"
+
+
+def main(n: int) -> None:
+    ws = OUT / f"ws-{n}"
+    if not (ws / "micromarket.toml").exists():
+        raise SystemExit(f"{ws} missing: run python bench/ingest.py {n} first")
+    m = run_measured(
+        "import json, time\nfrom micromarket import Workspace\nfrom micromarket.profile import build_profile\n"
+        f"ws = Workspace.open({str(ws)!r})\nsteps = {{}}\nlast = [time.perf_counter(), None]\n"
+        "def step(name):\n    now = time.perf_counter()\n    if last[1]: steps[last[1]] = round(now - last[0], 1)\n"
+        "    last[0], last[1] = now, name\n"
+        "r = build_profile(ws, progress=step)\nstep('done')\n"
+        "print(json.dumps({'customers': r.customers, 'model': r.model, 'steps': steps}))"
+    )
+    tx = run_measured(
+        "import json\nfrom micromarket import Workspace\n"
+        f"ws = Workspace.open({str(ws)!r})\nprint(json.dumps({{'transactions': ws.table('transactions').count().execute()}}))"
+    )
+    record("profile stage", [{**m["result"], **tx["result"], "seconds": m["seconds"], "peak_gib": m["peak_gib"]}])
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)

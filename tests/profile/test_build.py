@@ -1,0 +1,117 @@
+"""The profile stage on generated data: customer_profile written whole, and recovering the generator's truth."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from micromarket import SchemaError
+from micromarket.demo import run_demo
+from micromarket.profile import build_profile, latest_run
+from micromarket.schema import CUSTOMER_PROFILE
+from micromarket.workspace import Workspace
+
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo") / "ws"
+    run_demo(root, customers=4_000, seed=5)  # runs the profile stage too
+    ws = Workspace.open(root)
+    yield ws, pd.read_parquet(root / "data" / "truth" / "customers_truth.parquet")
+    ws.close()
+
+
+def test_profile_table_has_every_buyer_and_column(demo):
+    ws, truth = demo
+    prof = ws.table("customer_profile").execute()
+    assert list(prof.columns) == CUSTOMER_PROFILE.column_names
+    assert len(prof) == 4_000 and prof["customer_id"].is_unique
+    assert prof["p_alive"].between(0, 1).all() and (prof["clv"] >= 0).all()
+    assert prof["value_tier"].value_counts(normalize=True).round(2).to_dict() == {"light": 0.5, "medium": 0.3, "heavy": 0.2}
+    assert set(prof["rfm_segment"]) <= {"Champions", "Loyal", "Potential loyalist", "New", "Promising", "Need attention",
+                                        "About to sleep", "At risk", "Can't lose them", "Hibernating", "Lost"}
+    shares = ws.table("customer_category_shares").execute()
+    assert np.allclose(shares.groupby("customer_id")["share"].sum(), 1.0)
+
+
+def test_profile_recovers_the_generated_truth(demo):
+    ws, truth = demo
+    prof = ws.table("customer_profile").execute()
+    prof["customer_id"] = prof["customer_id"].astype(int)
+    both = prof.merge(truth.add_prefix("true_"), left_on="customer_id", right_on="true_customer_id")
+    # Who is still active, how much each spends, how price-sensitive each is.
+    assert both.groupby("true_alive_at_end")["p_alive"].mean().diff().iloc[-1] > 0.35
+    assert spearmanr(both["expected_spend"], both["true_expected_spend"]).statistic > 0.7
+    # Price sensitivity needs history to show; the generator also flexes shelf prices to meet each
+    # basket's drawn value, which blurs the "below the category's median price" half of the measure.
+    regular = both[both["frequency"] >= 10]
+    assert spearmanr(regular["price_sensitivity"], regular["true_price_sensitivity"]).statistic > 0.45
+    # Purchase rates: the model's forecast for the living tracks their true rate.
+    alive = both[both["true_alive_at_end"]]
+    assert spearmanr(alive["expected_purchases"], alive["true_lambda_per_day"]).statistic > 0.6
+
+
+def test_profile_run_is_recorded_with_model_comparison(demo):
+    ws, _ = demo
+    run = latest_run(ws)
+    assert run["model"] in {"bgnbd", "pareto_nbd", "mbgnbd"}
+    assert {c["model"] for c in run["comparison"]} == {"bgnbd", "pareto_nbd", "mbgnbd"}
+    best = min(run["comparison"], key=lambda c: c["holdout_rmse"])
+    assert best["model"] == run["model"]
+    assert all(np.isfinite(v) and v > 0 for v in run["standard_errors"].values())
+    assert 0.2 < run["pareto_top20_share"] < 1
+
+
+def test_rerun_replaces_and_failures_leave_it_as_it_was(demo, monkeypatch):
+    ws, _ = demo
+    before = ws.table("customer_profile").execute()
+    result = build_profile(ws, horizon_months=24, models=["bgnbd"])
+    after = ws.table("customer_profile").execute()
+    assert result.model == "bgnbd" and len(after) == len(before)
+    assert after["clv"].sum() > before["clv"].sum()  # a longer horizon is worth more
+    count = ws.con.execute("SELECT count(*) FROM profile_runs").fetchone()[0]
+
+    def boom(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("micromarket.profile.build.json.dumps", boom)
+    with pytest.raises(RuntimeError):
+        build_profile(ws)
+    assert ws.con.execute("SELECT count(*) FROM profile_runs").fetchone()[0] == count
+    assert ws.table("customer_profile").execute()["clv"].sum() == pytest.approx(after["clv"].sum())
+
+
+def test_product_costs_set_the_margin(demo):
+    ws, truth = demo
+    prof = ws.table("customer_profile").execute()
+    # The generator's products carry unit costs (margins 22 % everyday to 45 % specialty); promotions
+    # cut the margin, so the price-sensitive earn less on what they buy.
+    assert prof["margin"].between(0, 1).all() and 0.15 < prof["margin"].mean() < 0.45
+    prof["customer_id"] = prof["customer_id"].astype(int)
+    both = prof.merge(truth[["customer_id", "price_sensitivity"]], on="customer_id", suffixes=("", "_true"))
+    assert spearmanr(both["margin"], both["price_sensitivity_true"]).statistic < -0.3
+
+
+def test_empty_workspace_and_bad_settings(tmp_path):
+    with Workspace.create(tmp_path / "empty") as ws:
+        with pytest.raises(SchemaError, match="no transactions"):
+            build_profile(ws)
+        with pytest.raises(SchemaError, match="unknown profile setting"):
+            build_profile(ws, horizon=3)
+
+
+def test_cli_profile_json(tmp_path):
+    import subprocess
+    import sys
+
+    run_demo(tmp_path / "ws", customers=1_500, seed=2)
+    proc = subprocess.run([sys.executable, "-c", "from micromarket.cli import main; main()", "profile", "-w",
+                           str(tmp_path / "ws"), "--model", "mbgnbd", "--horizon-months", "6", "--json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["model"] == "mbgnbd" and out["customers"] == 1_500 and out["settings"]["horizon_months"] == 6
+    assert set(out["params"]) == {"r", "alpha", "a", "b"} and set(out["spend_params"]) == {"p", "q", "v"}
