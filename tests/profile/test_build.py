@@ -77,7 +77,7 @@ def test_rerun_replaces_and_failures_leave_it_as_it_was(demo, monkeypatch):
     def boom(*_a, **_k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("micromarket.profile.build.json.dumps", boom)
+    monkeypatch.setattr("micromarket.profile.build.ProfileResult.to_dict", boom)
     with pytest.raises(RuntimeError):
         build_profile(ws)
     assert ws.con.execute("SELECT count(*) FROM profile_runs").fetchone()[0] == count

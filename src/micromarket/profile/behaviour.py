@@ -1,7 +1,10 @@
 """Behaviour per customer: what, where, when and how they buy, as Ibis expressions.
 
-Every function takes the canonical tables and returns one row per customer (or per
-customer and category), so :mod:`micromarket.profile.build` can join them.
+Two intermediate tables feed every feature: :func:`purchase_lines` (purchase lines with
+their category and whether they were bought cheap) and :func:`baskets` (one row per
+invoice). :func:`behaviour` accepts them already computed, so a caller on a large
+database can materialise each once (``backend.create_table(..., temp=True)``) instead of
+letting every feature scan the transaction log again.
 """
 
 from __future__ import annotations
@@ -10,14 +13,27 @@ import ibis
 import ibis.expr.types as ir
 
 
-def _purchases(transactions: ir.Table) -> ir.Table:
-    return transactions.filter(transactions.customer_id.notnull(), ~transactions.is_return.fill_null(False))
-
-
-def category_shares(transactions: ir.Table, products: ir.Table) -> ir.Table:
-    """Share of each customer's spend per product category (``customer_id, category, spend, share``)."""
-    lines = _purchases(transactions).left_join(products.select("product_id", "category"), "product_id")
+def purchase_lines(transactions: ir.Table, products: ir.Table) -> ir.Table:
+    """Purchase lines of known customers with ``category`` and ``cheap`` (on discount, or below
+    the category's median unit price)."""
+    buys = transactions.filter(transactions.customer_id.notnull(), ~transactions.is_return.fill_null(False))
+    lines = buys.left_join(products.select("product_id", "category"), "product_id")
     lines = lines.mutate(category=ibis.coalesce(lines.category, "(unknown)"))
+    median = lines.group_by("category").aggregate(median_unit_price=lines.unit_price.median())
+    priced = lines.left_join(median, "category").drop("category_right")
+    cheap = (priced.discount.fill_null(0) > 0) | (priced.unit_price < priced.median_unit_price)
+    return priced.select("customer_id", "invoice_id", "ts", "category", "quantity", "amount", "channel", "store_id",
+                         cheap=cheap.fill_null(False))
+
+
+def baskets(lines: ir.Table) -> ir.Table:
+    """One row per invoice: ``customer_id, invoice_id, value, items, ts``."""
+    return lines.group_by("customer_id", "invoice_id").aggregate(
+        value=lines.amount.sum(), items=lines.quantity.sum(), ts=lines.ts.min())
+
+
+def category_shares(lines: ir.Table) -> ir.Table:
+    """Share of each customer's spend per product category (``customer_id, category, spend, share``)."""
     spend = lines.group_by("customer_id", "category").aggregate(spend=lines.amount.sum())
     total = spend.spend.sum().over(ibis.window(group_by="customer_id"))
     return spend.mutate(share=ibis.ifelse(total > 0, spend.spend / total, 0.0))
@@ -29,56 +45,59 @@ def _preferred(table: ir.Table, column: str, weight: ir.Value, name: str) -> ir.
     return grouped.group_by("customer_id").aggregate(**{name: grouped[column].argmax(grouped.w)})
 
 
-def behaviour(transactions: ir.Table, products: ir.Table) -> ir.Table:
+def _returns(transactions: ir.Table) -> ir.Table:
+    known = transactions.filter(transactions.customer_id.notnull())
+    is_return = known.is_return.fill_null(False)
+    totals = known.group_by("customer_id").aggregate(bought=known.amount.sum(where=~is_return),
+                                                     returned=(-known.amount).sum(where=is_return))
+    return totals.select("customer_id", return_rate=ibis.ifelse(
+        totals.bought > 0, totals.returned.fill_null(0) / totals.bought, 0.0))
+
+
+def behaviour(transactions: ir.Table, lines: ir.Table, invoices: ir.Table, shares: ir.Table) -> ir.Table:
     """One row per customer with behaviour features.
 
-    Columns: ``top_category``, ``top_category_share``, ``n_categories``, ``price_sensitivity``
-    (share of spend bought on discount or below the category's median unit price),
-    ``preferred_channel``, ``preferred_store``, ``avg_basket_value``, ``avg_basket_items``,
-    ``mean_interpurchase_days``, ``preferred_dow`` (0 = Monday), ``preferred_hour``,
-    ``weekend_share``, ``return_rate`` (returned value / bought value), ``tenure_days``.
-    """
-    buys = _purchases(transactions)
-    known = transactions.filter(transactions.customer_id.notnull())
+    Parameters
+    ----------
+    transactions : ibis Table
+        The canonical transactions (for returns).
+    lines, invoices, shares : ibis Table
+        :func:`purchase_lines`, :func:`baskets` and :func:`category_shares`.
 
-    shares = category_shares(transactions, products)
+    Returns
+    -------
+    ibis Table
+        ``avg_basket_value``, ``avg_basket_items``, ``mean_interpurchase_days``, ``tenure_days``,
+        ``top_category``, ``top_category_share``, ``n_categories``, ``price_sensitivity``
+        (share of spend bought on discount or below the category's median unit price),
+        ``weekend_share``, ``preferred_dow`` (0 = Monday), ``preferred_hour``,
+        ``preferred_channel``, ``preferred_store``, ``return_rate`` (returned / bought value).
+    """
+    per = invoices.group_by("customer_id").aggregate(
+        avg_basket_value=invoices.value.mean(), avg_basket_items=invoices.items.mean(),
+        first=invoices.ts.min(), last=invoices.ts.max(), n=invoices.count(),
+        weekend_share=(invoices.ts.day_of_week.index() >= 5).cast("float64").mean())
+    per = per.mutate(
+        mean_interpurchase_days=ibis.ifelse(per.n > 1, per.last.delta(per.first, unit="second") / 86400.0 / (per.n - 1),
+                                            ibis.null()),
+        tenure_days=per.last.delta(per.first, unit="day"),
+    ).drop("first", "last", "n")
     top = shares.group_by("customer_id").aggregate(
         top_category=shares.category.argmax(shares.share), top_category_share=shares.share.max(),
         n_categories=shares.category.nunique())
-
-    with_cat = buys.left_join(products.select("product_id", "category"), "product_id")
-    median_price = with_cat.group_by("category").aggregate(median_unit_price=with_cat.unit_price.median())
-    priced = with_cat.left_join(median_price, "category")
-    cheap = (priced.discount.fill_null(0) > 0) | (priced.unit_price < priced.median_unit_price)
-    sensitivity = priced.group_by("customer_id").aggregate(
-        price_sensitivity=ibis.ifelse(priced.amount.sum() > 0,
-                                      priced.amount.sum(where=cheap) .fill_null(0) / priced.amount.sum(), 0.0))
-
-    baskets = buys.group_by("customer_id", "invoice_id").aggregate(
-        value=buys.amount.sum(), items=buys.quantity.sum(), ts=buys.ts.min())
-    basket = baskets.group_by("customer_id").aggregate(
-        avg_basket_value=baskets.value.mean(), avg_basket_items=baskets.items.mean(),
-        first=baskets.ts.min(), last=baskets.ts.max(), n=baskets.count())
-    basket = basket.mutate(
-        mean_interpurchase_days=ibis.ifelse(
-            basket.n > 1, basket.last.delta(basket.first, unit="second") / 86400.0 / (basket.n - 1), ibis.null()),
-        tenure_days=basket.last.delta(basket.first, unit="day"),
-    ).drop("first", "last", "n")
-
-    timing = baskets.mutate(dow=baskets.ts.day_of_week.index(), hour=baskets.ts.hour(), one=1)
-    when = timing.group_by("customer_id").aggregate(weekend_share=(timing.dow >= 5).cast("float64").mean())
-    dow = _preferred(timing, "dow", timing.one, "preferred_dow")
-    hour = _preferred(timing, "hour", timing.one, "preferred_hour")
-    channel = _preferred(buys, "channel", buys.amount, "preferred_channel")
-    store = _preferred(buys, "store_id", buys.amount, "preferred_store")
-
-    returns = known.group_by("customer_id").aggregate(
-        bought=known.amount.sum(where=~known.is_return.fill_null(False)),
-        returned=(-known.amount).sum(where=known.is_return.fill_null(False)))
-    returns = returns.select("customer_id", return_rate=ibis.ifelse(
-        returns.bought > 0, returns.returned.fill_null(0) / returns.bought, 0.0))
-
-    out = basket
-    for part in (top, sensitivity, when, dow, hour, channel, store, returns):
+    sensitivity = lines.group_by("customer_id").aggregate(
+        price_sensitivity=ibis.ifelse(lines.amount.sum() > 0,
+                                      lines.amount.sum(where=lines.cheap).fill_null(0) / lines.amount.sum(), 0.0))
+    timing = invoices.mutate(dow=invoices.ts.day_of_week.index(), hour=invoices.ts.hour(), one=1)
+    parts = [
+        top, sensitivity,
+        _preferred(timing, "dow", timing.one, "preferred_dow"),
+        _preferred(timing, "hour", timing.one, "preferred_hour"),
+        _preferred(lines, "channel", lines.amount, "preferred_channel"),
+        _preferred(lines, "store_id", lines.amount, "preferred_store"),
+        _returns(transactions),
+    ]
+    out = per
+    for part in parts:
         out = out.left_join(part, "customer_id").drop("customer_id_right")
     return out

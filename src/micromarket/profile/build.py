@@ -22,7 +22,7 @@ from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
 from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, value_tiers
 from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_PROFILE
-from .behaviour import behaviour, category_shares
+from .behaviour import baskets, behaviour, category_shares, purchase_lines
 from .rfm import calibration_holdout, rfm_scores, rfm_summary
 
 if TYPE_CHECKING:
@@ -145,9 +145,8 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     scores = rfm_scores(ibis.memtable(summary[["customer_id", "frequency", "recency", "T", "monetary_value"]])).execute()
     profile = profile.merge(scores[["customer_id", "r_score", "f_score", "m_score", "rfm_code", "rfm_segment"]],
                             on="customer_id", how="left")
-    features = behaviour(tx, ws.table("products")).execute()
+    features, shares = _behaviour(ws, tx)
     profile = profile.merge(features, on="customer_id", how="left")
-    shares = category_shares(tx, ws.table("products")).execute()
 
     step("writing")
     result = ProfileResult(
@@ -162,6 +161,19 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     )
     _write(ws, profile, shares, result)
     return result
+
+
+def _behaviour(ws: "Workspace", tx: "ir.Table") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Behaviour features and category shares, the shared intermediates materialised once."""
+    names = ("_profile_lines", "_profile_baskets", "_profile_shares")
+    try:
+        lines = ws.ibis.create_table(names[0], purchase_lines(tx, ws.table("products")), temp=True)
+        invoices = ws.ibis.create_table(names[1], baskets(lines), temp=True)
+        shares = ws.ibis.create_table(names[2], category_shares(lines), temp=True)
+        return behaviour(tx, lines, invoices, shares).execute(), shares.execute()
+    finally:
+        for name in names:
+            ws.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _write(ws: "Workspace", profile: pd.DataFrame, shares: pd.DataFrame, result: ProfileResult) -> None:
