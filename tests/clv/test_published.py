@@ -94,3 +94,15 @@ def test_gamma_gamma_input_rules():
     correlated = pd.DataFrame({"frequency": np.arange(1, 41), "monetary_value": np.arange(1, 41) * 3.0 + 5})
     with pytest.warns(UserWarning, match="correlated"):
         GammaGammaFitter().fit(correlated)
+
+
+def test_accepts_arrow_and_ibis_tables(cdnow):
+    import ibis
+    import pyarrow as pa
+
+    reference = BetaGeoFitter().fit(cdnow).params_
+    for table in (pa.Table.from_pandas(cdnow), ibis.memtable(cdnow)):
+        params = BetaGeoFitter().fit(table).params_
+        assert all(params[k] == pytest.approx(reference[k], rel=1e-9) for k in reference)
+    with pytest.raises(SchemaError, match="missing column"):
+        BetaGeoFitter().fit(cdnow.drop(columns=["T"]))
