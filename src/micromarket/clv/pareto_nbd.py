@@ -100,6 +100,7 @@ class ParetoNBDFitter(MaximumLikelihoodFitter):
 
     _param_names = ("r", "alpha", "s", "beta")
     _columns = ("frequency", "recency", "T")
+    _analytic_gradient = False
 
     def _check(self, data: np.ndarray, where: str) -> None:
         check_rfm(data, where)
