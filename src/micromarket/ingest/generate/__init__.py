@@ -67,7 +67,7 @@ def generate(out_dir: str | Path, customers: int = 20_000, *, products: int | No
         Folder for ``areas``, ``stores``, ``products``, ``customers``,
         ``campaign_members`` and ``transactions`` Parquet files.
     customers : int
-        Number of customers; transactions grow with it (about 40-50 lines each).
+        Number of customers; transactions grow with it (about 52 lines each).
     products, stores, areas : int, optional
         Sizes; by default they grow with ``customers``.
     seed : int
