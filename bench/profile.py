@@ -17,6 +17,14 @@ def main(n: int) -> None:
     ws = OUT / f"ws-{n}"
     if not (ws / "micromarket.toml").exists():
         raise SystemExit(f"{ws} missing: run python bench/ingest.py {n} first")
+    # bench/ingest.py loads transactions only; the profile also reads products (categories, costs).
+    run_measured(
+        "from micromarket import Workspace\n"
+        f"ws = Workspace.open({str(ws)!r})\n"
+        "if ws.table('products').filter(ws.table('products').category.notnull()).count().execute() == 0:\n"
+        "    for t in ('areas', 'stores', 'products', 'customers'):\n"
+        f"        ws.ingest({str(OUT / f'gen-{n}')!r} + f'/{{t}}.parquet', table=t)\n"
+    )
     m = run_measured(
         "import json, time\nfrom micromarket import Workspace\nfrom micromarket.profile import build_profile\n"
         f"ws = Workspace.open({str(ws)!r})\nsteps = {{}}\nlast = [time.perf_counter(), None]\n"

@@ -22,7 +22,7 @@ from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
 from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, value_tiers
 from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_PROFILE
-from .behaviour import baskets, behaviour, category_shares, purchase_lines
+from .behaviour import baskets, behaviour, category_medians, category_shares, customer_categories, purchase_lines
 from .rfm import calibration_holdout, rfm_scores, rfm_summary
 
 if TYPE_CHECKING:
@@ -164,13 +164,15 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
 
 
 def _behaviour(ws: "Workspace", tx: "ir.Table") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Behaviour features and category shares, the shared intermediates materialised once."""
-    names = ("_profile_lines", "_profile_baskets", "_profile_shares")
+    """Behaviour features and category shares; the per-invoice and per-category tables are
+    materialised once, so the transaction log is scanned a few times only."""
+    names = ("_profile_medians", "_profile_baskets", "_profile_categories")
     try:
-        lines = ws.ibis.create_table(names[0], purchase_lines(tx, ws.table("products")), temp=True)
+        medians = ws.ibis.create_table(names[0], category_medians(tx, ws.table("products")), temp=True)
+        lines = purchase_lines(tx, ws.table("products"), medians)
         invoices = ws.ibis.create_table(names[1], baskets(lines), temp=True)
-        shares = ws.ibis.create_table(names[2], category_shares(lines), temp=True)
-        return behaviour(tx, lines, invoices, shares).execute(), shares.execute()
+        categories = ws.ibis.create_table(names[2], customer_categories(lines), temp=True)
+        return behaviour(tx, invoices, categories).execute(), category_shares(categories).execute()
     finally:
         for name in names:
             ws.con.execute(f"DROP TABLE IF EXISTS {name}")
