@@ -141,14 +141,6 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     profile["value_tier"] = value_tiers(profile["clv"].to_numpy())
     profile["value_decile"] = value_deciles(profile["clv"].to_numpy())
 
-    step("scoring and describing")
-    scores = rfm_scores(ibis.memtable(summary[["customer_id", "frequency", "recency", "T", "monetary_value"]])).execute()
-    profile = profile.merge(scores[["customer_id", "r_score", "f_score", "m_score", "rfm_code", "rfm_segment"]],
-                            on="customer_id", how="left")
-    features, shares = _behaviour(ws, tx)
-    profile = profile.merge(features, on="customer_id", how="left")
-
-    step("writing")
     result = ProfileResult(
         run_id=0, observation_end=str(end), calibration_end=str(cal_end), unit=unit, model=best,
         params=model.params_, standard_errors=model.standard_errors_,
@@ -159,37 +151,53 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
         pareto_top20_share=pareto_share(profile["clv"].to_numpy(), 0.2),
         settings={**settings, "warnings": [str(w.message) for w in caught]},
     )
-    _write(ws, profile, shares, result)
+
+    step("scoring and describing")
+    scores = rfm_scores(ibis.memtable(summary[["customer_id", "frequency", "recency", "T", "monetary_value"]])).execute()
+    profile = profile.merge(scores[["customer_id", "r_score", "f_score", "m_score", "rfm_code", "rfm_segment"]],
+                            on="customer_id", how="left")
+    try:
+        features, shares = _behaviour(ws, tx)
+        profile = profile.merge(features, on="customer_id", how="left")
+        step("writing")
+        _write(ws, profile, shares, result)
+    finally:
+        for name in _TEMPORARIES:
+            ws.con.execute(f"DROP TABLE IF EXISTS {name}")
     return result
 
 
-def _behaviour(ws: "Workspace", tx: "ir.Table") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Behaviour features and category shares; the per-invoice and per-category tables are
-    materialised once, so the transaction log is scanned a few times only."""
-    names = ("_profile_medians", "_profile_baskets", "_profile_categories")
-    try:
-        medians = ws.ibis.create_table(names[0], category_medians(tx, ws.table("products")), temp=True)
-        lines = purchase_lines(tx, ws.table("products"), medians)
-        invoices = ws.ibis.create_table(names[1], baskets(lines), temp=True)
-        categories = ws.ibis.create_table(names[2], customer_categories(lines), temp=True)
-        return behaviour(tx, invoices, categories).execute(), category_shares(categories).execute()
-    finally:
-        for name in names:
-            ws.con.execute(f"DROP TABLE IF EXISTS {name}")
+#: Intermediate tables of one profile run, dropped when it ends.
+_TEMPORARIES = ("_profile_medians", "_profile_baskets", "_profile_categories")
 
 
-def _write(ws: "Workspace", profile: pd.DataFrame, shares: pd.DataFrame, result: ProfileResult) -> None:
+def _behaviour(ws: "Workspace", tx: "ir.Table") -> tuple[pd.DataFrame, "ir.Table"]:
+    """Behaviour features, and the category-shares expression (written later straight from the
+    database); the per-invoice and per-category tables are materialised once, so the
+    transaction log is scanned a few times only."""
+    medians = ws.ibis.create_table(_TEMPORARIES[0], category_medians(tx, ws.table("products")), temp=True)
+    lines = purchase_lines(tx, ws.table("products"), medians)
+    invoices = ws.ibis.create_table(_TEMPORARIES[1], baskets(lines), temp=True)
+    categories = ws.ibis.create_table(_TEMPORARIES[2], customer_categories(lines), temp=True)
+    return behaviour(tx, invoices, categories).execute(), category_shares(categories)
+
+
+def _write(ws: "Workspace", profile: pd.DataFrame, shares: "ir.Table", result: ProfileResult) -> None:
     con = ws.con
     con.execute("BEGIN TRANSACTION")
     try:
         run_id = con.execute("SELECT coalesce(max(profile_run_id), 0) + 1 FROM profile_runs").fetchone()[0]
         result.run_id = run_id
-        for table, frame in ((CUSTOMER_PROFILE, profile), (CUSTOMER_CATEGORY_SHARES, shares)):
-            frame = frame.assign(profile_run_id=run_id)[table.column_names]
-            con.register("_frame", frame)
-            con.execute(f'DELETE FROM "{table.name}"')
-            con.execute(f'INSERT INTO "{table.name}" SELECT * FROM _frame')
-            con.unregister("_frame")
+        frame = profile.assign(profile_run_id=run_id)[CUSTOMER_PROFILE.column_names]
+        con.register("_frame", frame)
+        con.execute(f'DELETE FROM "{CUSTOMER_PROFILE.name}"')
+        con.execute(f'INSERT INTO "{CUSTOMER_PROFILE.name}" SELECT * FROM _frame')
+        con.unregister("_frame")
+        # Category shares stay in the database: compiled to SQL, never through pandas.
+        shares_sql = ws.ibis.compile(shares.mutate(profile_run_id=ibis.literal(run_id, "int64"))
+                                     .select(*CUSTOMER_CATEGORY_SHARES.column_names))
+        con.execute(f'DELETE FROM "{CUSTOMER_CATEGORY_SHARES.name}"')
+        con.execute(f'INSERT INTO "{CUSTOMER_CATEGORY_SHARES.name}" {shares_sql}')
         con.execute(
             "INSERT INTO profile_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, dt.datetime.now(), result.observation_end, result.calibration_end, result.unit, result.model,
