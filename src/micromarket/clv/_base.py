@@ -172,7 +172,8 @@ class MaximumLikelihoodFitter(BaseEstimator):
             gradient = -grad * params + 2 * penalty * params * params
             return value / total, gradient / total
 
-        return minimize(objective, x0, jac=True, method="L-BFGS-B",
+        # Bounds on the log-parameters (1e-9 .. 1e9) keep line searches from overflowing.
+        return minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=[(-20.7, 20.7)] * len(x0),
                         options={"maxiter": self.max_iter, "ftol": 1e-15, "gtol": self.tol})
 
     def _fit_large(self, unique: np.ndarray, counts: np.ndarray, design: Any, x0: np.ndarray) -> np.ndarray | None:

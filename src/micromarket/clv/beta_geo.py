@@ -137,18 +137,23 @@ class BetaGeoFitter(MaximumLikelihoodFitter):
 
     def _p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, a, b = self._fitted()
-        log_odds = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
+        e = self._extra  # MBG/NBD: the dropout branch exists for every customer
+        branch = x > 0 if e == 0 else np.ones(len(x), dtype=bool)
+        log_odds = np.where(branch, np.log(a) - np.log(np.maximum(b + x - 1 + e, 1e-300))
                             + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)), -np.inf)
         return expit(-log_odds)
 
     def expected_purchases(self, data: Any, t: float) -> np.ndarray:
-        """Expected purchases in the next ``t`` periods given each customer's history (FHL 2005, eq. 10)."""
+        """Expected purchases in the next ``t`` periods given each customer's history (FHL 2005, eq. 10;
+        for MBG/NBD, Batislam et al. 2007)."""
         r, alpha, a, b = self._fitted()
+        e = self._extra
         x, t_x, T = self._rfm(data)
+
         def unconditional(xv, Tv):  # depends on frequency and T only
             ratio = np.exp((r + xv) * (np.log(alpha + Tv) - np.log(alpha + Tv + t)))
             z = t / (alpha + Tv + t)
-            return (a + b + xv - 1) / (a - 1) * (1 - ratio * hyp2f1(r + xv, b + xv, a + b + xv - 1, z))
+            return (a + b + xv - 1 + e) / (a - 1) * (1 - ratio * hyp2f1(r + xv, b + xv + e, a + b + xv - 1 + e, z))
 
         return per_pair(unconditional, x, T) * self._p_alive(x, t_x, T)
 

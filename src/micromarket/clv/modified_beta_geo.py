@@ -8,12 +8,9 @@ of models for customer base analysis. International Journal of Research in Marke
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from scipy.special import expit, hyp2f1
+from scipy.special import hyp2f1
 
-from ._base import per_pair
 from .beta_geo import BetaGeoFitter
 
 
@@ -31,21 +28,6 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
     """
 
     _extra = 1
-
-    def _p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-        r, alpha, a, b = self._fitted()
-        log_odds = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
-        return expit(-log_odds)
-
-    def expected_purchases(self, data: Any, t: float) -> np.ndarray:
-        """Expected purchases in the next ``t`` periods given each customer's history."""
-        r, alpha, a, b = self._fitted()
-        x, t_x, T = self._rfm(data)
-        def unconditional(xv, Tv):  # depends on frequency and T only
-            ratio = np.exp((r + xv) * (np.log(alpha + Tv) - np.log(alpha + Tv + t)))
-            return (a + b + xv) / (a - 1) * (1 - ratio * hyp2f1(r + xv, b + xv + 1, a + b + xv, t / (alpha + Tv + t)))
-
-        return per_pair(unconditional, x, T) * self._p_alive(x, t_x, T)
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases in ``t`` periods of a customer just acquired."""
