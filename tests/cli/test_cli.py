@@ -5,7 +5,6 @@ import re
 import subprocess
 import sys
 
-import pytest
 
 CLI = [sys.executable, "-c", "from micromarket.cli import main; main()"]
 

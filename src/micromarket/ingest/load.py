@@ -87,7 +87,7 @@ def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, 
         step("checking")
         plan = _plan(ws, tbl, src, preset_def, mapping, opts, on_error)
         step("writing")
-        return _write(ws, tbl, src, plan, preset, on_error, started)
+        return _write(ws, tbl, src, plan, preset, started)
     finally:
         drop_temporaries(con)
 
@@ -139,7 +139,7 @@ def _plan(ws, tbl, src: Source, preset_def, mapping, opts, on_error) -> dict:
     return plan
 
 
-def _write(ws, tbl, src: Source, plan: dict, preset: str | None, on_error: str, started) -> LoadReport:
+def _write(ws, tbl, src: Source, plan: dict, preset: str | None, started) -> LoadReport:
     con = ws.con
     con.execute("BEGIN TRANSACTION")
     try:

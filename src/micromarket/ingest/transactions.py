@@ -17,9 +17,6 @@ from .sql import ident, literal
 
 _KEY_COLUMNS = ("invoice_id", "customer_id", "ts", "product_id", "quantity", "unit_price",
                 "amount", "discount", "store_id", "channel")
-_TX_COLUMNS = ("line_id", "invoice_id", "customer_id", "ts", "product_id", "quantity", "unit_price",
-               "amount", "discount", "store_id", "channel", "is_return", "original_invoice_id",
-               "load_id", "source_row")
 
 
 def _col(mapping: dict, name: str, default: str = "NULL") -> str:
