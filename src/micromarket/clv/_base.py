@@ -127,6 +127,11 @@ class MaximumLikelihoodFitter(BaseEstimator):
         weights = frame["weights"].to_numpy(dtype=float) if "weights" in frame.columns else None
         return values, weights
 
+    def _arrays(self, data: Any) -> tuple[np.ndarray, ...]:
+        """The model's columns of ``data`` as arrays, for predictions."""
+        values, _ = self._matrix(data, type(self).__name__)
+        return tuple(values[:, j] for j in range(values.shape[1]))
+
     def fit(self, data: Any) -> "MaximumLikelihoodFitter":
         """Estimate the parameters by maximum likelihood.
 

@@ -127,13 +127,9 @@ class BetaGeoFitter(MaximumLikelihoodFitter):
         return bg_sums(params, design)
 
     # -- predictions -----------------------------------------------------------------------
-    def _rfm(self, data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        values, _ = self._matrix(data, f"{type(self).__name__}")
-        return values[:, 0], values[:, 1], values[:, 2]
-
     def probability_alive(self, data: Any) -> np.ndarray:
         """P(alive | frequency, recency, T) (FHL 2005, eq. 11)."""
-        return self._p_alive(*self._rfm(data))
+        return self._p_alive(*self._arrays(data))
 
     def _p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, a, b = self._fitted()
@@ -148,7 +144,7 @@ class BetaGeoFitter(MaximumLikelihoodFitter):
         for MBG/NBD, Batislam et al. 2007)."""
         r, alpha, a, b = self._fitted()
         e = self._extra
-        x, t_x, T = self._rfm(data)
+        x, t_x, T = self._arrays(data)
 
         def unconditional(xv, Tv):  # depends on frequency and T only
             ratio = np.exp((r + xv) * (np.log(alpha + Tv) - np.log(alpha + Tv + t)))

@@ -75,8 +75,7 @@ class GammaGammaFitter(MaximumLikelihoodFitter):
         Customers with frequency 0 get the population mean p v / (q - 1).
         """
         p, q, v = self._fitted()
-        values, _ = self._matrix(data, "GammaGammaFitter.expected_spend")
-        x, m = values[:, 0], values[:, 1]
+        x, m = self._arrays(data)
         population = p * v / (q - 1)
         weight = (q - 1) / (p * x + q - 1)
         return weight * population + (1 - weight) * m

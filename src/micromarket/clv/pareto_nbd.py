@@ -134,15 +134,11 @@ class ParetoNBDFitter(MaximumLikelihoodFitter):
             grad[j] = (pareto_total(up, design) - pareto_total(down, design)) / (2 * h)
         return total, grad
 
-    def _rfm(self, data: Any):
-        values, _ = self._matrix(data, "ParetoNBDFitter")
-        return values[:, 0], values[:, 1], values[:, 2]
-
     def probability_alive(self, data: Any) -> np.ndarray:
         """P(alive | frequency, recency, T) (Fader & Hardie 2005, note 009, eq. 18)."""
         params = self._fitted()
         r, alpha, s, beta = params
-        x, t_x, T = self._rfm(data)
+        x, t_x, T = self._arrays(data)
         log_ratio = (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
                      + log_a0(params, x, t_x, T))
         return expit(-np.where(T > t_x, log_ratio, -np.inf))
@@ -151,7 +147,7 @@ class ParetoNBDFitter(MaximumLikelihoodFitter):
         """Expected purchases in the next ``t`` periods given each customer's history (note 009, eq. 22)."""
         params = self._fitted()
         r, alpha, s, beta = params
-        x, t_x, T = self._rfm(data)
+        x, t_x, T = self._arrays(data)
         ll = self._values(params, np.column_stack([x, t_x, T]))
         first = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
                  - (r + x) * np.log(alpha + T) - s * np.log(beta + T))

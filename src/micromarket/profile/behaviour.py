@@ -12,15 +12,13 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from .rfm import customer_purchases
+
 
 def category_medians(transactions: ir.Table, products: ir.Table) -> ir.Table:
     """Median unit price of purchase lines per category (``category, median_unit_price``)."""
-    lines = _with_category(_purchases(transactions), products)
+    lines = _with_category(customer_purchases(transactions), products)
     return lines.group_by("category").aggregate(median_unit_price=lines.unit_price.median())
-
-
-def _purchases(transactions: ir.Table) -> ir.Table:
-    return transactions.filter(transactions.customer_id.notnull(), ~transactions.is_return.fill_null(False))
 
 
 def _with_category(lines: ir.Table, products: ir.Table) -> ir.Table:
@@ -31,7 +29,7 @@ def _with_category(lines: ir.Table, products: ir.Table) -> ir.Table:
 def purchase_lines(transactions: ir.Table, products: ir.Table, medians: ir.Table) -> ir.Table:
     """Purchase lines of known customers with ``category`` and ``cheap`` (on discount, or below
     the category's median unit price)."""
-    lines = _with_category(_purchases(transactions), products)
+    lines = _with_category(customer_purchases(transactions), products)
     priced = lines.left_join(medians, "category").drop("category_right")
     cheap = (priced.discount.fill_null(0) > 0) | (priced.unit_price < priced.median_unit_price)
     return priced.select("customer_id", "invoice_id", "ts", "category", "quantity", "amount", "channel", "store_id",

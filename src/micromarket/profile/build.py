@@ -23,7 +23,7 @@ from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, va
 from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_PROFILE
 from .behaviour import baskets, behaviour, category_medians, category_shares, customer_categories, purchase_lines
-from .rfm import calibration_holdout, rfm_scores, rfm_summary
+from .rfm import calibration_holdout, customer_purchases, rfm_scores, rfm_summary
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -74,7 +74,7 @@ def _calibration_end(summary_span_days: int, end: dt.date, holdout_weeks: int) -
 def _customer_margin(ws: "Workspace", default: float) -> "ir.Table":
     """Per-customer margin share from product costs where known, else ``default``."""
     tx, products = ws.table("transactions"), ws.table("products")
-    lines = tx.filter(tx.customer_id.notnull(), ~tx.is_return.fill_null(False)).inner_join(
+    lines = customer_purchases(tx).inner_join(
         products.select("product_id", "unit_cost").filter(lambda p: p.unit_cost.notnull()), "product_id")
     costed = lines.group_by("customer_id").aggregate(cost=(lines.quantity * lines.unit_cost).sum(),
                                                      revenue=lines.amount.sum())

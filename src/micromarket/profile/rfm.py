@@ -55,12 +55,17 @@ def _unit(unit: str) -> float:
     return UNITS[unit]
 
 
+def customer_purchases(transactions: ir.Table) -> ir.Table:
+    """Purchase lines of known customers: returns, cancellations and anonymous sales left out."""
+    return transactions.filter(transactions.customer_id.notnull(), ~transactions.is_return.fill_null(False))
+
+
 def purchase_occasions(transactions: ir.Table, start=None, end=None) -> ir.Table:
     """One row per customer and purchase day: ``customer_id``, ``day``, ``value``.
 
     ``start`` and ``end`` (dates, inclusive) restrict the days.
     """
-    tx = transactions.filter(transactions.customer_id.notnull(), ~transactions.is_return.fill_null(False))
+    tx = customer_purchases(transactions)
     day = tx.ts.date()
     if start is not None:
         tx = tx.filter(day >= start)
