@@ -112,6 +112,43 @@ def test_analytic_gradients_match_finite_differences():
             assert grad[j] == pytest.approx(numeric, rel=1e-5, abs=1e-6), (type(model).__name__, j)
 
 
+def test_analytic_hessians_match_differences_of_the_gradient():
+    data = simulate_bgnbd(300, 40.0, 0.5, 5.0, 0.9, 3.0, seed=3)[["frequency", "recency", "T"]].to_numpy(float)
+    for model in (BetaGeoFitter(), ModifiedBetaGeoFitter()):
+        params = np.array([0.5, 5.0, 0.9, 3.0])
+        design = model._prepare(data, np.ones(len(data)))
+        ll, grad, hessian = model._loglik_hessian(params, design)
+        plain_ll, plain_grad = _sums(model, params, data)
+        assert ll == pytest.approx(plain_ll) and grad == pytest.approx(plain_grad)
+        for j in range(len(params)):
+            h = 1e-5 * params[j]
+            up, down = params.copy(), params.copy()
+            up[j] += h
+            down[j] -= h
+            numeric = (_sums(model, up, data)[1] - _sums(model, down, data)[1]) / (2 * h)
+            assert hessian[:, j] == pytest.approx(numeric, rel=1e-6, abs=1e-6), (type(model).__name__, j)
+
+
+@pytest.mark.parametrize("model", [BetaGeoFitter, ParetoNBDFitter], ids=lambda m: m.__name__)
+def test_large_data_newton_path_reaches_the_full_optimum(model, monkeypatch):
+    """Above 200,000 distinct rows the fit starts on a sample and finishes with Newton steps; it
+    must land where plain L-BFGS-B on all the rows does, with the same standard errors."""
+    import micromarket.clv._base as base
+
+    T = np.random.default_rng(5).integers(1, 400, 30_000).astype(float)
+    data = simulate_bgnbd(30_000, T, 0.3, 4.0, 0.8, 2.5, seed=6) if model is BetaGeoFitter else \
+        simulate_pareto_nbd(30_000, T, 0.5, 8.0, 0.6, 10.0, seed=6)
+    monkeypatch.setattr(base, "_WARM_START_ROWS", 2_000)  # the sample path, at a test's size
+    newton = model().fit(data)
+    monkeypatch.setattr(base, "_WARM_START_ROWS", 10**9)  # plain L-BFGS-B on everything
+    plain = model().fit(data)
+    assert newton.converged_ and len(data[["frequency", "recency", "T"]].drop_duplicates()) > 8_000
+    for name in plain.params_:
+        assert newton.params_[name] == pytest.approx(plain.params_[name], rel=1e-5), name
+        assert newton.standard_errors_[name] == pytest.approx(plain.standard_errors_[name], rel=1e-3), name
+    assert newton.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-4)
+
+
 def test_clv_sums_discounted_monthly_purchases():
     data = simulate_bgnbd(2_000, 52.0, 0.5, 5.0, 0.9, 3.0, seed=8)
     model = BetaGeoFitter().fit(data)

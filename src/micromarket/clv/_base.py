@@ -4,7 +4,8 @@ Each model supplies its parameter names, starting values and a function returnin
 per-row log-likelihood and its gradient with respect to the parameters. The base class
 validates and groups the input (identical rows are evaluated once and weighted by their
 count), maximises the weighted log-likelihood over log-parameters with L-BFGS-B, and
-derives standard errors from the Hessian (differences of the analytic gradient).
+derives standard errors from the Hessian (analytic where the model has it, else
+differences of the gradient).
 """
 
 from __future__ import annotations
@@ -35,6 +36,26 @@ def to_frame(data: Any, columns: list[str], where: str) -> pd.DataFrame:
     return data
 
 
+def _row_keys(values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    """One integer per row, equal exactly where the rows are equal, and each column's
+    distinct values (``None`` if the columns have too many combinations of distinct values
+    to number them in 62 bits).
+
+    Each column is factorised (hashing, linear in the rows) and the codes combined in mixed
+    radix: cheaper than a multi-column group-by.
+    """
+    key = np.zeros(len(values), dtype=np.int64)
+    radix, distinct = 1, []
+    for j in range(values.shape[1]):
+        codes, uniques = pd.factorize(values[:, j])
+        radix *= max(len(uniques), 1)
+        if radix >= 2**62:
+            return None
+        key = key * max(len(uniques), 1) + codes
+        distinct.append(np.asarray(uniques, dtype=float))
+    return (key.astype(np.int32) if radix < 2**31 else key), distinct
+
+
 def group_rows(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique rows of ``values`` with their total weight, and the index mapping back.
 
@@ -42,24 +63,37 @@ def group_rows(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarr
     row), so the likelihood is evaluated once per distinct row. A hash group-by is
     linear in the rows, unlike sorting them.
     """
-    # Factorise each column, combine the codes into one integer key, factorise that:
-    # linear in the rows and faster than a multi-column group-by.
-    key = np.zeros(len(values), dtype=np.int64)
-    radix = 1
-    for j in range(values.shape[1]):
-        codes, uniques = pd.factorize(values[:, j])
-        radix *= max(len(uniques), 1)
-        if radix >= 2**62:  # too many combinations for one integer: group the columns directly
-            frame = pd.DataFrame(values)
-            key = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
-            break
-        key = key * max(len(uniques), 1) + codes
+    keyed = _row_keys(values)
+    if keyed is None:
+        frame = pd.DataFrame(values)
+        key = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    else:
+        key = keyed[0]
     inverse, _ = pd.factorize(key)
     k = int(inverse.max()) + 1 if len(inverse) else 0
     first = np.empty(k, dtype=np.int64)
     first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)  # reversed, so the first occurrence wins
     w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=float)
     return values[first], np.bincount(inverse, weights=w, minlength=k), inverse
+
+
+def distinct_rows(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Unique rows of ``values`` with their total weight, where no mapping back is needed (fitting).
+
+    Unweighted, the combined row keys are sorted and counted (``np.unique``), which beats
+    hashing millions of mostly distinct keys; the rows are decoded from the keys.
+    """
+    keyed = _row_keys(values) if weights is None else None
+    if keyed is None:
+        unique, counts, _ = group_rows(values, weights)
+        return unique, counts
+    keys, counts = np.unique(keyed[0], return_counts=True)
+    keys = keys.astype(np.int64)
+    columns = []
+    for uniques in reversed(keyed[1]):  # undo the mixed radix, last column first
+        columns.append(uniques[keys % len(uniques)])
+        keys //= len(uniques)
+    return np.column_stack(columns[::-1]), counts.astype(float)
 
 
 def by_value(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +116,7 @@ def per_pair(func, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 _WARM_START_ROWS = 50_000
+_LOG_BOUND = 20.7  # log-parameters stay within 1e-9 .. 1e9
 
 
 class MaximumLikelihoodFitter(BaseEstimator):
@@ -147,73 +182,101 @@ class MaximumLikelihoodFitter(BaseEstimator):
         where = f"{type(self).__name__}.fit"
         values, weights = self._matrix(data, where)
         self._check(values, where)
-        unique, counts, _ = group_rows(values, weights)
+        unique, counts = distinct_rows(values, weights)
         x0 = np.log(self._initial(unique, counts))
         design = self._prepare(unique, counts)
-        theta = None
+        theta, at_optimum = None, None
         if len(unique) > 4 * _WARM_START_ROWS:
-            theta = self._fit_large(unique, counts, design, x0)
+            theta, at_optimum = self._fit_large(unique, counts, design, x0)
         converged = theta is not None
         if theta is None:
             result = self._optimise(design, counts.sum(), x0)
             theta, converged = result.x, bool(result.success)
         params = np.exp(theta)
+        if at_optimum is None:
+            at_optimum = self._loglik_hessian(params, design)
         self.params_ = dict(zip(self._param_names, params.tolist()))
-        self.log_likelihood_ = float(self._loglik_sums(params, design)[0])
+        self.log_likelihood_ = float(at_optimum[0] if at_optimum else self._loglik_sums(params, design)[0])
         self.n_obs_ = float(counts.sum())
         self.converged_ = converged
-        self.standard_errors_ = self._standard_errors(params, design)
+        hessian = at_optimum[2] if at_optimum else self._difference_hessian(params, design)
+        self.standard_errors_ = self._standard_errors(hessian)
         return self
+
+    def _objective(self, theta: np.ndarray, ll: float, grad: np.ndarray, total: float) -> tuple[float, np.ndarray]:
+        """Mean penalised negative log-likelihood and its gradient in the log-parameters."""
+        params = np.exp(theta)
+        value = -ll + self.penalizer_coef * (params @ params)
+        # Chain rule to log-parameters: d/dtheta = d/dparam * param.
+        gradient = -grad * params + 2 * self.penalizer_coef * params * params
+        return value / total, gradient / total
 
     def _optimise(self, design: Any, total: float, x0: np.ndarray):
         """L-BFGS-B on the mean negative log-likelihood over log-parameters."""
-        penalty = self.penalizer_coef
-
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            params = np.exp(theta)
-            ll, grad = self._loglik_sums(params, design)
-            value = -ll + penalty * (params @ params)
-            # Chain rule to log-parameters: d/dtheta = d/dparam * param.
-            gradient = -grad * params + 2 * penalty * params * params
-            return value / total, gradient / total
+            return self._objective(theta, *self._loglik_sums(np.exp(theta), design), total)
 
         # Bounds on the log-parameters (1e-9 .. 1e9) keep line searches from overflowing.
-        return minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=[(-20.7, 20.7)] * len(x0),
+        return minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(x0),
                         options={"maxiter": self.max_iter, "ftol": 1e-15, "gtol": self.tol})
 
-    def _fit_large(self, unique: np.ndarray, counts: np.ndarray, design: Any, x0: np.ndarray) -> np.ndarray | None:
-        """Optimise on a sample, then take Newton steps on all the data with the sample's Hessian.
+    def _fit_large(self, unique: np.ndarray, counts: np.ndarray, design: Any, x0: np.ndarray) -> tuple:
+        """Optimise on a sample of customers, then take Newton steps on all the data.
 
-        The sample's optimum is within sampling error of the full one and its Hessian
-        (per observation) within a few percent, so each full-data pass multiplies the
-        error by about that few percent: a handful of passes instead of dozens of
-        line-search evaluations. Returns ``None`` (the caller falls back to L-BFGS-B)
-        if the steps do not settle.
+        The sample's optimum is within sampling error of the full one. Models with an
+        analytic Hessian take full Newton steps (quadratic convergence: two or three
+        passes over the data, the last of which also gives the log-likelihood and the
+        standard errors). The others step with the sample's Hessian (per observation,
+        within a few percent of the full one, so each pass multiplies the error by about
+        that few percent). Returns ``(theta, (ll, grad, hessian) or None)``, or
+        ``(None, None)`` if the steps do not settle (the caller falls back to L-BFGS-B).
         """
         # A random sample of customers (not of distinct rows): multinomial counts per row.
         drawn = np.random.default_rng(0).multinomial(_WARM_START_ROWS, counts / counts.sum())
         keep = np.flatnonzero(drawn)
         sample = self._prepare(unique[keep], drawn[keep].astype(float))
         theta = self._optimise(sample, float(_WARM_START_ROWS), x0).x
-        hessian = self._theta_hessian(sample, float(_WARM_START_ROWS), theta)
         total = counts.sum()
+        sample_hessian = None
+        best = -np.inf
         for _ in range(30):
             params = np.exp(theta)
-            grad = -self._loglik_sums(params, design)[1] * params / total
+            evaluated = self._loglik_hessian(params, design)
+            if evaluated is not None:
+                ll, grad, hess = evaluated
+                if ll < best - 1e-12 * abs(best):  # a step made things worse: not near the optimum
+                    return None, None
+                best = ll
+                hessian = self._theta_hessian(theta, grad, hess, total)
+            else:
+                ll, grad = self._loglik_sums(params, design)
+                if sample_hessian is None:
+                    sample_hessian = self._difference_theta_hessian(sample, float(_WARM_START_ROWS), theta)
+                hessian = sample_hessian
+            gradient = self._objective(theta, ll, grad, total)[1]
             try:
-                step = np.linalg.solve(hessian, grad)
+                step = np.linalg.solve(hessian, gradient)
             except np.linalg.LinAlgError:
-                return None
-            theta = theta - step
+                return None, None
             if np.max(np.abs(step)) < 1e-7:  # parameters to 1e-7 relative
-                return theta
-        return None
+                # With the analytic Hessian the evaluation is at the optimum: keep it.
+                return (theta, evaluated) if evaluated is not None else (theta - step, None)
+            theta = theta - step
+            if np.max(np.abs(theta)) > _LOG_BOUND:
+                return None, None
+        return None, None
 
-    def _theta_hessian(self, design: Any, total: float, theta: np.ndarray) -> np.ndarray:
-        """Hessian of the mean negative log-likelihood in log-parameters (differences of the gradient)."""
+    def _theta_hessian(self, theta: np.ndarray, grad: np.ndarray, hess: np.ndarray, total: float) -> np.ndarray:
+        """Hessian of the mean penalised negative log-likelihood in log-parameters, from the analytic one."""
+        params = np.exp(theta)
+        # d2/dtheta_i dtheta_j = p_i p_j d2/dp_i dp_j + [i == j] p_i d/dp_i
+        loglik = params[:, None] * hess * params[None, :] + np.diag(grad * params)
+        return (-loglik + np.diag(4 * self.penalizer_coef * params * params)) / total
+
+    def _difference_theta_hessian(self, design: Any, total: float, theta: np.ndarray) -> np.ndarray:
+        """The same from differences of the gradient, for models without an analytic Hessian."""
         def grad(t):
-            params = np.exp(t)
-            return -self._loglik_sums(params, design)[1] * params / total
+            return self._objective(t, *self._loglik_sums(np.exp(t), design), total)[1]
 
         base, k = grad(theta), len(theta)
         hessian = np.empty((k, k))
@@ -233,12 +296,15 @@ class MaximumLikelihoodFitter(BaseEstimator):
         ll, grad = self._loglik(params, unique)
         return float(counts @ ll), counts @ grad
 
-    def _standard_errors(self, params: np.ndarray, design: Any) -> dict[str, float]:
-        """Square roots of the diagonal of the inverse observed information (Hessian of -LL).
+    def _loglik_hessian(self, params: np.ndarray, design: Any) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """Log-likelihood, gradient and Hessian in the parameters, for models that have the Hessian analytically."""
+        return None
 
-        The Hessian is the difference of the gradient, symmetrised: forward with a small
-        step for analytic gradients; central with a larger step (1e-4 relative) for
-        gradients that are themselves differences.
+    def _difference_hessian(self, params: np.ndarray, design: Any) -> np.ndarray:
+        """Hessian of the log-likelihood in the parameters from differences of the gradient.
+
+        Forward with a small step for analytic gradients; central with a larger step
+        (1e-4 relative) for gradients that are themselves differences.
         """
         k = len(params)
         hessian = np.empty((k, k))
@@ -253,12 +319,14 @@ class MaximumLikelihoodFitter(BaseEstimator):
                 down = params.copy()
                 down[j] -= h
                 hessian[:, j] = (self._loglik_sums(up, design)[1] - self._loglik_sums(down, design)[1]) / (2 * h)
-        hessian = (hessian + hessian.T) / 2
+        return (hessian + hessian.T) / 2
+
+    def _standard_errors(self, hessian: np.ndarray) -> dict[str, float]:
+        """Square roots of the diagonal of the inverse observed information (Hessian of -LL)."""
         try:
-            cov = np.linalg.inv(-hessian)
-            se = np.sqrt(np.clip(np.diag(cov), 0, None))
+            se = np.sqrt(np.clip(np.diag(np.linalg.inv(-hessian)), 0, None))
         except np.linalg.LinAlgError:
-            se = np.full(k, np.nan)
+            se = np.full(len(hessian), np.nan)
         return dict(zip(self._param_names, se.tolist()))
 
     # -- reading ---------------------------------------------------------------------------

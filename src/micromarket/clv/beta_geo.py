@@ -11,26 +11,32 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.special import digamma, expit, gammaln, hyp2f1, polygamma
 
 from ..exceptions import SchemaError
 from ._base import MaximumLikelihoodFitter, by_value, per_pair
 
 
+_RFM_RULES = (
+    (lambda x, t_x, T: (x < 0) | (x != np.floor(x)), "frequency must be a whole number >= 0"),
+    (lambda x, t_x, T: t_x < 0, "recency must be >= 0"),
+    (lambda x, t_x, T: t_x > T + 1e-9, "recency must not exceed T"),
+    (lambda x, t_x, T: (x == 0) & (t_x > 1e-9), "recency must be 0 where frequency is 0"),
+    (lambda x, t_x, T: T < 0, "T must be >= 0"),
+)
+_CHECK_ROWS = 1 << 20  # checked a block at a time: the temporaries stay small and are reused
+
+
 def check_rfm(data: np.ndarray, where: str) -> None:
     """Frequency a non-negative whole number, 0 <= recency <= T, recency 0 for one-time buyers."""
-    x, t_x, T = data[:, 0], data[:, 1], data[:, 2]
-    problems = [
-        (x < 0) | (np.abs(x - np.round(x)) > 1e-9), "frequency must be a whole number >= 0",
-        t_x < 0, "recency must be >= 0",
-        t_x > T + 1e-9, "recency must not exceed T",
-        (x == 0) & (t_x > 1e-9), "recency must be 0 where frequency is 0",
-        T < 0, "T must be >= 0",
-    ]
-    for mask, rule in zip(problems[::2], problems[1::2]):
-        if mask.any():
-            i = int(np.flatnonzero(mask)[0])
-            raise SchemaError(f"{where}: row {i} (frequency={x[i]:g}, recency={t_x[i]:g}, T={T[i]:g}): {rule}")
+    for start in range(0, len(data), _CHECK_ROWS):
+        block = data[start:start + _CHECK_ROWS]
+        x, t_x, T = block[:, 0], block[:, 1], block[:, 2]
+        for rule, text in _RFM_RULES:
+            mask = rule(x, t_x, T)
+            if mask.any():
+                i = int(np.flatnonzero(mask)[0])
+                raise SchemaError(f"{where}: row {start + i} (frequency={x[i]:g}, recency={t_x[i]:g}, T={T[i]:g}): {text}")
 
 
 class BGDesign:
@@ -56,12 +62,14 @@ class BGDesign:
         self.total = weights.sum()
 
 
-def bg_sums(params: np.ndarray, d: BGDesign) -> tuple[float, np.ndarray]:
-    """Weighted log-likelihood of BG/NBD or MBG/NBD and its analytic gradient.
+def bg_sums(params: np.ndarray, d: BGDesign, hessian: bool = False) -> tuple:
+    """Weighted log-likelihood of BG/NBD or MBG/NBD, its analytic gradient and, if asked, Hessian.
 
     Terms in the frequency alone are summed per distinct frequency; the two-branch term
     (alive at T, or dropped out after the last purchase) is evaluated where a row has the
-    second branch, and reduces to ``-(r + x) log(alpha + T)`` elsewhere.
+    second branch, and reduces to ``-(r + x) log(alpha + T)`` elsewhere. That term is
+    ``softplus(L)`` with ``L`` the log-odds of the dropout branch, so its second derivative
+    is ``p L'' + p (1 - p) L' L'^T`` with ``p = expit(L)``.
     """
     r, alpha, a, b = params
     e = d.extra
@@ -83,11 +91,42 @@ def bg_sums(params: np.ndarray, d: BGDesign) -> tuple[float, np.ndarray]:
     ll += wb @ np.logaddexp(0.0, log_ratio)
     p4 = expit(log_ratio)  # share of the "dropped out after the last purchase" branch
     wp4 = wb * p4
+    inv_txs = 1 / (alpha + d.txs)
+    gap_slope = inv_Ts[d.Tbi] - inv_txs[d.txi]  # d log_gap / d alpha
     g_r += wp4 @ log_gap
-    g_alpha += wp4 @ ((r + xb) * (inv_Ts[d.Tbi] - (1 / (alpha + d.txs))[d.txi]))
+    g_alpha += wp4 @ ((r + xb) * gap_slope)
     g_a = g_ab + wp4.sum() / a
     g_b = g_ab + g_b - wp4 @ (1 / b_x)
-    return float(ll), np.array([g_r, g_alpha, g_a, g_b])
+    gradient = np.array([g_r, g_alpha, g_a, g_b])
+    if not hessian:
+        return float(ll), gradient
+    h = np.zeros((4, 4))
+    # The part without the branch: trigamma terms per frequency, alpha terms per T.
+    h[0, 0] = d.wx @ (polygamma(1, r + d.xs) - polygamma(1, r))
+    h[0, 1] = d.total / alpha - d.w @ inv_Ts[d.Ti]
+    h[1, 1] = -d.total * r / alpha**2 + d.w @ ((r + d.x) * inv_Ts[d.Ti] ** 2)
+    h_ab = d.wx @ (polygamma(1, a + b) - polygamma(1, a + b + d.xs + e))
+    h[2, 2] = h[2, 3] = h_ab
+    h[3, 3] = h_ab + d.wx @ (polygamma(1, b + d.xs + e) - polygamma(1, b))
+    # The branch: p L'' (L'' nonzero for r-alpha, alpha-alpha, a-a, b-b) ...
+    h[0, 1] += wp4 @ gap_slope
+    h[1, 1] += wp4 @ ((r + xb) * (inv_txs[d.txi] ** 2 - inv_Ts[d.Tbi] ** 2))
+    h[2, 2] -= wp4.sum() / a**2
+    h[3, 3] += wp4 @ (1 / b_x**2)
+    # ... plus p (1 - p) L' L'^T, with L' = (log_gap, (r + x) gap_slope, 1 / a, -1 / b_x): the
+    # weighted cross products one by one (a stacked matrix would cost more to build than to use).
+    q = wp4 * (1 - p4)
+    slopes = (log_gap, (r + xb) * gap_slope, None, -1 / b_x)  # None: the constant 1 / a
+    weighted = [q * v if v is not None else None for v in slopes]
+    for i in range(4):
+        for j in range(i, 4):
+            if slopes[i] is None and slopes[j] is None:
+                h[i, j] += q.sum() / a**2
+            elif slopes[i] is None or slopes[j] is None:
+                h[i, j] += (weighted[j] if slopes[i] is None else weighted[i]).sum() / a
+            else:
+                h[i, j] += weighted[i] @ slopes[j]
+    return float(ll), gradient, np.triu(h) + np.triu(h, 1).T
 
 
 class BetaGeoFitter(MaximumLikelihoodFitter):
@@ -125,6 +164,9 @@ class BetaGeoFitter(MaximumLikelihoodFitter):
 
     def _loglik_sums(self, params: np.ndarray, design: BGDesign) -> tuple[float, np.ndarray]:
         return bg_sums(params, design)
+
+    def _loglik_hessian(self, params: np.ndarray, design: BGDesign) -> tuple[float, np.ndarray, np.ndarray]:
+        return bg_sums(params, design, hessian=True)
 
     # -- predictions -----------------------------------------------------------------------
     def probability_alive(self, data: Any) -> np.ndarray:
