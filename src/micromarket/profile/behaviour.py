@@ -1,10 +1,11 @@
 """Behaviour per customer: what, where, when and how they buy, as Ibis expressions.
 
-The transaction log is read a few times only: :func:`category_medians` (one small table),
-then :func:`baskets` (one row per invoice) and :func:`customer_categories` (one row per
-customer and category) from :func:`purchase_lines`. Every feature comes from those two,
-so a caller on a large database materialises them once (``backend.create_table(...,
-temp=True)``) and nothing scans the log again.
+Every feature comes from two intermediate tables: the customer's baskets
+(:func:`micromarket.profile.rfm.customer_baskets`, one row per invoice) and
+:func:`customer_categories` (one row per customer and category, from
+:func:`purchase_lines`). A caller on a large database materialises both once
+(``backend.create_table(..., temp=True)``); then only the small
+:func:`category_medians` table and the returns read the transaction log again.
 """
 
 from __future__ import annotations
@@ -14,39 +15,38 @@ import ibis.expr.types as ir
 
 from .rfm import customer_purchases
 
+#: Day-of-week and hour values counted per customer for the preferred day and hour.
+_DAYS, _HOURS = range(7), range(24)
+
 
 def category_medians(transactions: ir.Table, products: ir.Table) -> ir.Table:
     """Median unit price of purchase lines per category (``category, median_unit_price``)."""
-    lines = _with_category(customer_purchases(transactions), products)
+    lines = _with_products(customer_purchases(transactions), products)
     return lines.group_by("category").aggregate(median_unit_price=lines.unit_price.median())
 
 
-def _with_category(lines: ir.Table, products: ir.Table) -> ir.Table:
-    joined = lines.left_join(products.select("product_id", "category"), "product_id")
+def _with_products(lines: ir.Table, products: ir.Table) -> ir.Table:
+    joined = lines.left_join(products.select("product_id", "category", "unit_cost"), "product_id")
     return joined.mutate(category=ibis.coalesce(joined.category, "(unknown)"))
 
 
 def purchase_lines(transactions: ir.Table, products: ir.Table, medians: ir.Table) -> ir.Table:
-    """Purchase lines of known customers with ``category`` and ``cheap`` (on discount, or below
-    the category's median unit price)."""
-    lines = _with_category(customer_purchases(transactions), products)
+    """Purchase lines of known customers with ``category``, ``unit_cost`` and ``cheap`` (on
+    discount, or below the category's median unit price)."""
+    lines = _with_products(customer_purchases(transactions), products)
     priced = lines.left_join(medians, "category").drop("category_right")
     cheap = (priced.discount.fill_null(0) > 0) | (priced.unit_price < priced.median_unit_price)
-    return priced.select("customer_id", "invoice_id", "ts", "category", "quantity", "amount", "channel", "store_id",
-                         cheap=cheap.fill_null(False))
-
-
-def baskets(lines: ir.Table) -> ir.Table:
-    """One row per invoice: ``customer_id, invoice_id, value, items, ts, channel, store_id``."""
-    return lines.group_by("customer_id", "invoice_id").aggregate(
-        value=lines.amount.sum(), items=lines.quantity.sum(), ts=lines.ts.min(),
-        channel=lines.channel.min(), store_id=lines.store_id.min())
+    return priced.select("customer_id", "category", "quantity", "amount", "unit_cost", cheap=cheap.fill_null(False))
 
 
 def customer_categories(lines: ir.Table) -> ir.Table:
-    """Spend and spend bought cheap per customer and category."""
+    """Per customer and category: ``spend``, ``cheap_spend``, and for the margin ``cost`` and
+    ``costed_spend`` (the spend on products whose unit cost is known)."""
+    costed = lines.unit_cost.notnull()
     return lines.group_by("customer_id", "category").aggregate(
-        spend=lines.amount.sum(), cheap_spend=lines.amount.sum(where=lines.cheap).fill_null(0))
+        spend=lines.amount.sum(), cheap_spend=lines.amount.sum(where=lines.cheap).fill_null(0),
+        cost=(lines.quantity * lines.unit_cost).sum(where=costed).fill_null(0),
+        costed_spend=lines.amount.sum(where=costed).fill_null(0))
 
 
 def category_shares(categories: ir.Table) -> ir.Table:
@@ -54,6 +54,20 @@ def category_shares(categories: ir.Table) -> ir.Table:
     total = categories.spend.sum().over(ibis.window(group_by="customer_id"))
     return categories.select("customer_id", "category", "spend",
                              share=ibis.ifelse(total > 0, categories.spend / total, 0.0))
+
+
+def customer_margins(categories: ir.Table, default: float) -> ir.Table:
+    """Share of spend that is margin per customer, from product costs where known, else ``default``."""
+    totals = categories.group_by("customer_id").aggregate(cost=categories.cost.sum(),
+                                                          revenue=categories.costed_spend.sum())
+    return totals.select("customer_id", margin=ibis.ifelse(
+        totals.revenue > 0, (1 - totals.cost / totals.revenue).clip(lower=0, upper=1), default))
+
+
+def _most_frequent(counts: list[ir.IntegerValue]) -> ir.IntegerValue:
+    """Index of the largest of ``counts`` (the first on ties)."""
+    best = ibis.greatest(*counts)
+    return ibis.cases(*[(count == best, index) for index, count in enumerate(counts)])
 
 
 def _preferred(table: ir.Table, column: str, weight: ir.Value, name: str) -> ir.Table:
@@ -71,15 +85,48 @@ def _returns(transactions: ir.Table) -> ir.Table:
         totals.bought > 0, totals.returned.fill_null(0) / totals.bought, 0.0))
 
 
-def behaviour(transactions: ir.Table, invoices: ir.Table, categories: ir.Table) -> ir.Table:
+def _basket_features(baskets: ir.Table) -> ir.Table:
+    """Basket size, timing, and the preferred day and hour (by invoices), in one pass."""
+    # Day and hour computed once per basket, then counted per value as columns: one pass,
+    # no (customer, day) intermediate.
+    timed = baskets.mutate(dow=baskets.ts.day_of_week.index(), hour=baskets.ts.hour())
+    per = timed.group_by("customer_id").aggregate(
+        avg_basket_value=timed.value.mean(), avg_basket_items=timed.items.mean(),
+        first=timed.ts.min(), last=timed.ts.max(), n=timed.count(),
+        weekend_share=timed.count(where=timed.dow >= 5) / timed.count(),
+        **{f"_dow{d}": timed.count(where=timed.dow == d) for d in _DAYS},
+        **{f"_hour{h}": timed.count(where=timed.hour == h) for h in _HOURS})
+    return per.select(
+        "customer_id", "avg_basket_value", "avg_basket_items", "weekend_share",
+        mean_interpurchase_days=ibis.ifelse(per.n > 1, per.last.delta(per.first, unit="second") / 86400.0 / (per.n - 1),
+                                            ibis.null()),
+        tenure_days=per.last.delta(per.first, unit="day"),
+        preferred_dow=_most_frequent([per[f"_dow{d}"] for d in _DAYS]).cast("int64"),
+        preferred_hour=_most_frequent([per[f"_hour{h}"] for h in _HOURS]).cast("int64"),
+    )
+
+
+def _category_features(categories: ir.Table) -> ir.Table:
+    """Top category and its share, number of categories and price sensitivity, in one pass."""
+    per = categories.group_by("customer_id").aggregate(
+        top_category=categories.category.argmax(categories.spend), top=categories.spend.max(),
+        spend=categories.spend.sum(), cheap=categories.cheap_spend.sum(),
+        n_categories=categories.count())
+    return per.select(
+        "customer_id", "top_category", "n_categories",
+        top_category_share=ibis.ifelse(per.spend > 0, per.top / per.spend, 0.0),
+        price_sensitivity=ibis.ifelse(per.spend > 0, per.cheap / per.spend, 0.0))
+
+
+def behaviour(transactions: ir.Table, baskets: ir.Table, categories: ir.Table) -> ir.Table:
     """One row per customer with behaviour features.
 
     Parameters
     ----------
     transactions : ibis Table
         The canonical transactions (for returns).
-    invoices, categories : ibis Table
-        :func:`baskets` and :func:`customer_categories` of :func:`purchase_lines`.
+    baskets, categories : ibis Table
+        :func:`micromarket.profile.rfm.customer_baskets` and :func:`customer_categories`.
 
     Returns
     -------
@@ -87,36 +134,17 @@ def behaviour(transactions: ir.Table, invoices: ir.Table, categories: ir.Table) 
         ``avg_basket_value``, ``avg_basket_items``, ``mean_interpurchase_days``, ``tenure_days``,
         ``top_category``, ``top_category_share``, ``n_categories``, ``price_sensitivity``
         (share of spend bought on discount or below the category's median unit price),
-        ``weekend_share``, ``preferred_dow`` (0 = Monday), ``preferred_hour``,
-        ``preferred_channel``, ``preferred_store`` (by spend), ``return_rate`` (returned / bought value).
+        ``weekend_share``, ``preferred_dow`` (0 = Monday), ``preferred_hour`` (both by
+        invoices, the earliest on ties), ``preferred_channel``, ``preferred_store`` (by spend),
+        ``return_rate`` (returned / bought value).
     """
-    per = invoices.group_by("customer_id").aggregate(
-        avg_basket_value=invoices.value.mean(), avg_basket_items=invoices.items.mean(),
-        first=invoices.ts.min(), last=invoices.ts.max(), n=invoices.count(),
-        weekend_share=(invoices.ts.day_of_week.index() >= 5).cast("float64").mean())
-    per = per.mutate(
-        mean_interpurchase_days=ibis.ifelse(per.n > 1, per.last.delta(per.first, unit="second") / 86400.0 / (per.n - 1),
-                                            ibis.null()),
-        tenure_days=per.last.delta(per.first, unit="day"),
-    ).drop("first", "last", "n")
-    shares = category_shares(categories)
-    top = shares.group_by("customer_id").aggregate(
-        top_category=shares.category.argmax(shares.share), top_category_share=shares.share.max(),
-        n_categories=shares.category.nunique())
-    sensitivity = categories.group_by("customer_id").aggregate(spend=categories.spend.sum(),
-                                                               cheap=categories.cheap_spend.sum())
-    sensitivity = sensitivity.select("customer_id", price_sensitivity=ibis.ifelse(
-        sensitivity.spend > 0, sensitivity.cheap / sensitivity.spend, 0.0))
-    timing = invoices.mutate(dow=invoices.ts.day_of_week.index(), hour=invoices.ts.hour(), one=1)
     parts = [
-        top, sensitivity,
-        _preferred(timing, "dow", timing.one, "preferred_dow"),
-        _preferred(timing, "hour", timing.one, "preferred_hour"),
-        _preferred(invoices, "channel", invoices.value, "preferred_channel"),
-        _preferred(invoices, "store_id", invoices.value, "preferred_store"),
+        _category_features(categories),
+        _preferred(baskets, "channel", baskets.value, "preferred_channel"),
+        _preferred(baskets, "store_id", baskets.value, "preferred_store"),
         _returns(transactions),
     ]
-    out = per
+    out = _basket_features(baskets)
     for part in parts:
         out = out.left_join(part, "customer_id").drop("customer_id_right")
     return out

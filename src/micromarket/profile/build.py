@@ -15,15 +15,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import ibis
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..clv import GammaGammaFitter
 from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
 from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, value_tiers
 from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_PROFILE
-from .behaviour import baskets, behaviour, category_medians, category_shares, customer_categories, purchase_lines
-from .rfm import calibration_holdout, customer_purchases, rfm_scores, rfm_summary
+from .behaviour import (behaviour, category_medians, category_shares, customer_categories, customer_margins,
+                        purchase_lines)
+from .rfm import SPLIT_COLUMNS, customer_baskets, profile_summary, rfm_scores
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -45,6 +49,7 @@ class ProfileResult:
     spend_params: dict[str, float]
     spend_standard_errors: dict[str, float]
     comparison: list[dict]
+    comparison_customers: int
     holdout_by_frequency: list[dict]
     customers: int
     total_clv: float
@@ -71,15 +76,13 @@ def _calibration_end(summary_span_days: int, end: dt.date, holdout_weeks: int) -
     return end - dt.timedelta(weeks=weeks)
 
 
-def _customer_margin(ws: "Workspace", default: float) -> "ir.Table":
-    """Per-customer margin share from product costs where known, else ``default``."""
-    tx, products = ws.table("transactions"), ws.table("products")
-    lines = customer_purchases(tx).inner_join(
-        products.select("product_id", "unit_cost").filter(lambda p: p.unit_cost.notnull()), "product_id")
-    costed = lines.group_by("customer_id").aggregate(cost=(lines.quantity * lines.unit_cost).sum(),
-                                                     revenue=lines.amount.sum())
-    return costed.select("customer_id", margin=ibis.ifelse(
-        costed.revenue > 0, (1 - costed.cost / costed.revenue).clip(lower=0, upper=1), default))
+#: Model choice uses a random sample of this many calibration customers when there are more:
+#: holdout errors settle long before, and the chosen model is then fitted on everyone.
+COMPARISON_CUSTOMERS = 100_000
+
+#: Intermediate tables of one profile run, dropped when it ends.
+_TEMPORARIES = ("_profile_baskets", "_profile_medians", "_profile_categories", "_profile_values", "_profile_scores",
+                "_profile_features")
 
 
 def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None, **overrides: Any) -> ProfileResult:
@@ -101,103 +104,117 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     """
     step = progress or (lambda _s: None)
     settings = _settings(ws, overrides)
-    unit = settings["unit"]
     tx = ws.table("transactions")
-    step("summarising")
     last = tx.filter(tx.customer_id.notnull()).ts.max().execute()
     if last is None or pd.isna(last):
         raise SchemaError("the workspace has no transactions with a customer id: load some first (micromarket ingest)")
     end = dt.date.fromisoformat(str(settings.get("observation_end") or last)[:10])
-    summary = rfm_summary(tx, end, unit).execute()
-    first = pd.to_datetime(summary["first_purchase"]).min().date()
-    cal_end = _calibration_end((end - first).days, end, settings["holdout_weeks"])
-
-    step("choosing a model")
-    split = calibration_holdout(tx, cal_end, end, unit).execute()
-    best, fitted, metrics = compare_models(split, list(settings["models"]))
-    by_frequency = holdout_by_frequency(fitted[best], split)
-
-    step("fitting")
-    rfm = summary[["frequency", "recency", "T"]]
-    model = CANDIDATES[best]().fit(rfm)
-    repeat = summary[summary["frequency"] > 0]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        spend_model = GammaGammaFitter().fit(repeat[["frequency", "monetary_value"]])
-    spend = spend_model.expected_spend(summary[["frequency", "monetary_value"]])
-
-    step("valuing")
-    margins = _customer_margin(ws, settings["margin"]).execute().set_index("customer_id")["margin"]
-    margin = summary["customer_id"].map(margins).fillna(settings["margin"]).to_numpy()
-    month = 365.25 / 12 / (7.0 if unit == "week" else 1.0)
-    profile = summary.assign(
-        p_alive=model.probability_alive(rfm),
-        expected_purchases=model.expected_purchases(rfm, settings["horizon_months"] * month),
-        expected_spend=spend,
-        margin=margin,
-        clv=customer_lifetime_value(model, rfm, spend, horizon_months=settings["horizon_months"],
-                                    discount_rate=settings["discount_rate"], margin=margin, unit=unit),
-    )
-    profile["value_tier"] = value_tiers(profile["clv"].to_numpy())
-    profile["value_decile"] = value_deciles(profile["clv"].to_numpy())
-
-    result = ProfileResult(
-        run_id=0, observation_end=str(end), calibration_end=str(cal_end), unit=unit, model=best,
-        params=model.params_, standard_errors=model.standard_errors_,
-        spend_params=spend_model.params_, spend_standard_errors=spend_model.standard_errors_,
-        comparison=metrics.reset_index().to_dict("records"),
-        holdout_by_frequency=by_frequency.to_dict("records"),
-        customers=len(profile), total_clv=float(profile["clv"].sum()),
-        pareto_top20_share=pareto_share(profile["clv"].to_numpy(), 0.2),
-        settings={**settings, "warnings": [str(w.message) for w in caught]},
-    )
-
-    step("scoring and describing")
-    scores = rfm_scores(ibis.memtable(summary[["customer_id", "frequency", "recency", "T", "monetary_value"]])).execute()
-    profile = profile.merge(scores[["customer_id", "r_score", "f_score", "m_score", "rfm_code", "rfm_segment"]],
-                            on="customer_id", how="left")
     try:
-        features, shares = _behaviour(ws, tx)
-        profile = profile.merge(features, on="customer_id", how="left")
+        step("reading transactions")
+        baskets, categories = _intermediates(ws, tx)
+        result, values = _value(ws, tx, baskets, categories, end, settings, step)
+        step("describing")
+        profile = _describe(ws, tx, ws.ibis.create_table(_TEMPORARIES[3], ibis.memtable(values), temp=True),
+                            baskets, categories)
         step("writing")
-        _write(ws, profile, shares, result)
+        _write(ws, profile, category_shares(categories), result)
     finally:
         for name in _TEMPORARIES:
             ws.con.execute(f"DROP TABLE IF EXISTS {name}")
     return result
 
 
-#: Intermediate tables of one profile run, dropped when it ends.
-_TEMPORARIES = ("_profile_medians", "_profile_baskets", "_profile_categories")
-
-
-def _behaviour(ws: "Workspace", tx: "ir.Table") -> tuple[pd.DataFrame, "ir.Table"]:
-    """Behaviour features, and the category-shares expression (written later straight from the
-    database); the per-invoice and per-category tables are materialised once, so the
-    transaction log is scanned a few times only."""
-    medians = ws.ibis.create_table(_TEMPORARIES[0], category_medians(tx, ws.table("products")), temp=True)
+def _intermediates(ws: "Workspace", tx: "ir.Table") -> tuple["ir.Table", "ir.Table"]:
+    """Baskets and customer categories, materialised once: with them the transaction log is read
+    three times in all (baskets, category medians, categories) plus once for returns."""
+    baskets = ws.ibis.create_table(_TEMPORARIES[0], customer_baskets(tx), temp=True)
+    medians = ws.ibis.create_table(_TEMPORARIES[1], category_medians(tx, ws.table("products")), temp=True)
     lines = purchase_lines(tx, ws.table("products"), medians)
-    invoices = ws.ibis.create_table(_TEMPORARIES[1], baskets(lines), temp=True)
-    categories = ws.ibis.create_table(_TEMPORARIES[2], customer_categories(lines), temp=True)
-    return behaviour(tx, invoices, categories).execute(), category_shares(categories)
+    return baskets, ws.ibis.create_table(_TEMPORARIES[2], customer_categories(lines), temp=True)
 
 
-def _write(ws: "Workspace", profile: pd.DataFrame, shares: "ir.Table", result: ProfileResult) -> None:
+def _value(ws: "Workspace", tx: "ir.Table", baskets: "ir.Table", categories: "ir.Table", end: dt.date,
+           settings: dict, step: Callable[[str], None]) -> tuple[ProfileResult, pa.Table]:
+    """RFM summary, model choice and fit, and the value columns per customer (as Arrow)."""
+    unit = settings["unit"]
+    step("summarising")
+    first = baskets.ts.min().execute()
+    cal_end = _calibration_end((end - first.date()).days, end, settings["holdout_weeks"])
+    summary = (profile_summary(tx, end, cal_end, unit, baskets)
+               .left_join(customer_margins(categories, settings["margin"]), "customer_id")
+               .drop("customer_id_right").to_pyarrow())
+    rfm = pd.DataFrame({c: summary[c].to_numpy() for c in ("frequency", "recency", "T")})
+
+    step("choosing a model")
+    split = _split_frame(summary)
+    if len(split) > COMPARISON_CUSTOMERS:
+        split = split.sample(n=COMPARISON_CUSTOMERS, random_state=0)
+    best, fitted, metrics = compare_models(split, list(settings["models"]))
+    by_frequency = holdout_by_frequency(fitted[best], split)
+
+    step("fitting")
+    model = CANDIDATES[best]().fit(rfm)
+    spend_in = pd.DataFrame({"frequency": rfm["frequency"], "monetary_value": summary["monetary_value"].to_numpy()})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spend_model = GammaGammaFitter().fit(spend_in[spend_in["frequency"] > 0])
+    spend = spend_model.expected_spend(spend_in)
+
+    step("valuing")
+    margin = np.nan_to_num(summary["margin"].to_numpy(zero_copy_only=False), nan=settings["margin"])
+    month = 365.25 / 12 / (7.0 if unit == "week" else 1.0)
+    clv = customer_lifetime_value(model, rfm, spend, horizon_months=settings["horizon_months"],
+                                  discount_rate=settings["discount_rate"], margin=margin, unit=unit)
+    values = summary.select(list(_SUMMARY_COLUMNS)).append_column("p_alive", pa.array(model.probability_alive(rfm)))
+    for name, column in (("expected_purchases", model.expected_purchases(rfm, settings["horizon_months"] * month)),
+                         ("expected_spend", spend), ("margin", margin), ("clv", clv),
+                         ("value_tier", value_tiers(clv)), ("value_decile", value_deciles(clv))):
+        values = values.append_column(name, pa.array(column))
+    result = ProfileResult(
+        run_id=0, observation_end=str(end), calibration_end=str(cal_end), unit=unit, model=best,
+        params=model.params_, standard_errors=model.standard_errors_,
+        spend_params=spend_model.params_, spend_standard_errors=spend_model.standard_errors_,
+        comparison=metrics.reset_index().to_dict("records"), comparison_customers=len(split),
+        holdout_by_frequency=by_frequency.to_dict("records"),
+        customers=len(clv), total_clv=float(clv.sum()), pareto_top20_share=pareto_share(clv, 0.2),
+        settings={**settings, "warnings": [str(w.message) for w in caught]},
+    )
+    return result, values
+
+
+_SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase", "last_purchase")
+
+
+def _split_frame(summary: pa.Table) -> pd.DataFrame:
+    """The calibration/holdout columns of the customers first seen in the calibration period."""
+    split = summary.select(list(SPLIT_COLUMNS))
+    return split.filter(pc.is_valid(split["frequency_cal"])).to_pandas()
+
+
+def _describe(ws: "Workspace", tx: "ir.Table", values: "ir.Table", baskets: "ir.Table",
+              categories: "ir.Table") -> "ir.Table":
+    """The value columns with RFM scores and behaviour: the whole profile.
+
+    Scores and behaviour are materialised apart and then joined: as one query the engine
+    plans the windows and the many aggregations together and takes twice as long.
+    """
+    scores = ws.ibis.create_table(_TEMPORARIES[4], rfm_scores(values), temp=True)
+    features = ws.ibis.create_table(_TEMPORARIES[5], behaviour(tx, baskets, categories), temp=True)
+    return scores.left_join(features, "customer_id").drop("customer_id_right")
+
+
+def _write(ws: "Workspace", profile: "ir.Table", shares: "ir.Table", result: ProfileResult) -> None:
+    """Replace the profile and category shares and record the run, in one transaction, from the
+    database (compiled SQL; nothing passes through Python)."""
     con = ws.con
     con.execute("BEGIN TRANSACTION")
     try:
         run_id = con.execute("SELECT coalesce(max(profile_run_id), 0) + 1 FROM profile_runs").fetchone()[0]
         result.run_id = run_id
-        frame = profile.assign(profile_run_id=run_id)[CUSTOMER_PROFILE.column_names]
-        con.register("_frame", frame)
-        con.execute(f'DELETE FROM "{CUSTOMER_PROFILE.name}"')
-        con.execute(f'INSERT INTO "{CUSTOMER_PROFILE.name}" SELECT * FROM _frame')
-        con.unregister("_frame")
-        # Category shares stay in the database: compiled to SQL, never through pandas.
-        shares_sql = ws.ibis.compile(shares.mutate(profile_run_id=ibis.literal(run_id, "int64"))
-                                     .select(*CUSTOMER_CATEGORY_SHARES.column_names))
-        con.execute(f'DELETE FROM "{CUSTOMER_CATEGORY_SHARES.name}"')
-        con.execute(f'INSERT INTO "{CUSTOMER_CATEGORY_SHARES.name}" {shares_sql}')
+        for table, expr in ((CUSTOMER_PROFILE, profile), (CUSTOMER_CATEGORY_SHARES, shares)):
+            sql = ws.ibis.compile(expr.mutate(profile_run_id=ibis.literal(run_id, "int64")).select(*table.column_names))
+            con.execute(f'DELETE FROM "{table.name}"')
+            con.execute(f'INSERT INTO "{table.name}" {sql}')
         con.execute(
             "INSERT INTO profile_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
             [run_id, dt.datetime.now(), result.observation_end, result.calibration_end, result.unit, result.model,

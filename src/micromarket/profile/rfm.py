@@ -5,8 +5,9 @@ until the caller executes, so the same code serves DuckDB and Spark.
 
 Definitions (the ones Fader, Hardie & Lee use, and ``lifetimes`` with ``freq="D"``):
 
-- a *purchase occasion* is a calendar day with at least one purchase line of the customer
-  (returns and cancellations left out; lines after the observation end left out);
+- a *purchase occasion* is a calendar day on which the customer started at least one
+  purchase (an invoice of purchase lines; returns and cancellations left out; days after
+  the observation end left out);
 - ``frequency`` is the number of occasions after the first (repeat purchases);
 - ``recency`` is the time from the first to the last occasion, ``T`` from the first
   occasion to the observation end, in days, or in weeks as days / 7 (not rounded);
@@ -60,21 +61,77 @@ def customer_purchases(transactions: ir.Table) -> ir.Table:
     return transactions.filter(transactions.customer_id.notnull(), ~transactions.is_return.fill_null(False))
 
 
-def purchase_occasions(transactions: ir.Table, start=None, end=None) -> ir.Table:
+def customer_baskets(transactions: ir.Table) -> ir.Table:
+    """One row per customer and invoice of purchase lines.
+
+    Returns
+    -------
+    ibis Table
+        ``customer_id, value, items, ts`` (the invoice's first line), ``channel``, ``store_id``.
+        The RFM summary and the behaviour features all read this table, so a caller on a
+        large database materialises it once and the transaction log is scanned once for both.
+    """
+    lines = customer_purchases(transactions)
+    return lines.group_by("customer_id", "invoice_id").aggregate(
+        value=lines.amount.sum(), items=lines.quantity.sum(), ts=lines.ts.min(),
+        # An invoice has one channel and store: any line's will do (cheaper than min on text).
+        channel=lines.channel.arbitrary(), store_id=lines.store_id.arbitrary()).drop("invoice_id")
+
+
+def purchase_occasions(baskets: ir.Table, start=None, end=None) -> ir.Table:
     """One row per customer and purchase day: ``customer_id``, ``day``, ``value``.
 
-    ``start`` and ``end`` (dates, inclusive) restrict the days.
+    ``baskets`` comes from :func:`customer_baskets`; ``start`` and ``end`` (dates,
+    inclusive) restrict the days.
     """
-    tx = customer_purchases(transactions)
-    day = tx.ts.date()
+    day = baskets.ts.date()
     if start is not None:
-        tx = tx.filter(day >= start)
+        baskets = baskets.filter(day >= start)
     if end is not None:
-        tx = tx.filter(day <= end)
-    return tx.group_by("customer_id", day=tx.ts.date()).aggregate(value=tx.amount.sum())
+        baskets = baskets.filter(day <= end)
+    return baskets.group_by("customer_id", day=baskets.ts.date()).aggregate(value=baskets.value.sum())
 
 
-def rfm_summary(transactions: ir.Table, observation_end: str | dt.date | None = None, unit: str = "week") -> ir.Table:
+def _occasion_totals(occasions: ir.Table, upto: ir.Value | None = None, suffix: str = "") -> dict[str, ir.Value]:
+    """Per-customer aggregates of the occasions (those up to ``upto`` only, if given)."""
+    within = None if upto is None else occasions.day <= upto
+    day = occasions.day if within is None else ibis.ifelse(within, occasions.day, ibis.null())
+    return {
+        f"_first{suffix}": day.min(), f"_last{suffix}": day.max(),
+        f"_occasions{suffix}": occasions.count(where=within), f"_total{suffix}": occasions.value.sum(where=within),
+        f"_first_value{suffix}": occasions.value.argmin(occasions.day),  # the first day is within any period
+    }
+
+
+def _rfm_columns(per: ir.Table, end: ir.Value, scale: float, suffix: str = "") -> dict[str, ir.Value]:
+    """``frequency, recency, T, monetary_value`` (each with ``suffix``) from :func:`_occasion_totals`."""
+    first, last = per[f"_first{suffix}"], per[f"_last{suffix}"]
+    frequency = per[f"_occasions{suffix}"] - 1
+    repeat_value = per[f"_total{suffix}"] - per[f"_first_value{suffix}"]
+    return {
+        f"frequency{suffix}": frequency,
+        f"recency{suffix}": last.delta(first, unit="day") / scale,
+        f"T{suffix}": end.delta(first, unit="day") / scale,
+        f"monetary_value{suffix}": ibis.ifelse(frequency > 0, repeat_value / frequency.cast("float64"), 0.0),
+    }
+
+
+def _holdout_columns(per: ir.Table, calibration_end: ir.Value, observation_end: ir.Value, scale: float) -> dict:
+    frequency = per._occasions - per._occasions_cal
+    return {
+        "frequency_holdout": frequency,
+        "monetary_value_holdout": ibis.ifelse(frequency > 0, (per._total - per._total_cal.fill_null(0))
+                                              / frequency.cast("float64"), 0.0),
+        "duration_holdout": ibis.literal(1.0) * observation_end.delta(calibration_end, unit="day") / scale,
+    }
+
+
+def _occasions_until(transactions: ir.Table, baskets: ir.Table | None, end: ir.Value) -> ir.Table:
+    return purchase_occasions(customer_baskets(transactions) if baskets is None else baskets, end=end)
+
+
+def rfm_summary(transactions: ir.Table, observation_end: str | dt.date | None = None, unit: str = "week",
+                baskets: ir.Table | None = None) -> ir.Table:
     """Per customer ``frequency``, ``recency``, ``T``, ``monetary_value`` (see the module for the definitions).
 
     Parameters
@@ -85,37 +142,25 @@ def rfm_summary(transactions: ir.Table, observation_end: str | dt.date | None = 
         Last day observed (inclusive); default the last purchase day in the data.
     unit : {"week", "day"}
         Time unit of ``recency`` and ``T``.
+    baskets : ibis Table, optional
+        :func:`customer_baskets` of ``transactions``, where the caller has materialised it.
 
     Returns
     -------
     ibis Table
         ``customer_id, frequency, recency, T, monetary_value, first_purchase, last_purchase``.
     """
-    scale = _unit(unit)
-    end = _end(observation_end, transactions)
-    occasions = purchase_occasions(transactions, end=end)
-    per = occasions.group_by("customer_id").aggregate(
-        first_purchase=occasions.day.min(),
-        last_purchase=occasions.day.max(),
-        occasions=occasions.count(),
-        total=occasions.value.sum(),
-        first_value=occasions.value.argmin(occasions.day),
-    )
-    frequency = per.occasions - 1
-    return per.select(
-        "customer_id",
-        frequency=frequency,
-        recency=per.last_purchase.delta(per.first_purchase, unit="day") / scale,
-        T=end.delta(per.first_purchase, unit="day") / scale,
-        monetary_value=ibis.ifelse(frequency > 0, (per.total - per.first_value) / frequency.cast("float64"), 0.0),
-        first_purchase=per.first_purchase,
-        last_purchase=per.last_purchase,
-    )
+    scale, end = _unit(unit), _end(observation_end, transactions)
+    occasions = _occasions_until(transactions, baskets, end)
+    per = occasions.group_by("customer_id").aggregate(**_occasion_totals(occasions))
+    return per.select("customer_id", **_rfm_columns(per, end, scale), first_purchase=per._first, last_purchase=per._last)
 
 
 def calibration_holdout(transactions: ir.Table, calibration_end: str | dt.date, observation_end: str | dt.date,
-                        unit: str = "week") -> ir.Table:
+                        unit: str = "week", baskets: ir.Table | None = None) -> ir.Table:
     """The RFM summary up to ``calibration_end`` joined with what each customer did after it.
+
+    ``baskets`` is as in :func:`rfm_summary`.
 
     Returns
     -------
@@ -124,21 +169,34 @@ def calibration_holdout(transactions: ir.Table, calibration_end: str | dt.date, 
         monetary_value_holdout, duration_holdout`` for customers whose first purchase is in the
         calibration period.
     """
-    scale = _unit(unit)
-    cal_end = _end(calibration_end, transactions)
-    obs_end = _end(observation_end, transactions)
-    cal = rfm_summary(transactions, calibration_end, unit).drop("first_purchase", "last_purchase")
-    cal = cal.rename({f"{c}_cal": c for c in ("frequency", "recency", "T", "monetary_value")})
-    after = purchase_occasions(transactions, end=obs_end).filter(lambda t: t.day > cal_end)
-    hold = after.group_by("customer_id").aggregate(frequency_holdout=after.count(), spend=after.value.sum())
-    joined = cal.left_join(hold, "customer_id").drop("customer_id_right")
-    frequency = joined.frequency_holdout.fill_null(0)
-    return joined.select(
-        *(c for c in cal.columns),
-        frequency_holdout=frequency,
-        monetary_value_holdout=ibis.ifelse(frequency > 0, joined.spend / frequency.cast("float64"), 0.0),
-        duration_holdout=ibis.literal(1.0) * obs_end.delta(cal_end, unit="day") / scale,
-    )
+    return profile_summary(transactions, observation_end, calibration_end, unit, baskets).filter(
+        lambda t: t.frequency_cal.notnull()).select(*SPLIT_COLUMNS)
+
+
+SPLIT_COLUMNS = ("customer_id", "frequency_cal", "recency_cal", "T_cal", "monetary_value_cal",
+                  "frequency_holdout", "monetary_value_holdout", "duration_holdout")
+
+
+def profile_summary(transactions: ir.Table, observation_end: str | dt.date | None, calibration_end: str | dt.date,
+                    unit: str = "week", baskets: ir.Table | None = None) -> ir.Table:
+    """:func:`rfm_summary` and :func:`calibration_holdout` side by side, from one pass over the occasions.
+
+    Returns
+    -------
+    ibis Table
+        The columns of both, one row per customer; the calibration and holdout columns are
+        NULL for customers whose first purchase is after ``calibration_end``.
+    """
+    scale, end, cal_end = _unit(unit), _end(observation_end, transactions), _end(calibration_end, transactions)
+    occasions = _occasions_until(transactions, baskets, end)
+    per = occasions.group_by("customer_id").aggregate(**_occasion_totals(occasions),
+                                                      **_occasion_totals(occasions, cal_end, "_cal"))
+    in_calibration = per._first_cal.notnull()
+    calibration = {name: ibis.ifelse(in_calibration, value, ibis.null())
+                   for name, value in {**_rfm_columns(per, cal_end, scale, "_cal"),
+                                       **_holdout_columns(per, cal_end, end, scale)}.items()}
+    return per.select("customer_id", **_rfm_columns(per, end, scale), first_purchase=per._first,
+                      last_purchase=per._last, **calibration)
 
 
 def rfm_scores(summary: ir.Table) -> ir.Table:
