@@ -15,7 +15,17 @@ from .exceptions import WorkspaceError
 from .ingest.generate import generate
 from .profile import build_profile
 from .reports import write_report
+from .segments import save_rule
+from .segments.geo import area_types
+from .segments.segmentation import cluster_customers
 from .workspace import Workspace
+
+#: Rule segments the demo saves, to show the language (docs/concepts/segments.md).
+DEMO_RULES = {
+    "valuable but fading": 'value_tier == "heavy" and p_alive < 0.6',
+    "recent cheese buyers in well-off areas": 'bought(category="Cheese", within="90d") and area.median_income > 60000',
+    "bargain hunters online": "price_sensitivity > 0.6 and preferred_channel in [\"web\", \"app\"]",
+}
 
 #: Generated files in load order: dimensions first, so facts find them.
 DEMO_TABLES = ("areas", "stores", "products", "customers", "transactions", "campaign_members")
@@ -62,8 +72,19 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
             loads[table] = ws.ingest(data / f"{table}.parquet", table=table).rows_loaded
         step("profiling customers")
         build_profile(ws)
+        step("segmenting")
+        segment_demo(ws)
         step("writing report")
         report = write_report(ws)
     finally:
         ws.close()
     return {"generated": info, "loads": loads, "report": str(report)}
+
+
+def segment_demo(ws: Workspace) -> None:
+    """Area types, clustered segments (niches and micro-segments too) with personas, and the demo rules."""
+    area_types(ws)
+    customers = ws.table("customer_profile").count().execute()
+    cluster_customers(ws, "clusters", k="auto", micro_k=max(12, min(60, customers // 400)))
+    for name, rule in DEMO_RULES.items():
+        save_rule(ws, name, rule, replace=True)

@@ -1,8 +1,8 @@
-"""Commands of the first stage: ``init``, ``ingest``, ``info``, ``report``, ``generate``, ``demo``."""
+"""The ``micromarket`` command: ``init``, ``ingest``, ``profile``, ``info``, ``report``, ``generate``, ``demo``, and the
+``segment`` sub-commands (:mod:`micromarket.cli.segment`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +13,9 @@ from ..exceptions import ConfigError
 from ..ingest.presets import PRESETS
 from ..schema import INGESTIBLE
 from ..workspace import Workspace
+from .common import JsonOpt, WorkspaceOpt, pairs, print_json
 from .progress import counter, stderr, steps
+from .segment import app as segment_app
 
 app = typer.Typer(
     name="micromarket",
@@ -23,22 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-WorkspaceOpt = typer.Option(Path("."), "--workspace", "-w", help="Workspace folder.")
-JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
-
-
-def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    out = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise typer.BadParameter(f"{what} {item!r}: expected NAME=VALUE")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _print_json(data) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+app.add_typer(segment_app, name="segment")
 
 
 @app.command()
@@ -72,8 +59,8 @@ def ingest(
     as_json: bool = JsonOpt,
 ) -> None:
     """Load a file or database table into the workspace, as one transaction, and report on its quality."""
-    mapping = _pairs(map_, "--map")
-    rules = _pairs(rule, "--rule")
+    mapping = pairs(map_, "--map")
+    rules = pairs(rule, "--rule")
     if on_error not in (None, "fail", "quarantine"):
         raise typer.BadParameter(f"--on-error {on_error!r}: expected fail or quarantine")
     with Workspace.open(workspace) as ws:
@@ -86,7 +73,7 @@ def ingest(
                                progress=advance, delimiter=delimiter, header=header, encoding=encoding,
                                date_format=date_format, url_env=url_env, rules=rules or None)
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return
     out = RichTable(title=f"Load {report.load_id}: {report.table} from {report.source}", show_header=False)
     for label, value in report.lines():
@@ -109,13 +96,13 @@ def profile(
     """Compute customer_profile: RFM, the best buy-till-you-die model, spend, CLV, tiers and behaviour."""
     from ..profile import build_profile
 
-    names = ["summarising", "choosing a model", "fitting", "valuing", "scoring and describing", "writing"]
+    names = ["reading transactions", "summarising", "choosing a model", "fitting", "valuing", "describing", "writing"]
     with Workspace.open(workspace) as ws, steps("Profile", names) as advance:
         result = build_profile(ws, progress=advance, observation_end=observation_end, unit=unit,
                                horizon_months=horizon_months, discount_rate=discount_rate, margin=margin,
                                holdout_weeks=holdout_weeks, models=model or None)
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     out = RichTable(title=f"Profile run {result.run_id}: {result.customers:,} customers, model {result.model}")
     out.add_column("parameter")
@@ -137,7 +124,7 @@ def info(workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
         loads = [{k: v for k, v in load.items() if k != "report"} for load in ws.loads()]
         name = ws.config["workspace"]["name"]
     if as_json:
-        _print_json({"workspace": name, "tables": counts, "loads": loads})
+        print_json({"workspace": name, "tables": counts, "loads": loads})
         return
     out = RichTable(title=f"Workspace {name}")
     out.add_column("table")
@@ -175,7 +162,7 @@ def generate(
     with counter("Generating customers", customers) as update:
         info_ = run(directory, customers, products=products, stores=stores, seed=seed, progress=update)
     if as_json:
-        _print_json(info_)
+        print_json(info_)
     else:
         stderr.print(f"Wrote {info_['customers']:,} customers and {info_['transactions']:,} transaction lines to {directory}")
 
@@ -191,10 +178,10 @@ def demo(
     """Generate a retail chain, load it into a new workspace, and write the report."""
     from ..demo import DEMO_TABLES, run_demo
 
-    names = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "writing report"]
+    names = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "segmenting", "writing report"]
     with counter("Generating customers", customers) as update, steps("Demo", names) as advance:
         result = run_demo(directory, customers, seed=seed, force=force, on_generate=update, on_step=advance)
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         stderr.print(f"Report written to [bold]{result['report']}[/bold]")

@@ -27,6 +27,7 @@ from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_PROFILE
 from .behaviour import (behaviour, category_medians, category_shares, customer_categories, customer_margins,
                         purchase_lines)
+from ..segments.store import refresh_rules
 from .rfm import SPLIT_COLUMNS, customer_baskets, profile_summary, rfm_scores
 
 if TYPE_CHECKING:
@@ -121,6 +122,8 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     finally:
         for name in _TEMPORARIES:
             ws.con.execute(f"DROP TABLE IF EXISTS {name}")
+    # Rule segments read the profile: their members follow the new numbers.
+    refresh_rules(ws)
     return result
 
 

@@ -92,9 +92,11 @@ def quality_section(ws: "Workspace") -> Section:
 
 def default_sections(ws: "Workspace") -> list[Section]:
     """Every section the workspace has data for, in the order of the loop."""
+    from .segments import segments_section
     from .value import value_section
 
-    return [s for s in (overview_section(ws), value_section(ws), quality_section(ws)) if s is not None]
+    sections = (overview_section(ws), value_section(ws), segments_section(ws), quality_section(ws))
+    return [s for s in sections if s is not None]
 
 
 def write_report(ws: "Workspace", path: str | Path | None = None, sections: list[Section] | None = None) -> Path:

@@ -143,6 +143,7 @@ def list_segments(ws: "Workspace", kind: str | None = None, segmentation: str | 
         "SELECT segment_id, name, kind, segmentation, granularity, size, clv, persona_name, definition, updated_at "
         f"FROM segments {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY segment_id", params).df()
     customers, value = max(totals[0], 1), totals[1] or 1.0
+    frame["persona_name"] = frame["persona_name"].fillna("")
     frame["customer_share"] = frame["size"].fillna(0) / customers
     frame["clv_share"] = frame["clv"].fillna(0) / value
     frame["mean_clv"] = frame["clv"] / frame["size"].where(frame["size"] > 0)

@@ -1,0 +1,27 @@
+"""Options and helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+WorkspaceOpt = typer.Option(Path("."), "--workspace", "-w", help="Workspace folder.")
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+
+def pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    """``NAME=VALUE`` options as a dict (a usage error names the bad item)."""
+    out = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise typer.BadParameter(f"{what} {item!r}: expected NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def print_json(data) -> None:
+    """``data`` as indented JSON on stdout."""
+    typer.echo(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,260 @@
+"""Clustered segmentations of customers, stored with personas, a hierarchy, and the model to
+assign new customers.
+
+A segmentation has up to three stored levels, nested: ``segment`` (a few, k automatic or
+chosen), ``niche`` and ``micro`` (``micro_k`` clusters, merged step by step by a size-weighted
+Ward tree into niches and segments). ``mass`` (everyone) and ``one`` (each customer) complete
+the continuum that :func:`segment_labels` reads at any granularity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from scipy.cluster.hierarchy import fcluster
+
+from ..exceptions import SchemaError
+from .clusters import CustomerClusters, most_probable, nearest, weighted_ward
+from .features import FeatureScaler, customer_features, select_features
+from .personas import describe_segments
+from .store import check_name, next_id, transaction
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+LEVELS = ("segment", "niche", "micro")
+GRANULARITIES = ("mass",) + LEVELS + ("one",)
+
+
+@dataclass
+class SegmentationResult:
+    """What :func:`cluster_customers` built."""
+
+    segmentation: str
+    method: str
+    k: int
+    levels: dict[str, int]
+    features: list[str]
+    silhouette: float
+    stability: float
+    scores: list[dict]
+    segments: pd.DataFrame = field(repr=False)
+
+
+def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list[str] | None = None,
+                      weights: dict[str, float] | None = None, k: int | str = "auto", micro_k: int | None = None,
+                      method: str = "kmeans", k_max: int = 12, random_state: int = 0,
+                      progress: Callable[[str], None] | None = None) -> SegmentationResult:
+    """Cluster the profiled customers and store the segmentation (replacing one of that name).
+
+    Parameters
+    ----------
+    ws : Workspace
+    name : str
+        Segmentation name; its segments are called ``<name>/<level>-<nn>``.
+    features : list of str, optional
+        Feature names or ``prefix:*`` groups (see :mod:`micromarket.segments.features`).
+    weights : dict, optional
+        Weight per feature (default 1).
+    k : int or "auto"
+        Segments at the top level.
+    micro_k : int, optional
+        Micro-segments (> k): clustered directly, then merged into niches and segments.
+    method : {"kmeans", "gmm"}
+    k_max : int
+        Largest k tried by ``"auto"``.
+    random_state : int
+    progress : callable, optional
+        Called with each step's name.
+    """
+    step = progress or (lambda _s: None)
+    check_name(name)
+    if micro_k is not None and (not isinstance(micro_k, int) or (isinstance(k, int) and micro_k <= k) or micro_k < 3):
+        raise SchemaError(f"micro_k = {micro_k!r} must be a whole number above k = {k!r}")
+    step("reading features")
+    frame = customer_features(ws)
+    scaler = FeatureScaler(select_features(frame, features), dict(weights or {})).fit(frame)
+    X = scaler.transform(frame)
+    step("clustering")
+    top = CustomerClusters(k, method=method, k_max=k_max, random_state=random_state).fit(X)
+    finest, labels, model = _levels(top, X, micro_k, random_state)
+    step("writing personas")
+    profile = ws.table("customer_profile").select("customer_id", "clv", "p_alive", "preferred_channel",
+                                                   "preferred_store").to_pandas().set_index("customer_id")
+    profile = profile.loc[frame.index]
+    area_types = _customer_area_types(ws, frame.index)
+    quality = {"k": top.k_, "scores": top.scores_.to_dict("records"), "silhouette": top.silhouette_,
+               "stability": top.stability_}
+    settings = {"features": scaler.features, "weights": scaler.weights, "method": method, "k": k, "micro_k": micro_k,
+                "k_max": k_max, "random_state": random_state}
+    step("saving")
+    table = _save(ws, name, "cluster", frame, profile, labels, area_types,
+                  {"scaler": scaler.to_dict(), "method": method, **finest}, settings, quality)
+    return SegmentationResult(segmentation=name, method=method, k=top.k_,
+                              levels={level: int(len(np.unique(v))) for level, v in labels.items()},
+                              features=scaler.features, silhouette=top.silhouette_, stability=top.stability_,
+                              scores=quality["scores"], segments=table)
+
+
+def _levels(top: CustomerClusters, X: np.ndarray, micro_k: int | None, seed: int) -> tuple[dict, dict, Any]:
+    """Labels per level (nested), and the finest level's centres with the map to coarser levels."""
+    if micro_k is None:
+        finest = _centres(top.model_, top.method)
+        return {**finest, "levels": {"segment": list(range(top.k_))}}, {"segment": top.labels_}, top
+    micro = CustomerClusters(micro_k, method="kmeans", n_bootstrap=0, random_state=seed).fit(X)
+    sizes = np.bincount(micro.labels_, minlength=micro.k_)
+    tree = weighted_ward(micro.centers_, np.maximum(sizes, 1))
+    maps = {"segment": fcluster(tree, top.k_, "maxclust") - 1}
+    niches = int(round(np.sqrt(top.k_ * micro.k_)))
+    if top.k_ < niches < micro.k_:
+        maps["niche"] = fcluster(tree, niches, "maxclust") - 1
+    maps["micro"] = np.arange(micro.k_)
+    labels = {level: mapping[micro.labels_] for level, mapping in maps.items()}
+    finest = _centres(micro.model_, "kmeans")
+    return {**finest, "levels": {level: m.tolist() for level, m in maps.items()}}, labels, micro
+
+
+def _centres(model, method: str) -> dict:
+    if method == "gmm":
+        return {"centers": model.means_.tolist(), "covariances": model.covariances_.tolist(),
+                "weights": model.weights_.tolist()}
+    return {"centers": model.cluster_centers_.tolist()}
+
+
+def _customer_area_types(ws: "Workspace", index: pd.Index) -> pd.Series | None:
+    types = ws.table("area_types")
+    if types.count().execute() == 0:
+        return None
+    customers = ws.table("customers").select("customer_id", "area_id")
+    joined = customers.inner_join(types.select("area_id", "area_type"), "area_id").to_pandas()
+    return joined.set_index("customer_id")["area_type"].reindex(index)
+
+
+def _save(ws: "Workspace", name: str, kind: str, frame: pd.DataFrame, profile: pd.DataFrame, labels: dict,
+          area_types: pd.Series | None, model: dict, settings: dict, quality: dict) -> pd.DataFrame:
+    """Replace the segmentation ``name``: segments level by level (coarse first, for parents),
+    members, and the ``segmentations`` row, in one transaction."""
+    rows, members = [], []
+    with transaction(ws):
+        _drop(ws, name)
+        sid = next_id(ws)
+        ids: dict[str, np.ndarray] = {}
+        for level in [lv for lv in LEVELS if lv in labels]:
+            personas = describe_segments(frame, profile, labels[level], area_types)
+            order = sorted(personas, key=lambda lab: -personas[lab].facts["customers"])
+            ids[level] = np.zeros(max(personas) + 1, dtype=np.int64)
+            for rank, label in enumerate(order, start=1):
+                ids[level][label] = sid
+                parent = _parent(ids, labels, level, label)
+                persona = personas[label]
+                rows.append({"segment_id": sid, "name": f"{name}/{level}-{rank:02d}", "kind": kind, "segmentation": name,
+                             "granularity": level, "parent_id": parent,
+                             "definition": json.dumps(persona.facts, default=float), "persona_name": persona.name,
+                             "persona": persona.description, "size": persona.facts["customers"],
+                             "clv": persona.facts["clv_share"] * float(profile["clv"].sum()),
+                             "updated_at": dt.datetime.now()})
+                sid += 1
+            members.append(pa.table({"segment_id": ids[level][labels[level]], "customer_id": frame.index.astype(str)}))
+        model["segment_ids"] = {level: v.tolist() for level, v in ids.items()}
+        _insert(ws, "segments", pa.Table.from_pylist(rows))
+        _insert(ws, "segment_members", pa.concat_tables(members))
+        ws.con.execute("INSERT INTO segmentations VALUES (?, ?, ?, ?, ?, ?)",
+                       [name, kind, dt.datetime.now(), json.dumps(settings), json.dumps(model),
+                        json.dumps(quality, default=float)])
+    return pd.DataFrame(rows)
+
+
+def _parent(ids: dict, labels: dict, level: str, label: int) -> int | None:
+    """The id of the coarser segment holding this one (levels nest, so any member tells)."""
+    coarser = [lv for lv in LEVELS[: LEVELS.index(level)] if lv in ids]
+    if not coarser:
+        return None
+    member = int(np.flatnonzero(labels[level] == label)[0])
+    return int(ids[coarser[-1]][labels[coarser[-1]][member]])
+
+
+def _insert(ws: "Workspace", table: str, data: pa.Table) -> None:
+    ws.con.register("_segment_rows", data)
+    try:
+        columns = ", ".join(f'"{c}"' for c in data.column_names)
+        ws.con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM _segment_rows')
+    finally:
+        ws.con.unregister("_segment_rows")
+
+
+def _drop(ws: "Workspace", name: str) -> None:
+    ws.con.execute("DELETE FROM segment_members WHERE segment_id IN (SELECT segment_id FROM segments WHERE segmentation = ?)",
+                   [name])
+    ws.con.execute("DELETE FROM segments WHERE segmentation = ?", [name])
+    ws.con.execute("DELETE FROM segmentations WHERE segmentation = ?", [name])
+
+
+def load_model(ws: "Workspace", name: str) -> tuple[dict, dict]:
+    """The stored (settings, model) of segmentation ``name``."""
+    row = ws.con.execute("SELECT settings, model FROM segmentations WHERE segmentation = ?", [name]).fetchone()
+    if row is None:
+        names = [r[0] for r in ws.con.execute("SELECT segmentation FROM segmentations").fetchall()]
+        raise SchemaError(f"no segmentation called {name!r}; segmentations: {', '.join(names) or 'none yet'}")
+    return json.loads(row[0]), json.loads(row[1])
+
+
+def assign_new_customers(ws: "Workspace", name: str = "clusters") -> int:
+    """Put profiled customers who are in no segment of ``name`` into its segments, with the
+    stored scaling and centres (no refitting); returns how many were assigned."""
+    settings, model = load_model(ws, name)
+    finest_level = [lv for lv in LEVELS if lv in model["segment_ids"]][-1]
+    known = ws.table("segment_members").filter(
+        lambda t: t.segment_id.isin(model["segment_ids"][finest_level])).select("customer_id")
+    new_ids = ws.table("customer_profile").select("customer_id").difference(known).to_pandas()["customer_id"]
+    if new_ids.empty:
+        return 0
+    frame = customer_features(ws).loc[new_ids.to_numpy()]
+    X = FeatureScaler.from_dict(model["scaler"]).transform(frame)
+    centers = np.asarray(model["centers"])
+    finest = most_probable(X, centers, np.asarray(model["covariances"]), np.asarray(model["weights"])) \
+        if model["method"] == "gmm" else nearest(X, centers)
+    tables = []
+    for level, mapping in model["levels"].items():
+        label = np.asarray(mapping)[finest]
+        tables.append(pa.table({"segment_id": np.asarray(model["segment_ids"][level])[label],
+                                "customer_id": frame.index.astype(str)}))
+    with transaction(ws):
+        _insert(ws, "segment_members", pa.concat_tables(tables))
+        ws.con.execute("UPDATE segments SET size = m.n, updated_at = ? FROM (SELECT segment_id, count(*) AS n "
+                       "FROM segment_members GROUP BY segment_id) m WHERE segments.segment_id = m.segment_id "
+                       "AND segments.segmentation = ?", [dt.datetime.now(), name])
+    return len(frame)
+
+
+def segment_labels(ws: "Workspace", name: str = "clusters", granularity: str = "segment") -> ir.Table:
+    """Each profiled customer's group at a granularity: ``mass`` (everyone together),
+    ``segment``, ``niche``, ``micro`` (stored levels) or ``one`` (each customer alone).
+
+    Returns
+    -------
+    ibis Table
+        ``customer_id, segment`` (the segment's name).
+    """
+    if granularity not in GRANULARITIES:
+        raise SchemaError(f"granularity = {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
+    profile = ws.table("customer_profile").select("customer_id")
+    if granularity == "mass":
+        return profile.mutate(segment=ibis.literal("everyone"))
+    if granularity == "one":
+        return profile.mutate(segment=profile.customer_id)
+    _, model = load_model(ws, name)
+    if granularity not in model["segment_ids"]:
+        raise SchemaError(f"segmentation {name!r} has levels {', '.join(model['segment_ids'])}; "
+                          f"{granularity!r} needs micro_k (micro-segments merged into niches)")
+    segments = ws.table("segments").filter(lambda s: (s.segmentation == name) & (s.granularity == granularity))
+    members = ws.table("segment_members")
+    joined = members.inner_join(segments.select("segment_id", segment="name"), "segment_id")
+    return joined.select("customer_id", "segment")
