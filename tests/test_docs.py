@@ -18,14 +18,23 @@ def test_readme_first_screen_gives_the_two_commands():
     assert "make demo" in first_screen and "make test" in first_screen
 
 
+def _commands(group, prefix="micromarket"):
+    """Every command, sub-commands of groups included, as (full name, command)."""
+    for name, command in group.commands.items():
+        yield f"{prefix} {name}", command
+        if hasattr(command, "commands"):
+            yield from _commands(command, f"{prefix} {name}")
+
+
 def test_every_command_and_option_is_in_the_cli_reference():
     text = (DOCS / "reference" / "cli.md").read_text()
-    for name, command in typer.main.get_command(app).commands.items():
-        assert f"## `micromarket {name}" in text, name
+    for name, command in _commands(typer.main.get_command(app)):
+        assert f"## `{name}" in text, name
+        section = text[text.index(f"## `{name}"):].split("\n## ", 1)[0]
         for param in command.params:
             for opt in getattr(param, "opts", []):
                 if opt.startswith("-"):
-                    assert f"`{opt}" in text, f"{name} {opt}"
+                    assert f"`{opt}" in section, f"{name} {opt}"
 
 
 def _keys(prefix, tree):
