@@ -335,6 +335,20 @@ CUSTOMER_CATEGORY_SHARES = Table(
     ingestible=False,
 )
 
+CUSTOMER_CHANNEL_SHARES = Table(
+    "customer_channel_shares",
+    "One row per customer and sales channel used: spend and share of the customer's spend.",
+    (
+        Column("customer_id", TEXT, "Customer.", source=False),
+        _derived("channel", TEXT, "Sales channel, e.g. `store`, `web`, `app`."),
+        _derived("spend", NUMBER, "Spend through the channel."),
+        _derived("share", NUMBER, "Share of the customer's spend."),
+        _RUN_ID,
+    ),
+    natural_key=("customer_id", "channel"),
+    ingestible=False,
+)
+
 PROFILE_RUNS = Table(
     "profile_runs",
     "One row per `micromarket profile` run: settings, the chosen model, its parameters with standard errors, and the model comparison.",
@@ -412,7 +426,7 @@ AREA_TYPES = Table(
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS,
-              CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
+              CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
               AREA_TYPES)
 }
 

@@ -129,6 +129,6 @@ def test_knee_ward_and_nearest_centre_helpers():
     assert two[0] == two[1] and two[2] == two[3] and two[0] != two[2]
     X = rng.normal(size=(1000, 2)) + centres[rng.integers(0, 4, 1000)]
     brute = np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
-    assert (nearest(X, centres, chunk=128) == brute).all()
+    assert (nearest(X, centres) == brute).all()
     with pytest.raises(SchemaError, match="too few"):
         CustomerClusters(n_clusters=5).fit(X[:6])

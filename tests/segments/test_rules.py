@@ -33,6 +33,10 @@ CASES = [
     ("clv / (frequency + 1) > 20 and -recency < -10", "clv / (frequency + 1) > 20 AND -recency < -10"),
     ("area.median_income > 60000 and gender == 'female'", "median_income > 60000 AND gender = 'female'"),
     ('bought(category="Cheese", within="90d") and p_alive > 0.5', BOUGHT_CHEESE_90 + " AND p_alive > 0.5"),
+    ('bought(category="Wine", channel="web", min_count=2, min_spend=40)',
+     """customer_id IN (SELECT t.customer_id FROM transactions t JOIN products p USING (product_id)
+        WHERE p.category = 'Wine' AND t.channel = 'web' AND NOT coalesce(t.is_return, false)
+        GROUP BY t.customer_id HAVING count(DISTINCT t.invoice_id) >= 2 AND sum(t.amount) >= 40)"""),
     ("age >= 60 and top_category not in ['Snacks', 'Wine']",
      "(SELECT year(d) FROM last) - birth_year >= 60 AND top_category NOT IN ('Snacks', 'Wine')"),
 ]

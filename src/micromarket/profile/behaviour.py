@@ -56,6 +56,15 @@ def category_shares(categories: ir.Table) -> ir.Table:
                              share=ibis.ifelse(total > 0, categories.spend / total, 0.0))
 
 
+def channel_shares(baskets: ir.Table) -> ir.Table:
+    """Share of each customer's spend per sales channel (``customer_id, channel, spend, share``),
+    from :func:`micromarket.profile.rfm.customer_baskets`."""
+    known = baskets.filter(baskets.channel.notnull())
+    spend = known.group_by("customer_id", "channel").aggregate(spend=known.value.sum())
+    total = spend.spend.sum().over(ibis.window(group_by="customer_id"))
+    return spend.select("customer_id", "channel", "spend", share=ibis.ifelse(total > 0, spend.spend / total, 0.0))
+
+
 def customer_margins(categories: ir.Table, default: float) -> ir.Table:
     """Share of spend that is margin per customer, from product costs where known, else ``default``."""
     totals = categories.group_by("customer_id").aggregate(cost=categories.cost.sum(),

@@ -24,9 +24,9 @@ from ..clv import GammaGammaFitter
 from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
 from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, value_tiers
 from ..exceptions import SchemaError
-from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_PROFILE
-from .behaviour import (behaviour, category_medians, category_shares, customer_categories, customer_margins,
-                        purchase_lines)
+from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, CUSTOMER_PROFILE
+from .behaviour import (behaviour, category_medians, category_shares, channel_shares, customer_categories,
+                        customer_margins, purchase_lines)
 from ..segments.store import refresh_rules
 from .rfm import SPLIT_COLUMNS, customer_baskets, profile_summary, rfm_scores
 
@@ -118,7 +118,8 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
         profile = _describe(ws, tx, ws.ibis.create_table(_TEMPORARIES[3], ibis.memtable(values), temp=True),
                             baskets, categories)
         step("writing")
-        _write(ws, profile, category_shares(categories), result)
+        _write(ws, profile, {CUSTOMER_CATEGORY_SHARES: category_shares(categories),
+                             CUSTOMER_CHANNEL_SHARES: channel_shares(baskets)}, result)
     finally:
         for name in _TEMPORARIES:
             ws.con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -206,15 +207,16 @@ def _describe(ws: "Workspace", tx: "ir.Table", values: "ir.Table", baskets: "ir.
     return scores.left_join(features, "customer_id").drop("customer_id_right")
 
 
-def _write(ws: "Workspace", profile: "ir.Table", shares: "ir.Table", result: ProfileResult) -> None:
-    """Replace the profile and category shares and record the run, in one transaction, from the
-    database (compiled SQL; nothing passes through Python)."""
+def _write(ws: "Workspace", profile: "ir.Table", shares: dict, result: ProfileResult) -> None:
+    """Replace the profile and the category and channel shares (``{table: expression}``) and
+    record the run, in one transaction, from the database (compiled SQL; nothing passes
+    through Python)."""
     con = ws.con
     con.execute("BEGIN TRANSACTION")
     try:
         run_id = con.execute("SELECT coalesce(max(profile_run_id), 0) + 1 FROM profile_runs").fetchone()[0]
         result.run_id = run_id
-        for table, expr in ((CUSTOMER_PROFILE, profile), (CUSTOMER_CATEGORY_SHARES, shares)):
+        for table, expr in ((CUSTOMER_PROFILE, profile), *shares.items()):
             sql = ws.ibis.compile(expr.mutate(profile_run_id=ibis.literal(run_id, "int64")).select(*table.column_names))
             con.execute(f'DELETE FROM "{table.name}"')
             con.execute(f'INSERT INTO "{table.name}" {sql}')

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import linalg
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin, silhouette_score
 from sklearn.mixture import GaussianMixture
 
 from ..exceptions import NotFittedError, SchemaError
@@ -141,15 +141,9 @@ class CustomerClusters(BaseEstimator):
         return self.model_.predict(np.asarray(X, dtype=float))
 
 
-def nearest(X: np.ndarray, centers: np.ndarray, chunk: int = 65_536) -> np.ndarray:
-    """Index of the nearest centre for each row, in chunks (memory stays small for millions of rows)."""
-    centers = np.asarray(centers, dtype=float)
-    norms = (centers**2).sum(axis=1)
-    out = np.empty(len(X), dtype=np.int64)
-    for start in range(0, len(X), chunk):
-        block = X[start:start + chunk]
-        out[start:start + chunk] = np.argmin(norms[None, :] - 2 * block @ centers.T, axis=1)
-    return out
+def nearest(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre for each row (scikit-learn's chunked, threaded search)."""
+    return pairwise_distances_argmin(np.asarray(X, dtype=float), np.asarray(centers, dtype=float))
 
 
 def most_probable(X: np.ndarray, means: np.ndarray, covariances: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -12,13 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import ibis
 import numpy as np
 import pandas as pd
 
 from ..exceptions import SchemaError
-from ..profile.rfm import customer_purchases
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from ..workspace import Workspace
 
 #: Profile columns used as features, and which of them are skewed (taken as log1p).
@@ -33,55 +35,53 @@ DEFAULT_FEATURES = ("frequency", "avg_basket_value", "price_sensitivity", "weeke
                     "share:*", "channel:*")
 
 
-def customer_features(ws: "Workspace") -> pd.DataFrame:
+def customer_features(ws: "Workspace", customers: "ir.Table | None" = None) -> pd.DataFrame:
     """One row per profiled customer (index ``customer_id``) with every available feature.
 
-    Columns: the profile's numeric columns, ``share:<category>`` (share of spend),
-    ``channel:<channel>`` (share of spend), ``age`` (years at the last transaction) and
-    ``area:<census column>`` of the customer's area.
+    Columns: the profile's numeric columns, ``share:<category>`` and ``channel:<channel>``
+    (shares of spend, from the profile's share tables), ``age`` (years at the last
+    transaction) and ``area:<census column>`` of the customer's area. ``customers`` (a
+    table with ``customer_id``) restricts it to those customers.
     """
+    return feature_table(ws, customers).to_pyarrow().to_pandas().set_index("customer_id")
+
+
+def feature_table(ws: "Workspace", customers: "ir.Table | None" = None) -> "ir.Table":
+    """:func:`customer_features` as one Ibis expression (pivots and joins in the database)."""
     profile = ws.table("customer_profile")
     if profile.count().execute() == 0:
         raise SchemaError("customer_profile is empty: run micromarket profile first")
-    frame = profile.select("customer_id", *PROFILE_FEATURES).to_pandas().set_index("customer_id")
-    shares = ws.table("customer_category_shares").select("customer_id", "category", "share").to_pandas()
-    frame = frame.join(_wide(shares, "category", "share", "share:"))
-    frame = frame.join(_wide(_channel_spend(ws), "channel", "share", "channel:"))
-    frame = frame.join(_demographics(ws))
-    return frame
+    frame = profile.select("customer_id", *PROFILE_FEATURES)
+    if customers is not None:
+        frame = frame.semi_join(customers.select("customer_id"), "customer_id")
+    wide = [_wide(ws.table("customer_category_shares"), "category", "share:"),
+            _wide(ws.table("customer_channel_shares"), "channel", "channel:"), _demographics(ws)]
+    for part in [w for w in wide if w is not None]:
+        frame = frame.left_join(part, "customer_id").drop("customer_id_right")
+    # No share row for a category means none of the customer's spend went there.
+    return frame.mutate(**{c: frame[c].fill_null(0.0) for c in frame.columns if c.startswith(("share:", "channel:"))})
 
 
-def _wide(long: pd.DataFrame, key: str, value: str, prefix: str) -> pd.DataFrame:
-    if long.empty:
-        return pd.DataFrame()
-    wide = long.pivot_table(index="customer_id", columns=key, values=value, aggfunc="sum", fill_value=0.0)
-    wide.columns = [f"{prefix}{c}" for c in wide.columns]
-    return wide
+def _wide(long: "ir.Table", key: str, prefix: str) -> "ir.Table | None":
+    """One column per value of ``key`` holding the share (a pivot in the database)."""
+    if long.count().execute() == 0:
+        return None
+    return long.select("customer_id", key, "share").pivot_wider(names_from=key, values_from="share", values_fill=0.0,
+                                                               names_prefix=prefix, names_sep="")
 
 
-def _channel_spend(ws: "Workspace") -> pd.DataFrame:
-    lines = customer_purchases(ws.table("transactions"))
-    lines = lines.filter(lines.channel.notnull())
-    spend = lines.group_by("customer_id", "channel").aggregate(spend=lines.amount.sum())
-    total = spend.spend.sum().over(group_by="customer_id")
-    return spend.select("customer_id", "channel", share=spend.spend / total).to_pandas()
-
-
-def _demographics(ws: "Workspace") -> pd.DataFrame:
-    customers = ws.table("customers").select("customer_id", "birth_year", "area_id").to_pandas()
-    if customers.empty:
-        return pd.DataFrame()
+def _demographics(ws: "Workspace") -> "ir.Table | None":
+    customers = ws.table("customers")
+    if customers.count().execute() == 0:
+        return None
     last = ws.table("transactions").ts.max().execute()
-    out = pd.DataFrame(index=customers["customer_id"])
-    if customers["birth_year"].notna().any():
-        out["age"] = (last.year - customers["birth_year"]).to_numpy(dtype=float)
-    areas = ws.table("areas").to_pandas()
-    numeric = [c for c in areas.columns if c not in ("latitude", "longitude", "load_id")
-               and pd.api.types.is_numeric_dtype(areas[c])]
-    if numeric and customers["area_id"].notna().any():
-        census = areas.set_index("area_id")[numeric].add_prefix("area:")
-        out = out.join(customers.set_index("customer_id")[["area_id"]].join(census, on="area_id").drop(columns="area_id"))
-    return out
+    out = customers.select("customer_id", "area_id", age=ibis.literal(float(last.year)) - customers.birth_year)
+    areas = ws.table("areas")
+    numeric = [c for c, t in areas.schema().items() if c not in ("latitude", "longitude", "load_id") and t.is_numeric()]
+    if numeric:
+        census = areas.select("area_id", **{f"area:{c}": areas[c] for c in numeric})
+        out = out.left_join(census, "area_id").drop("area_id_right")
+    return out.drop("area_id")
 
 
 def select_features(frame: pd.DataFrame, names=None) -> list[str]:
@@ -124,28 +124,25 @@ class FeatureScaler:
         unknown = set(self.weights) - set(self.features)
         if unknown:
             raise SchemaError(f"weights for features not chosen: {sorted(unknown)}")
-        self.logged = [f for f in self.features if f in LOG_FEATURES and (frame[f].dropna() >= 0).all()]
-        raw = self._raw(frame)
-        self.fill = {f: float(np.nanmedian(raw[f])) if raw[f].notna().any() else 0.0 for f in self.features}
-        filled = raw.fillna(self.fill)
-        self.mean = {f: float(filled[f].mean()) for f in self.features}
-        self.scale = {f: float(filled[f].std()) or 1.0 for f in self.features}
+        columns = {f: _values(frame, f) for f in self.features}
+        self.logged = [f for f, v in columns.items() if f in LOG_FEATURES and np.nanmin(v, initial=0.0) >= 0]
+        for f in self.features:
+            raw = self._raw(f, columns[f])
+            self.fill[f] = float(np.nanmedian(raw)) if np.isfinite(raw).any() else 0.0
+            filled = np.where(np.isnan(raw), self.fill[f], raw)
+            self.mean[f], self.scale[f] = float(filled.mean()), float(filled.std(ddof=1)) or 1.0
         return self
 
-    def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
-        missing = [f for f in self.features if f not in frame.columns]
-        if missing:
-            raise SchemaError(f"the data lack feature(s) {missing} of this segmentation")
-        raw = frame[self.features].astype(float)
-        for f in self.logged:
-            raw[f] = np.log1p(raw[f].clip(lower=0))
-        return raw
+    def _raw(self, feature: str, values: np.ndarray) -> np.ndarray:
+        return np.log1p(np.clip(values, 0, None)) if feature in self.logged else values
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """The weighted z-scores, shape (rows, features)."""
-        z = (self._raw(frame).fillna(self.fill) - pd.Series(self.mean)) / pd.Series(self.scale)
-        weights = np.array([self.weights.get(f, 1.0) for f in self.features])
-        return z[self.features].to_numpy() * weights
+    def transform(self, frame) -> np.ndarray:
+        """The weighted z-scores, shape (rows, features); ``frame`` is pandas or Arrow."""
+        X = np.empty((len(frame), len(self.features)))
+        for j, f in enumerate(self.features):
+            raw = self._raw(f, _values(frame, f))
+            X[:, j] = (np.where(np.isnan(raw), self.fill[f], raw) - self.mean[f]) / self.scale[f] * self.weights.get(f, 1.0)
+        return X
 
     def to_dict(self) -> dict:
         return {"features": self.features, "weights": self.weights, "logged": self.logged, "fill": self.fill,
@@ -154,3 +151,14 @@ class FeatureScaler:
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureScaler":
         return cls(**data)
+
+
+def _values(frame, feature: str) -> np.ndarray:
+    """A feature column of a pandas or Arrow table as floats (NaN where missing)."""
+    names = frame.columns if isinstance(frame, pd.DataFrame) else frame.column_names
+    if feature not in names:
+        raise SchemaError(f"the data lack feature {feature!r} of this segmentation")
+    column = frame[feature]
+    if isinstance(frame, pd.DataFrame):
+        return column.to_numpy(dtype=float, na_value=np.nan)
+    return column.cast("float64").to_numpy(zero_copy_only=False)

@@ -23,7 +23,7 @@ from scipy.cluster.hierarchy import fcluster
 
 from ..exceptions import SchemaError
 from .clusters import CustomerClusters, most_probable, nearest, weighted_ward
-from .features import FeatureScaler, customer_features, select_features
+from .features import FeatureScaler, customer_features, feature_table, select_features
 from .personas import describe_segments
 from .store import check_name, next_id, transaction
 
@@ -213,10 +213,10 @@ def assign_new_customers(ws: "Workspace", name: str = "clusters") -> int:
     finest_level = [lv for lv in LEVELS if lv in model["segment_ids"]][-1]
     known = ws.table("segment_members").filter(
         lambda t: t.segment_id.isin(model["segment_ids"][finest_level])).select("customer_id")
-    new_ids = ws.table("customer_profile").select("customer_id").difference(known).to_pandas()["customer_id"]
-    if new_ids.empty:
+    new = ws.table("customer_profile").select("customer_id").difference(known)
+    if new.count().execute() == 0:
         return 0
-    frame = customer_features(ws).loc[new_ids.to_numpy()]
+    frame = feature_table(ws, customers=new).to_pyarrow()  # straight to arrays: no DataFrame for millions of rows
     X = FeatureScaler.from_dict(model["scaler"]).transform(frame)
     centers = np.asarray(model["centers"])
     finest = most_probable(X, centers, np.asarray(model["covariances"]), np.asarray(model["weights"])) \
@@ -225,13 +225,13 @@ def assign_new_customers(ws: "Workspace", name: str = "clusters") -> int:
     for level, mapping in model["levels"].items():
         label = np.asarray(mapping)[finest]
         tables.append(pa.table({"segment_id": np.asarray(model["segment_ids"][level])[label],
-                                "customer_id": frame.index.astype(str)}))
+                                "customer_id": frame["customer_id"]}))
     with transaction(ws):
         _insert(ws, "segment_members", pa.concat_tables(tables))
         ws.con.execute("UPDATE segments SET size = m.n, updated_at = ? FROM (SELECT segment_id, count(*) AS n "
                        "FROM segment_members GROUP BY segment_id) m WHERE segments.segment_id = m.segment_id "
                        "AND segments.segmentation = ?", [dt.datetime.now(), name])
-    return len(frame)
+    return frame.num_rows
 
 
 def segment_labels(ws: "Workspace", name: str = "clusters", granularity: str = "segment") -> ir.Table:
