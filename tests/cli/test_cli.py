@@ -2,18 +2,8 @@
 
 import json
 import re
-import subprocess
-import sys
 
-
-CLI = [sys.executable, "-c", "from micromarket.cli import main; main()"]
-
-
-def run(*args, check=True):
-    proc = subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(proc.stderr)
-    return proc
+from helpers import run_cli as run
 
 
 def test_init_ingest_info_report(tmp_path):

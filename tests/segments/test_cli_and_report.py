@@ -2,8 +2,6 @@
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -12,14 +10,7 @@ from micromarket.profile import build_profile
 from micromarket.reports import write_report
 from micromarket.segments.segmentation import cluster_customers
 
-CLI = [sys.executable, "-c", "from micromarket.cli import main; main()"]
-
-
-def run(*args, check=True):
-    proc = subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(proc.stderr)
-    return proc
+from helpers import run_cli as run
 
 
 @pytest.fixture(scope="module")

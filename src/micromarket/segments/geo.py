@@ -21,7 +21,7 @@ import pyarrow as pa
 from ..exceptions import SchemaError
 from .clusters import CustomerClusters
 from .features import FeatureScaler
-from .personas import differences
+from .personas import differences, largest_first, unique_name
 from .segmentation import _drop, _insert
 from .store import check_name, next_id, transaction
 
@@ -60,16 +60,9 @@ def type_name(diff: pd.Series, used: set[str]) -> str:
     >>> type_name(pd.Series({"median_income": 1.4, "population_density": -0.9, "share_age_55_plus": 0.2}), set())
     'High median income, low population density'
     """
-    ranked = diff.reindex(diff.abs().sort_values(ascending=False).index)
     words = [f"{'high' if v > 0 else 'low'} {f.replace('share_', '').replace('_', ' ')}"
-             for f, v in ranked.items() if abs(v) >= 0.5][:3] or ["average on every variable"]
-    name = ", ".join(words)
-    name = name[0].upper() + name[1:]
-    unique, n = name, 2
-    while unique in used:
-        unique, n = f"{name} ({n})", n + 1
-    used.add(unique)
-    return unique
+             for f, v in largest_first(diff).items() if abs(v) >= 0.5][:3] or ["average on every variable"]
+    return unique_name(", ".join(words), used)
 
 
 def area_types(ws: "Workspace", name: str = "area types", *, k: int | str = "auto", variables: list[str] | None = None,

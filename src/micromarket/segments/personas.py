@@ -70,12 +70,21 @@ def differences(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
 
 def name_for(diff: pd.Series, used: set[str]) -> str:
     """A short, unique name from the largest standardised differences of one segment."""
-    ranked = diff.reindex(diff.abs().sort_values(ascending=False).index)
+    ranked = largest_first(diff)
     nouns = [f for f, v in ranked.items() if f.startswith("share:") and v > 0.3][:1]
     adjectives = [f for f, v in ranked.items() if _nameable(f, v) and abs(v) > 0.3][:2]
     words = [_label(f, diff[f] > 0) for f in adjectives]
     noun = _label(nouns[0], True) if nouns else _SEGMENT_NOUN
-    name = " ".join(words + [noun]).strip() or "typical shoppers"
+    return unique_name(" ".join(words + [noun]).strip() or "typical shoppers", used)
+
+
+def largest_first(diff: pd.Series) -> pd.Series:
+    """The differences ordered by size, largest first, sign kept."""
+    return diff.reindex(diff.abs().sort_values(ascending=False).index)
+
+
+def unique_name(name: str, used: set[str]) -> str:
+    """``name`` capitalised, with `` (2)``, `` (3)``... if already ``used``; records it as used."""
     name = name[0].upper() + name[1:]
     unique, n = name, 2
     while unique in used:
@@ -124,7 +133,7 @@ def _persona(features: pd.DataFrame, profile: pd.DataFrame, diff: pd.Series, eve
         "price_sensitivity": float(features["price_sensitivity"].mean()) if "price_sensitivity" in features else None,
         "mean_age": float(features["age"].mean()) if "age" in features and features["age"].notna().any() else None,
         "area_type": _mode(area_types),
-        "distinguishing": {f: round(float(v), 2) for f, v in diff.reindex(diff.abs().sort_values(ascending=False).index)[:5].items()},
+        "distinguishing": {f: round(float(v), 2) for f, v in largest_first(diff)[:5].items()},
         "differences": {f: round(float(v), 3) for f, v in diff.items()},
     }
     name = name_for(diff, used)
@@ -143,7 +152,7 @@ def _paragraph(name: str, facts: dict, diff: pd.Series) -> str:
                  f"{facts['clv_share']:.0%} of expected value), mean CLV {facts['mean_clv']:,.2f}, "
                  f"{facts['p_alive']:.0%} likely still active."]
     phrases = []
-    for feature, value in diff.reindex(diff.abs().sort_values(ascending=False).index).items():
+    for feature, value in largest_first(diff).items():
         if abs(value) < 0.3 or len(phrases) == 3:
             continue
         if feature in PHRASES:
