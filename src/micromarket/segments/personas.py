@@ -63,9 +63,11 @@ def _nameable(feature: str, value: float) -> bool:
 def differences(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     """Standardised difference of each segment's mean from the whole, per feature (segments x features)."""
     numeric = features.select_dtypes("number")
-    sd = numeric.std().replace(0, np.nan)
-    means = numeric.groupby(np.asarray(labels)).mean()
-    return ((means - numeric.mean()) / sd).fillna(0.0)
+    return _standardised(numeric.groupby(np.asarray(labels)).mean(), numeric)
+
+
+def _standardised(means: pd.DataFrame, numeric: pd.DataFrame) -> pd.DataFrame:
+    return ((means - numeric.mean()) / numeric.std().replace(0, np.nan)).fillna(0.0)
 
 
 def name_for(diff: pd.Series, used: set[str]) -> str:
@@ -109,42 +111,44 @@ def describe_segments(features: pd.DataFrame, profile: pd.DataFrame, labels: np.
         Area type per customer (same index), for the demographics sentence.
     """
     labels = np.asarray(labels)
-    diffs = differences(features, labels)
+    numeric = features.select_dtypes("number")
+    means = numeric.groupby(labels).mean()  # every per-segment figure in one grouped pass
+    diffs = _standardised(means, numeric)
+    value = profile[["clv", "p_alive"]].groupby(labels).agg(["sum", "mean"])
+    modes = {name: _modes(column, labels) for name, column in
+             (("preferred_channel", profile.get("preferred_channel")), ("preferred_store", profile.get("preferred_store")),
+              ("area_type", area_types))}
+    sizes = pd.Series(labels).value_counts()
     total_clv = float(profile["clv"].sum()) or 1.0
+    share_cols = [c for c in means.columns if c.startswith("share:")]
     used: set[str] = set()
     personas = {}
     # Largest segments are named first, so they get the plain names.
-    for label in pd.Series(labels).value_counts().index:
-        mask = labels == label
-        personas[int(label)] = _persona(features[mask], profile[mask], diffs.loc[label], len(labels),
-                                        total_clv, area_types[mask] if area_types is not None else None, used)
+    for label, size in sizes.items():
+        row, diff = means.loc[label], diffs.loc[label]
+        facts = {
+            "customers": int(size), "customer_share": size / len(labels),
+            "clv_share": float(value.loc[label, ("clv", "sum")]) / total_clv,
+            "mean_clv": float(value.loc[label, ("clv", "mean")]), "p_alive": float(value.loc[label, ("p_alive", "mean")]),
+            "top_categories": row[share_cols].sort_values(ascending=False).index[:3].str[6:].tolist(),
+            **{name: found.get(label) for name, found in modes.items()},
+            "price_sensitivity": float(row["price_sensitivity"]) if "price_sensitivity" in row else None,
+            "mean_age": float(row["age"]) if "age" in row and pd.notna(row["age"]) else None,
+            "distinguishing": {f: round(float(v), 2) for f, v in largest_first(diff)[:5].items()},
+            "differences": {f: round(float(v), 3) for f, v in diff.items()},
+        }
+        name = name_for(diff, used)
+        personas[int(label)] = Persona(name=name, description=_paragraph(name, facts, diff), facts=facts)
     return personas
 
 
-def _persona(features: pd.DataFrame, profile: pd.DataFrame, diff: pd.Series, everyone: int, total_clv: float,
-             area_types: pd.Series | None, used: set[str]) -> Persona:
-    share_cols = [c for c in features.columns if c.startswith("share:")]
-    top_categories = features[share_cols].mean().sort_values(ascending=False).index[:3].str[6:].tolist()
-    facts = {
-        "customers": int(len(profile)), "customer_share": len(profile) / everyone,
-        "clv_share": float(profile["clv"].sum()) / total_clv, "mean_clv": float(profile["clv"].mean()),
-        "p_alive": float(profile["p_alive"].mean()), "top_categories": top_categories,
-        "preferred_channel": _mode(profile.get("preferred_channel")), "preferred_store": _mode(profile.get("preferred_store")),
-        "price_sensitivity": float(features["price_sensitivity"].mean()) if "price_sensitivity" in features else None,
-        "mean_age": float(features["age"].mean()) if "age" in features and features["age"].notna().any() else None,
-        "area_type": _mode(area_types),
-        "distinguishing": {f: round(float(v), 2) for f, v in largest_first(diff)[:5].items()},
-        "differences": {f: round(float(v), 3) for f, v in diff.items()},
-    }
-    name = name_for(diff, used)
-    return Persona(name=name, description=_paragraph(name, facts, diff), facts=facts)
-
-
-def _mode(values: pd.Series | None):
+def _modes(values: pd.Series | None, labels: np.ndarray) -> dict:
+    """The most common value per label (ties: the first in sorted order)."""
     if values is None:
-        return None
-    counts = values.dropna().value_counts()
-    return None if counts.empty else counts.index[0]
+        return {}
+    counts = pd.DataFrame({"label": labels, "value": values.to_numpy()}).dropna().value_counts()
+    ordered = counts.reset_index().sort_values(["label", "count", "value"], ascending=[True, False, True])
+    return ordered.drop_duplicates("label").set_index("label")["value"].to_dict()
 
 
 def _paragraph(name: str, facts: dict, diff: pd.Series) -> str:
