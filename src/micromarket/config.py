@@ -57,6 +57,11 @@ DEFAULTS: dict[str, Any] = {
         "holdout_weeks": 0,
         "models": ["bgnbd", "pareto_nbd", "mbgnbd"],
     },
+    "local": {
+        "months": 12,
+        "spend_per_household": 0.0,
+        "confidence": 0.95,
+    },
     "mapping": {},
 }
 
@@ -102,6 +107,7 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
         if action not in RULE_ACTIONS:
             raise ConfigError(f"{path}: ingest.rules.{rule} = {action!r}; expected one of {RULE_ACTIONS}")
     _validate_profile(merged["profile"], path)
+    _validate_local(merged["local"], path)
     for table, mapping in merged["mapping"].items():
         if table not in INGESTIBLE:
             raise ConfigError(f"{path}: [mapping.{table}] is not a table; tables: {', '.join(INGESTIBLE)}")
@@ -111,20 +117,33 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
 
 
 def _validate_profile(profile: dict, path) -> None:
-    unknown = set(profile) - set(DEFAULTS["profile"])
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in [profile]: {sorted(unknown)}; keys: {', '.join(DEFAULTS['profile'])}")
-    checks = [
+    _check_section("profile", profile, path, [
         (profile["unit"] in ("week", "day"), "profile.unit", "'week' or 'day'"),
         (isinstance(profile["horizon_months"], int) and profile["horizon_months"] >= 1, "profile.horizon_months", "a whole number >= 1"),
         (isinstance(profile["discount_rate"], (int, float)) and 0 <= profile["discount_rate"] < 1, "profile.discount_rate", "a monthly rate in [0, 1)"),
         (isinstance(profile["margin"], (int, float)) and 0 < profile["margin"] <= 1, "profile.margin", "a share in (0, 1]"),
         (isinstance(profile["holdout_weeks"], int) and profile["holdout_weeks"] >= 0, "profile.holdout_weeks", "a whole number >= 0 (0 = a third of the period, at most 52)"),
         (bool(profile["models"]) and set(profile["models"]) <= {"bgnbd", "pareto_nbd", "mbgnbd"}, "profile.models", "a list of bgnbd, pareto_nbd, mbgnbd"),
-    ]
+    ])
+
+
+def _validate_local(local: dict, path) -> None:
+    _check_section("local", local, path, [
+        (isinstance(local["months"], int) and local["months"] >= 1, "local.months", "a whole number >= 1"),
+        (isinstance(local["spend_per_household"], (int, float)) and local["spend_per_household"] >= 0,
+         "local.spend_per_household", "a number >= 0 (0 = unknown)"),
+        (isinstance(local["confidence"], float) and 0.5 <= local["confidence"] < 1, "local.confidence", "a level in [0.5, 1)"),
+    ])
+
+
+def _check_section(name: str, section: dict, path, checks: list) -> None:
+    """Refuse unknown keys, then the first failed check, naming the key, its value and what is expected."""
+    unknown = set(section) - set(DEFAULTS[name])
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [{name}]: {sorted(unknown)}; keys: {', '.join(DEFAULTS[name])}")
     for ok, key, expected in checks:
         if not ok:
-            raise ConfigError(f"{path}: {key} = {profile[key.split('.')[1]]!r}; expected {expected}")
+            raise ConfigError(f"{path}: {key} = {section[key.split('.')[1]]!r}; expected {expected}")
 
 
 def load(path: Path) -> dict:

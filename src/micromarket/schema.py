@@ -423,11 +423,54 @@ AREA_TYPES = Table(
     ingestible=False,
 )
 
+MICRO_MARKETS = Table(
+    "micro_markets",
+    "One row per micro-market (area, store catchment, or another place such as a country) of the last `micromarket local markets` run for that level.",
+    (
+        _derived("level", TEXT, "How customers were placed: `area`, `store`, or a column of `customers`."),
+        _derived("unit", TEXT, "The area, store or place."),
+        _derived("period_start", DATE, "First day of the analysis period."),
+        _derived("period_end", DATE, "Last day of the analysis period."),
+        _derived("customers", INTEGER, "Customers placed here who bought in the period."),
+        _derived("revenue", NUMBER, "Their purchases in the period."),
+        _derived("customer_share", NUMBER, "Share of all buying customers."),
+        _derived("customer_share_low", NUMBER, "Lower end of its Wilson interval."),
+        _derived("customer_share_high", NUMBER, "Upper end."),
+        _derived("revenue_share", NUMBER, "Share of all revenue."),
+        _derived("revenue_per_customer", NUMBER, "Mean revenue per buying customer."),
+        _derived("revenue_per_customer_low", NUMBER, "Lower end of its normal interval."),
+        _derived("revenue_per_customer_high", NUMBER, "Upper end."),
+        _derived("value_index", NUMBER, "Revenue per customer against the chain's, x 100."),
+        _derived("households", NUMBER, "Households (areas; shared among stores by where the area's customers shop)."),
+        _derived("penetration", NUMBER, "Buying customers per household."),
+        _derived("penetration_low", NUMBER, "Lower end of its Wilson interval."),
+        _derived("penetration_high", NUMBER, "Upper end."),
+        _derived("penetration_index", NUMBER, "Penetration against the chain's, x 100."),
+        _derived("revenue_per_household", NUMBER, "Revenue per household."),
+        _derived("spend_per_household", NUMBER, "Market potential per household in the period (areas column or setting)."),
+        _derived("market_potential", NUMBER, "Households x spend per household."),
+        _derived("market_share", NUMBER, "Revenue over market potential."),
+        _derived("market_share_low", NUMBER, "Lower end of its interval (customers' spread)."),
+        _derived("market_share_high", NUMBER, "Upper end."),
+        _derived("share_index", NUMBER, "Market share against the chain's, x 100."),
+        _derived("customers_before", INTEGER, "Buying customers in the period before (same length)."),
+        _derived("revenue_before", NUMBER, "Revenue in the period before."),
+        _derived("customer_growth", NUMBER, "Customers against the period before, minus 1."),
+        _derived("revenue_growth", NUMBER, "Revenue against the period before, minus 1."),
+        _derived("measure", TEXT, "The measure behind index and verdict: market share, else penetration, else revenue per customer."),
+        _derived("index", NUMBER, "That measure against the chain's, x 100."),
+        _derived("verdict", TEXT, "`strong` (interval above the chain), `weak` (below) or `as the chain`."),
+        _derived("rank", INTEGER, "Rank by index, 1 = strongest."),
+    ),
+    natural_key=("level", "unit"),
+    ingestible=False,
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS,
               CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
-              AREA_TYPES)
+              AREA_TYPES, MICRO_MARKETS)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]

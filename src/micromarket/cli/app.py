@@ -15,6 +15,7 @@ from ..schema import INGESTIBLE
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, pairs, print_json
 from .progress import counter, stderr, steps
+from .local import app as local_app
 from .segment import app as segment_app
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 
 app.add_typer(segment_app, name="segment")
+app.add_typer(local_app, name="local")
 
 
 @app.command()

@@ -1,0 +1,121 @@
+"""Micro-markets: intervals against SciPy, figures against SQL, catchments, and Online Retail by country."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binomtest
+
+from micromarket import Workspace
+from micromarket.demo import run_demo
+from micromarket.exceptions import ConfigError, SchemaError
+from micromarket.local import customer_units, micro_markets, save_micro_markets, wilson_interval
+
+from helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("local") / "ws"
+    run_demo(root, customers=3_000, seed=11)
+    ws = Workspace.open(root)
+    yield ws
+    ws.close()
+
+
+def test_wilson_interval_matches_scipy():
+    k, n = np.array([0, 3, 50, 999, 7]), np.array([10, 10, 400, 1000, 7])
+    low, high = wilson_interval(k, n)
+    for i in range(len(k)):
+        ref = binomtest(int(k[i]), int(n[i])).proportion_ci(confidence_level=0.95, method="wilson")
+        assert (low[i], high[i]) == pytest.approx((ref.low, ref.high), abs=1e-9)
+    assert np.isnan(wilson_interval(np.array([0]), np.array([0]))[0][0])
+
+
+def test_area_markets_agree_with_sql_and_intervals_decide_the_verdict(chain):
+    ws = chain
+    frame = micro_markets(ws, "area", months=6)
+    start, end = frame["period_start"].iloc[0], frame["period_end"].iloc[0]
+    expected = ws.con.execute("""
+        SELECT c.area_id AS unit, count(DISTINCT t.customer_id) AS customers, sum(t.amount) AS revenue, any_value(a.households) AS h
+        FROM transactions t JOIN customers c USING (customer_id) JOIN areas a ON a.area_id = c.area_id
+        WHERE NOT coalesce(t.is_return, false) AND t.ts >= ? AND t.ts < ? + INTERVAL 1 DAY GROUP BY 1""",
+                              [start, end]).df().set_index("unit")
+    got = frame.set_index("unit")
+    assert len(got) == len(expected)
+    assert (got["customers"] == expected.loc[got.index, "customers"]).all()
+    assert np.allclose(got["revenue"], expected.loc[got.index, "revenue"])
+    assert np.allclose(got["penetration"], expected.loc[got.index, "customers"] / expected.loc[got.index, "h"])
+    chain_penetration = got["customers"].sum() / got["households"].sum()
+    assert ((got["penetration_low"] < got["penetration"]) & (got["penetration"] < got["penetration_high"])).all()
+    assert (got.loc[got["verdict"] == "strong", "penetration_low"] > chain_penetration).all()
+    assert (got.loc[got["verdict"] == "weak", "penetration_high"] < chain_penetration).all()
+    assert set(got["verdict"]) == {"strong", "weak", "as the chain"}
+    assert got["index"].is_monotonic_decreasing and list(frame["rank"]) == list(range(1, len(frame) + 1))
+    # Growth against the six months before.
+    before = ws.con.execute("""SELECT sum(t.amount) FROM transactions t JOIN customers c USING (customer_id)
+        WHERE c.area_id = ? AND NOT coalesce(t.is_return, false) AND t.ts >= ? AND t.ts < ?""",
+                            [got.index[0], start - pd.DateOffset(months=6), start]).fetchone()[0]
+    assert got["revenue_growth"].iloc[0] == pytest.approx(got["revenue"].iloc[0] / before - 1)
+
+
+def test_market_share_with_a_potential_and_the_table_written(chain):
+    ws = chain
+    frame = micro_markets(ws, "area", months=6, spend_per_household=400.0)
+    assert frame["measure"].iloc[0] == "market_share"
+    assert np.allclose(frame["market_share"], frame["revenue"] / (frame["households"] * 400.0))
+    assert ((frame["market_share_low"] <= frame["market_share"]) & (frame["market_share"] <= frame["market_share_high"])).all()
+    save_micro_markets(ws, frame)
+    save_micro_markets(ws, frame)  # replaces, does not add
+    assert ws.con.execute("SELECT count(*) FROM micro_markets WHERE level = 'area'").fetchone()[0] == len(frame)
+
+
+def test_store_catchments_place_every_customer_once(chain):
+    ws = chain
+    units = customer_units(ws, "store").to_pandas()
+    assert units["customer_id"].is_unique
+    buyers = ws.con.execute("SELECT count(DISTINCT customer_id) FROM transactions WHERE customer_id IS NOT NULL").fetchone()[0]
+    assert len(units) == buyers  # store shoppers by spend, online-only ones by the nearest store
+    frame = micro_markets(ws, "store", months=6)
+    stores = ws.con.execute("SELECT count(*) FROM stores").fetchone()[0]
+    assert len(frame) == stores
+    # Households shared among stores add up to the areas' households.
+    total = ws.con.execute("SELECT sum(households) FROM areas WHERE area_id IN (SELECT area_id FROM customers)").fetchone()[0]
+    assert frame["households"].sum() == pytest.approx(total, rel=1e-6)
+
+
+def test_bad_input_and_settings(chain, tmp_path):
+    with pytest.raises(SchemaError, match="by = 'planet'"):
+        micro_markets(chain, "planet")
+    with pytest.raises(SchemaError, match="no purchases"):
+        micro_markets(chain, "area", end=dt.date(1999, 1, 1))
+    root = tmp_path / "ws"
+    Workspace.create(root).close()
+    toml = root / "micromarket.toml"
+    text = toml.read_text()
+    local = text.index("[local]")
+    toml.write_text(text[:local] + text[local:].replace("months = 12", "months = 0", 1))
+    with pytest.raises(ConfigError, match="local.months = 0"):
+        Workspace.open(root)
+
+
+def test_online_retail_by_country_with_shares_index_and_intervals(data_dir, tmp_path):
+    ws = Workspace.create(tmp_path / "retail")
+    try:
+        ws.ingest(data_dir / "online_retail" / "online_retail.csv.gz", preset="online-retail")
+        frame = micro_markets(ws, "country", months=12)
+        save_micro_markets(ws, frame)
+    finally:
+        ws.close()
+    got = frame.set_index("unit")
+    assert 30 <= len(got) <= 38 and got["customer_share"].idxmax() == "United Kingdom"
+    assert got["customer_share"].sum() == pytest.approx(1.0)
+    assert (got["customer_share_low"] <= got["customer_share"]).all() and (got["customer_share"] <= got["customer_share_high"]).all()
+    assert frame["measure"].iloc[0] == "revenue_per_customer"  # no households known for countries
+    assert got["value_index"].notna().all() and "strong" in set(got["verdict"])
+    # Small countries get wide intervals and are not called strong or weak on a handful of customers.
+    smallest = got.sort_values("customers").iloc[0]
+    assert smallest["customers"] < 5 and smallest["verdict"] == "as the chain"
+    out = run_cli("local", "markets", "--by", "country", "-w", tmp_path / "retail", "--top", "3")
+    assert "United Kingdom" in out.stderr or "micro-markets by country" in out.stderr
