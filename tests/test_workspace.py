@@ -42,3 +42,20 @@ def test_bad_config_is_named(tmp_path, snippet, message):
     (tmp_path / "w" / "micromarket.toml").write_text(snippet)
     with pytest.raises(ConfigError, match=message):
         Workspace.open(tmp_path / "w")
+
+
+def test_transaction_rolls_back_and_append_matches_columns(ws):
+    import pyarrow as pa
+
+    from micromarket.exceptions import SchemaError
+
+    with pytest.raises(RuntimeError):
+        with ws.transaction():
+            ws.append("segments", pa.table({"segment_id": [1], "name": ["kept?"]}))
+            raise RuntimeError("stop")
+    assert ws.con.execute("SELECT count(*) FROM segments").fetchone()[0] == 0
+    with ws.transaction():
+        ws.append("segments", pa.table({"name": ["one"], "segment_id": [7]}))  # any column order; the rest NULL
+    assert ws.con.execute("SELECT segment_id, name, kind FROM segments").fetchall() == [(7, "one", None)]
+    with pytest.raises(SchemaError, match=r"segments has no column\(s\) \['nope'\]"):
+        ws.append("segments", pa.table({"nope": [1]}))

@@ -10,16 +10,19 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import config as config_mod
 from .backend import connect_duckdb
-from .exceptions import WorkspaceError
+from .exceptions import SchemaError, WorkspaceError
 from .schema import TABLES, get_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    import pandas as pd
+    import pyarrow as pa
 
     from .ingest.report import LoadReport
 
@@ -136,6 +139,31 @@ class Workspace:
 
         return ingest(self, source, table=table, preset=preset, mapping=mapping,
                       on_error=on_error, progress=progress, **options)
+
+    @contextmanager
+    def transaction(self):
+        """One database transaction around the ``with`` block, rolled back on any error."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def append(self, table: str, rows: "pa.Table | pd.DataFrame") -> None:
+        """Insert ``rows`` (Arrow or pandas) into ``table``, matching columns by name; columns the
+        rows lack are NULL. Run inside :meth:`transaction` to make it part of a larger change."""
+        names = rows.column_names if hasattr(rows, "column_names") else list(rows.columns)
+        unknown = set(names) - set(get_table(table).column_names)
+        if unknown:
+            raise SchemaError(f"{table} has no column(s) {sorted(unknown)}")
+        self.con.register("_appended_rows", rows)
+        try:
+            columns = ", ".join(f'"{c}"' for c in names)
+            self.con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM _appended_rows')
+        finally:
+            self.con.unregister("_appended_rows")
 
     def save_mapping(self, table: str, mapping: dict[str, str]) -> None:
         """Store a column mapping for ``table`` in ``micromarket.toml``."""

@@ -234,16 +234,6 @@ def save_micro_markets(ws: "Workspace", frame: pd.DataFrame) -> None:
     """Replace the ``micro_markets`` rows of ``frame``'s level, in one transaction."""
     from ..schema import MICRO_MARKETS
 
-    table = pd.DataFrame({c: frame[c] if c in frame else None for c in MICRO_MARKETS.column_names})
-    ws.con.register("_micro_markets", table)
-    try:
-        ws.con.execute("BEGIN TRANSACTION")
-        try:
-            ws.con.execute("DELETE FROM micro_markets WHERE level = ?", [str(frame["level"].iloc[0])])
-            ws.con.execute("INSERT INTO micro_markets SELECT * FROM _micro_markets")
-            ws.con.execute("COMMIT")
-        except BaseException:
-            ws.con.execute("ROLLBACK")
-            raise
-    finally:
-        ws.con.unregister("_micro_markets")
+    with ws.transaction():
+        ws.con.execute("DELETE FROM micro_markets WHERE level = ?", [str(frame["level"].iloc[0])])
+        ws.append("micro_markets", frame[[c for c in MICRO_MARKETS.column_names if c in frame]])

@@ -212,8 +212,7 @@ def _write(ws: "Workspace", profile: "ir.Table", shares: dict, result: ProfileRe
     record the run, in one transaction, from the database (compiled SQL; nothing passes
     through Python)."""
     con = ws.con
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with ws.transaction():
         run_id = con.execute("SELECT coalesce(max(profile_run_id), 0) + 1 FROM profile_runs").fetchone()[0]
         result.run_id = run_id
         for table, expr in ((CUSTOMER_PROFILE, profile), *shares.items()):
@@ -225,10 +224,6 @@ def _write(ws: "Workspace", profile: "ir.Table", shares: dict, result: ProfileRe
             [run_id, dt.datetime.now(), result.observation_end, result.calibration_end, result.unit, result.model,
              json.dumps(result.to_dict(), default=float)],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def latest_run(ws: "Workspace") -> dict | None:

@@ -22,8 +22,7 @@ from ..exceptions import SchemaError
 from .clusters import CustomerClusters
 from .features import FeatureScaler
 from .personas import differences, largest_first, unique_name
-from .segmentation import _drop, _insert
-from .store import check_name, next_id, transaction
+from .store import check_name, drop_segmentation, next_id
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -106,16 +105,16 @@ def area_types(ws: "Workspace", name: str = "area types", *, k: int | str = "aut
 
 def _save_types(ws: "Workspace", name: str, area_ids: pd.Index, model: CustomerClusters, names: dict,
                 diffs: pd.DataFrame, settings: dict) -> pd.DataFrame:
-    with transaction(ws):
-        _drop(ws, name)
+    with ws.transaction():
+        drop_segmentation(ws, name)
         ws.con.execute("DELETE FROM area_types")
         first = next_id(ws)
         ids = {label: first + i for i, label in enumerate(names)}
         rows = [{"segment_id": ids[label], "name": f"{name}/{names[label]}", "kind": "area_type", "segmentation": name,
                  "granularity": "segment", "definition": json.dumps(diffs.loc[label].round(3).to_dict()),
                  "persona_name": names[label], "updated_at": dt.datetime.now()} for label in names]
-        _insert(ws, "segments", pa.Table.from_pylist(rows))
-        _insert(ws, "area_types", pa.table({"area_id": area_ids.astype(str),
+        ws.append("segments", pa.Table.from_pylist(rows))
+        ws.append("area_types", pa.table({"area_id": area_ids.astype(str),
                                             "area_type": [names[label] for label in model.labels_],
                                             "segment_id": [ids[label] for label in model.labels_]}))
         ws.con.execute("INSERT INTO segment_members SELECT t.segment_id, c.customer_id FROM customers c "

@@ -25,7 +25,7 @@ from ..exceptions import SchemaError
 from .clusters import CustomerClusters, most_probable, nearest, weighted_ward
 from .features import FeatureScaler, customer_features, feature_table, select_features
 from .personas import describe_segments
-from .store import check_name, next_id, transaction
+from .store import check_name, drop_segmentation, next_id
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -143,8 +143,8 @@ def _save(ws: "Workspace", name: str, kind: str, frame: pd.DataFrame, profile: p
     """Replace the segmentation ``name``: segments level by level (coarse first, for parents),
     members, and the ``segmentations`` row, in one transaction."""
     rows, members = [], []
-    with transaction(ws):
-        _drop(ws, name)
+    with ws.transaction():
+        drop_segmentation(ws, name)
         sid = next_id(ws)
         ids: dict[str, np.ndarray] = {}
         for level in [lv for lv in LEVELS if lv in labels]:
@@ -164,8 +164,8 @@ def _save(ws: "Workspace", name: str, kind: str, frame: pd.DataFrame, profile: p
                 sid += 1
             members.append(pa.table({"segment_id": ids[level][labels[level]], "customer_id": frame.index.astype(str)}))
         model["segment_ids"] = {level: v.tolist() for level, v in ids.items()}
-        _insert(ws, "segments", pa.Table.from_pylist(rows))
-        _insert(ws, "segment_members", pa.concat_tables(members))
+        ws.append("segments", pa.Table.from_pylist(rows))
+        ws.append("segment_members", pa.concat_tables(members))
         ws.con.execute("INSERT INTO segmentations VALUES (?, ?, ?, ?, ?, ?)",
                        [name, kind, dt.datetime.now(), json.dumps(settings), json.dumps(model),
                         json.dumps(quality, default=float)])
@@ -179,22 +179,6 @@ def _parent(ids: dict, labels: dict, level: str, label: int) -> int | None:
         return None
     member = int(np.flatnonzero(labels[level] == label)[0])
     return int(ids[coarser[-1]][labels[coarser[-1]][member]])
-
-
-def _insert(ws: "Workspace", table: str, data: pa.Table) -> None:
-    ws.con.register("_segment_rows", data)
-    try:
-        columns = ", ".join(f'"{c}"' for c in data.column_names)
-        ws.con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM _segment_rows')
-    finally:
-        ws.con.unregister("_segment_rows")
-
-
-def _drop(ws: "Workspace", name: str) -> None:
-    ws.con.execute("DELETE FROM segment_members WHERE segment_id IN (SELECT segment_id FROM segments WHERE segmentation = ?)",
-                   [name])
-    ws.con.execute("DELETE FROM segments WHERE segmentation = ?", [name])
-    ws.con.execute("DELETE FROM segmentations WHERE segmentation = ?", [name])
 
 
 def load_model(ws: "Workspace", name: str) -> tuple[dict, dict]:
@@ -226,8 +210,8 @@ def assign_new_customers(ws: "Workspace", name: str = "clusters") -> int:
         label = np.asarray(mapping)[finest]
         tables.append(pa.table({"segment_id": np.asarray(model["segment_ids"][level])[label],
                                 "customer_id": frame["customer_id"]}))
-    with transaction(ws):
-        _insert(ws, "segment_members", pa.concat_tables(tables))
+    with ws.transaction():
+        ws.append("segment_members", pa.concat_tables(tables))
         ws.con.execute("UPDATE segments SET size = m.n, updated_at = ? FROM (SELECT segment_id, count(*) AS n "
                        "FROM segment_members GROUP BY segment_id) m WHERE segments.segment_id = m.segment_id "
                        "AND segments.segmentation = ?", [dt.datetime.now(), name])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterable
 
 import ibis.expr.types as ir
@@ -76,7 +75,7 @@ def save_rule(ws: "Workspace", name: str, rule: str, *, replace: bool = False) -
     if existing and existing[1] != "rule":
         raise SchemaError(f"segment {name!r} is a {existing[1]} segment; only rule segments can be replaced by a rule")
     expr = rule_members(ws, rule, resolving=(name,))  # parses and checks before anything is written
-    with transaction(ws):
+    with ws.transaction():
         sid = existing[0] if existing else next_id(ws)
         if not existing:
             ws.con.execute("INSERT INTO segments (segment_id, name, kind, granularity, definition) "
@@ -94,7 +93,7 @@ def refresh_rules(ws: "Workspace") -> int:
                           "ORDER BY segment_id").fetchall()
     for sid, name, rule in rows:
         expr = rule_members(ws, rule, resolving=(name,))
-        with transaction(ws):
+        with ws.transaction():
             write_members(ws, sid, expr)
     return len(rows)
 
@@ -117,16 +116,12 @@ def next_id(ws: "Workspace") -> int:
     return int(ws.con.execute("SELECT coalesce(max(segment_id), 0) + 1 FROM segments").fetchone()[0])
 
 
-@contextmanager
-def transaction(ws: "Workspace"):
-    """One database transaction, rolled back on any error."""
-    ws.con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        ws.con.execute("ROLLBACK")
-        raise
-    ws.con.execute("COMMIT")
+def drop_segmentation(ws: "Workspace", name: str) -> None:
+    """Delete a segmentation's segments, members and model (inside the caller's transaction)."""
+    ws.con.execute("DELETE FROM segment_members WHERE segment_id IN (SELECT segment_id FROM segments WHERE segmentation = ?)",
+                   [name])
+    ws.con.execute("DELETE FROM segments WHERE segmentation = ?", [name])
+    ws.con.execute("DELETE FROM segmentations WHERE segmentation = ?", [name])
 
 
 def list_segments(ws: "Workspace", kind: str | None = None, segmentation: str | None = None) -> pd.DataFrame:
@@ -192,10 +187,10 @@ def delete(ws: "Workspace", name: str) -> None:
     users = [user for user, rule in rules if name in referenced_segments(rule)]
     if users:
         raise SchemaError(f"segment {name!r} is used by {', '.join(map(repr, users))} (in_segment); delete those first")
-    with transaction(ws):
+    with ws.transaction():
         ws.con.execute("DELETE FROM segment_members WHERE segment_id = ?", [sid])
         ws.con.execute("DELETE FROM segments WHERE segment_id = ?", [sid])
 
 
 __all__ = ["save_rule", "refresh_rules", "list_segments", "describe", "overlap", "members", "delete",
-           "segment_id", "check_name", "transaction", "write_members", "next_id"]
+           "segment_id", "check_name", "write_members", "next_id", "drop_segmentation"]
