@@ -29,7 +29,15 @@ def connect_duckdb(path: Path, memory_limit: str = "", threads: int = 0) -> tupl
     -------
     (duckdb.DuckDBPyConnection, ibis backend)
     """
-    con = duckdb.connect(str(path))
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        from .exceptions import WorkspaceError
+
+        if "lock" in str(exc).lower():
+            raise WorkspaceError(f"{path}: the database is open in another process (DuckDB allows one writer); "
+                                 "close it there and try again") from None
+        raise
     if memory_limit:
         con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
     if threads:

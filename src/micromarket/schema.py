@@ -466,11 +466,26 @@ MICRO_MARKETS = Table(
     ingestible=False,
 )
 
+STORE_CLUSTERS = Table(
+    "store_clusters",
+    "One row per store with sales: its cluster (by catchment demographics and sales mix) from `micromarket local stores`.",
+    (
+        Column("store_id", TEXT, "Store (see `stores`).", source=False),
+        _derived("cluster", INTEGER, "Cluster number."),
+        _derived("store_cluster", TEXT, "Cluster name, written from what sets it apart, e.g. `high median income, more cheese`."),
+        _derived("description", TEXT, "The cluster's description."),
+        _derived("customers", INTEGER, "Customers in the store's catchment."),
+        _derived("revenue", NUMBER, "The store's in-store revenue."),
+    ),
+    natural_key=("store_id",),
+    ingestible=False,
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS,
               CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
-              AREA_TYPES, MICRO_MARKETS)
+              AREA_TYPES, MICRO_MARKETS, STORE_CLUSTERS)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]

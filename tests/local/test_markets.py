@@ -1,6 +1,7 @@
 """Micro-markets: intervals against SciPy, figures against SQL, catchments, and Online Retail by country."""
 
 import datetime as dt
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -119,3 +120,44 @@ def test_online_retail_by_country_with_shares_index_and_intervals(data_dir, tmp_
     assert smallest["customers"] < 5 and smallest["verdict"] == "as the chain"
     out = run_cli("local", "markets", "--by", "country", "-w", tmp_path / "retail", "--top", "3")
     assert "United Kingdom" in out.stderr or "micro-markets by country" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def stores_chain(tmp_path_factory):
+    """A chain with 30 stores in four kinds of neighbourhood (the generator's area types)."""
+    from micromarket.ingest.generate import generate
+
+    root = tmp_path_factory.mktemp("stores")
+    generate(root / "data", 8_000, stores=30, seed=3)
+    ws = Workspace.create(root / "ws")
+    for table in ("areas", "stores", "products", "customers", "transactions"):
+        ws.ingest(root / "data" / f"{table}.parquet", table=table)
+    yield ws, root
+    ws.close()
+
+
+def test_store_clusters_follow_the_kind_of_neighbourhood(stores_chain):
+    from sklearn.metrics import adjusted_rand_score
+
+    from micromarket.local import store_clusters
+
+    ws, root = stores_chain
+    truth = pd.read_parquet(root / "data" / "truth" / "areas_truth.parquet")
+    kinds = ws.table("stores").to_pandas().merge(truth, on="area_id").set_index("store_id")["area_type"]
+    result = store_clusters(ws, k=4)
+    got = result.stores.set_index("store_id")["store_cluster"]
+    assert adjusted_rand_score(kinds.loc[got.index], got) >= 0.8
+    # The cluster of the affluent suburbs' stores says so, and every store is stored once.
+    affluent = got[kinds.loc[got.index] == "Affluent suburbs"].mode()[0]
+    assert "high median income" in affluent.lower()
+    stored = ws.con.execute("SELECT count(*), count(DISTINCT store_id) FROM store_clusters").fetchone()
+    assert stored == (len(got), len(got)) and result.clusters["description"].str.contains("stores").all()
+    assert 2 <= store_clusters(ws).k <= 8
+    with pytest.raises(SchemaError, match="unknown store feature"):
+        store_clusters(ws, features=["mix:Caviar"])
+    busy = run_cli("local", "stores", "-w", root / "ws", check=False)  # the fixture holds the database
+    assert busy.returncode == 1 and "open in another process" in busy.stderr
+    ws.con.execute("CHECKPOINT")
+    shutil.copytree(root / "ws", root / "copy")
+    out = run_cli("local", "stores", "--k", "4", "-w", root / "copy")
+    assert "4 store clusters" in out.stderr

@@ -50,3 +50,28 @@ def markets(
         out.add_row(str(row.rank), str(row.unit), f"{row.customers:,}", f"{getattr(row, value):.4g}",
                     f"{getattr(row, low):.4g} - {getattr(row, high):.4g}", f"{row.index:.0f}", row.verdict)
     stderr.print(out)
+
+
+@app.command("stores")
+def stores(
+    k: str = typer.Option("auto", help="Clusters: 'auto' or a number."),
+    feature: Optional[list[str]] = typer.Option(None, "--feature", help="Store feature (area:..., mix:...), repeatable."),
+    workspace: Path = WorkspaceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Cluster the stores by catchment demographics and sales mix; name and describe each cluster."""
+    from ..local.stores import store_clusters
+    from .segment import _k
+
+    with Workspace.open(workspace) as ws:
+        result = store_clusters(ws, k=_k(k), features=feature or None)
+    if as_json:
+        print_json({"k": result.k, "silhouette": result.silhouette, "features": result.features,
+                    "clusters": result.clusters.to_dict("records"), "stores": result.stores.to_dict("records")})
+        return
+    out = RichTable(title=f"{result.k} store clusters (silhouette {result.silhouette:.2f})")
+    for column in ("cluster", "stores", "customers", "revenue share", "top categories"):
+        out.add_column(column)
+    for row in result.clusters.itertuples():
+        out.add_row(row.store_cluster, str(row.stores), f"{row.customers:,}", f"{row.revenue_share:.1%}", row.top_categories)
+    stderr.print(out)

@@ -1,5 +1,6 @@
-"""The "localise" stage: micro-markets per area, store catchment or other place."""
+"""The "localise" stage: micro-markets per area, store catchment or other place, and store clusters."""
 
 from .markets import customer_units, micro_markets, save_micro_markets, wilson_interval
+from .stores import store_clusters, store_features
 
-__all__ = ["micro_markets", "save_micro_markets", "customer_units", "wilson_interval"]
+__all__ = ["micro_markets", "save_micro_markets", "customer_units", "wilson_interval", "store_clusters", "store_features"]

@@ -1,0 +1,129 @@
+"""Store clusters: stores grouped by who lives in their catchment and what they sell, each
+cluster named and described from what sets it apart.
+
+A store's catchment demographics are the census variables of its customers' areas, averaged
+over the customers it serves (see :func:`micromarket.local.markets.customer_units`); its
+sales mix is the share of its in-store revenue per category.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..exceptions import SchemaError
+from ..profile.rfm import customer_purchases
+from ..segments.clusters import CustomerClusters
+from ..segments.features import FeatureScaler
+from ..segments.geo import census_variables
+from ..segments.personas import differences, largest_first, unique_name
+from .markets import customer_units
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+
+@dataclass
+class StoreClusters:
+    """What :func:`store_clusters` built."""
+
+    k: int
+    features: list[str]
+    silhouette: float
+    clusters: pd.DataFrame = field(repr=False)
+    stores: pd.DataFrame = field(repr=False)
+
+
+def store_features(ws: "Workspace") -> pd.DataFrame:
+    """Per store (index ``store_id``): ``customers``, ``revenue``, catchment census variables
+    (``area:<column>``, customer-weighted) and sales mix (``mix:<category>``, share of revenue)."""
+    units = customer_units(ws, "store")
+    customers, areas = ws.table("customers").select("customer_id", "area_id"), ws.table("areas")
+    census = census_variables(areas.to_pandas())
+    placed = units.inner_join(customers, "customer_id").inner_join(areas.select("area_id", *census), "area_id")
+    demographics = placed.group_by(store_id=placed.unit).aggregate(
+        customers=placed.count(), **{f"area:{c}": placed[c].mean() for c in census}).to_pandas().set_index("store_id")
+    lines = customer_purchases(ws.table("transactions"))
+    lines = lines.filter(lines.store_id.notnull())
+    products = ws.table("products").select("product_id", "category")
+    sold = lines.left_join(products, "product_id")
+    sold = sold.mutate(category=sold.category.fill_null("(unknown)"))
+    mix = sold.group_by("store_id", "category").aggregate(revenue=sold.amount.sum()).to_pandas()
+    if mix.empty:
+        raise SchemaError("no in-store sales (transactions with a store_id): store clusters need them")
+    wide = mix.pivot_table(index="store_id", columns="category", values="revenue", aggfunc="sum", fill_value=0.0)
+    revenue = wide.sum(axis=1)
+    shares = wide.div(revenue.where(revenue > 0), axis=0).fillna(0.0).add_prefix("mix:")
+    return shares.assign(revenue=revenue).join(demographics, how="left")
+
+
+def _phrase(feature: str, value: float) -> str:
+    if feature.startswith("mix:"):
+        return f"{'more' if value > 0 else 'less'} {feature[4:].lower()}"
+    return f"{'high' if value > 0 else 'low'} {feature.replace('area:', '').replace('share_', '').replace('_', ' ')}"
+
+
+def store_clusters(ws: "Workspace", *, k: int | str = "auto", features: list[str] | None = None,
+                   random_state: int = 0) -> StoreClusters:
+    """Cluster the stores, name and describe each cluster, and store ``store_clusters``.
+
+    Parameters
+    ----------
+    ws : Workspace
+    k : int or "auto"
+        Clusters (``"auto"``: the knee of the k-means cost over 2..min(8, stores / 3)).
+    features : list of str, optional
+        Columns of :func:`store_features` (default: every catchment and sales-mix column).
+    random_state : int
+    """
+    frame = store_features(ws)
+    chosen = features or [c for c in frame.columns if c.startswith(("area:", "mix:"))]
+    unknown = [f for f in chosen if f not in frame.columns]
+    if unknown:
+        raise SchemaError(f"unknown store feature(s) {unknown}; features: {', '.join(frame.columns)}")
+    if len(frame) < 6:
+        raise SchemaError(f"{len(frame)} stores with sales: store clusters need at least 6")
+    X = FeatureScaler(chosen).fit(frame).transform(frame)
+    model = CustomerClusters(k, k_max=max(2, min(8, len(frame) // 3)), sample_size=len(frame), n_bootstrap=0,
+                             random_state=random_state).fit(X)
+    diffs = differences(frame[chosen], model.labels_)
+    used: set[str] = set()
+    rows = []
+    for label in pd.Series(model.labels_).value_counts().index:
+        members = frame[model.labels_ == label]
+        ranked = largest_first(diffs.loc[label])
+        name = unique_name(", ".join(_phrase(f, v) for f, v in ranked[ranked.abs() >= 0.5][:3].items()) or "typical stores",
+                           used)
+        mix = members[[c for c in chosen if c.startswith("mix:")]].mean().sort_values(ascending=False)
+        rows.append({"cluster": int(label), "store_cluster": name, "stores": len(members),
+                     "customers": int(members["customers"].fillna(0).sum()), "revenue": float(members["revenue"].sum()),
+                     "revenue_share": float(members["revenue"].sum() / frame["revenue"].sum()),
+                     "top_categories": ", ".join(mix.index[:3].str[4:]),
+                     "description": _describe(name, members, frame, ranked),
+                     "differences": json.dumps({f: round(float(v), 3) for f, v in ranked.items()})})
+    clusters = pd.DataFrame(rows)
+    names = dict(zip(clusters["cluster"], clusters["store_cluster"]))
+    stores = pd.DataFrame({"store_id": frame.index.astype(str), "cluster": model.labels_.astype(int),
+                           "store_cluster": [names[label] for label in model.labels_],
+                           "customers": frame["customers"].fillna(0).astype(int).to_numpy(),
+                           "revenue": frame["revenue"].to_numpy()})
+    with ws.transaction():
+        ws.con.execute("DELETE FROM store_clusters")
+        ws.append("store_clusters", stores.merge(clusters[["cluster", "description"]], on="cluster"))
+    return StoreClusters(k=model.k_, features=chosen, silhouette=model.silhouette_, clusters=clusters, stores=stores)
+
+
+def _describe(name: str, members: pd.DataFrame, everyone: pd.DataFrame, ranked: pd.Series) -> str:
+    share = members["revenue"].sum() / everyone["revenue"].sum()
+    sentences = [f"{len(members)} stores ({len(members) / len(everyone):.0%} of stores, {share:.0%} of in-store revenue), "
+                 f"{int(members['customers'].fillna(0).sum()):,} customers in their catchments."]
+    apart = [_phrase(f, v) for f, v in ranked[ranked.abs() >= 0.3][:4].items()]
+    if apart:
+        sentences.append("Against the chain: " + ", ".join(apart) + ".")
+    return " ".join(sentences)
+
+
+__all__ = ["store_features", "store_clusters", "StoreClusters"]
