@@ -25,3 +25,13 @@ def pairs(values: list[str] | None, what: str) -> dict[str, str]:
 def print_json(data) -> None:
     """``data`` as indented JSON on stdout."""
     typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def parse_k(value: str) -> int | str:
+    """A ``--k`` option: ``auto`` or a whole number (a usage error otherwise)."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"k = {value!r}: expected 'auto' or a whole number") from None

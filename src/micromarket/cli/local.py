@@ -10,7 +10,7 @@ import typer
 from rich.table import Table as RichTable
 
 from ..workspace import Workspace
-from .common import JsonOpt, WorkspaceOpt, print_json
+from .common import JsonOpt, WorkspaceOpt, parse_k, print_json
 from .progress import stderr
 
 app = typer.Typer(help="Local marketing: each area, store catchment or place as a market of its own.", no_args_is_help=True)
@@ -61,10 +61,9 @@ def stores(
 ) -> None:
     """Cluster the stores by catchment demographics and sales mix; name and describe each cluster."""
     from ..local.stores import store_clusters
-    from .segment import _k
 
     with Workspace.open(workspace) as ws:
-        result = store_clusters(ws, k=_k(k), features=feature or None)
+        result = store_clusters(ws, k=parse_k(k), features=feature or None)
     if as_json:
         print_json({"k": result.k, "silhouette": result.silhouette, "features": result.features,
                     "clusters": result.clusters.to_dict("records"), "stores": result.stores.to_dict("records")})

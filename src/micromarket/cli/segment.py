@@ -9,19 +9,10 @@ import typer
 from rich.table import Table as RichTable
 
 from ..workspace import Workspace
-from .common import JsonOpt, WorkspaceOpt, pairs, print_json
+from .common import JsonOpt, WorkspaceOpt, pairs, parse_k, print_json
 from .progress import stderr, steps
 
 app = typer.Typer(help="Segments from mass to one: rules, clusters with personas, area types.", no_args_is_help=True)
-
-
-def _k(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise typer.BadParameter(f"k = {value!r}: expected 'auto' or a whole number") from None
 
 
 @app.command("rule")
@@ -149,7 +140,7 @@ def cluster(
     weights = {key: float(value) for key, value in pairs(weight, "--weight").items()}
     with Workspace.open(workspace) as ws, steps("Segment", ["reading features", "clustering", "writing personas",
                                                             "saving"]) as advance:
-        result = cluster_customers(ws, name, features=feature or None, weights=weights, k=_k(k), micro_k=micro_k,
+        result = cluster_customers(ws, name, features=feature or None, weights=weights, k=parse_k(k), micro_k=micro_k,
                                    method=method, k_max=k_max, random_state=seed, progress=advance)
     if as_json:
         print_json({**{key: v for key, v in result.__dict__.items() if key != "segments"},
@@ -187,7 +178,7 @@ def areas(
     from ..segments.geo import area_types
 
     with Workspace.open(workspace) as ws:
-        result = area_types(ws, name, k=_k(k), variables=variable or None)
+        result = area_types(ws, name, k=parse_k(k), variables=variable or None)
     if as_json:
         print_json({"k": result.k, "variables": result.variables, "silhouette": result.silhouette,
                     "types": result.types.to_dict("records")})
