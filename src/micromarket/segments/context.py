@@ -43,7 +43,7 @@ def customer_base(ws: "Workspace") -> ir.Table:
 def rule_context(ws: "Workspace", resolving: tuple[str, ...] = ()) -> RuleContext:
     """The :class:`RuleContext` of a workspace (see :mod:`micromarket.segments.rules`)."""
     base = customer_base(ws)
-    end = _data_end(ws)
+    end = data_end(ws)
     columns: dict[str, Callable[[ir.Table], ir.Value]] = {}
     for name in base.columns:
         if name.startswith(_AREA):
@@ -61,7 +61,8 @@ def _column(name: str) -> Callable[[ir.Table], ir.Value]:
     return lambda t: t[name]
 
 
-def _data_end(ws: "Workspace") -> dt.date:
+def data_end(ws: "Workspace") -> dt.date:
+    """The day of the last transaction (today on an empty log): "within" and ``age`` count from it."""
     last = ws.table("transactions").ts.max().execute()
     return dt.date.today() if last is None or str(last) == "NaT" else last.date()
 

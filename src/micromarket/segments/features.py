@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import SchemaError
+from .context import data_end
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -74,8 +75,8 @@ def _demographics(ws: "Workspace") -> "ir.Table | None":
     customers = ws.table("customers")
     if customers.count().execute() == 0:
         return None
-    last = ws.table("transactions").ts.max().execute()
-    out = customers.select("customer_id", "area_id", age=ibis.literal(float(last.year)) - customers.birth_year)
+    # Age counts to the same day as the rule language's ``age``.
+    out = customers.select("customer_id", "area_id", age=ibis.literal(float(data_end(ws).year)) - customers.birth_year)
     areas = ws.table("areas")
     numeric = [c for c, t in areas.schema().items() if c not in ("latitude", "longitude", "load_id") and t.is_numeric()]
     if numeric:

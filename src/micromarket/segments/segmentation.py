@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import ibis
 import ibis.expr.types as ir
@@ -85,7 +85,7 @@ def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list
     X = scaler.transform(frame)
     step("clustering")
     top = CustomerClusters(k, method=method, k_max=k_max, random_state=random_state).fit(X)
-    finest, labels, model = _levels(top, X, micro_k, random_state)
+    finest, labels = _levels(top, X, micro_k, random_state)
     step("writing personas")
     profile = ws.table("customer_profile").select("customer_id", "clv", "p_alive", "preferred_channel",
                                                    "preferred_store").to_pandas().set_index("customer_id")
@@ -104,11 +104,11 @@ def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list
                               scores=quality["scores"], segments=table)
 
 
-def _levels(top: CustomerClusters, X: np.ndarray, micro_k: int | None, seed: int) -> tuple[dict, dict, Any]:
+def _levels(top: CustomerClusters, X: np.ndarray, micro_k: int | None, seed: int) -> tuple[dict, dict]:
     """Labels per level (nested), and the finest level's centres with the map to coarser levels."""
     if micro_k is None:
         finest = _centres(top.model_, top.method)
-        return {**finest, "levels": {"segment": list(range(top.k_))}}, {"segment": top.labels_}, top
+        return {**finest, "levels": {"segment": list(range(top.k_))}}, {"segment": top.labels_}
     micro = CustomerClusters(micro_k, method="kmeans", n_bootstrap=0, random_state=seed).fit(X)
     sizes = np.bincount(micro.labels_, minlength=micro.k_)
     tree = weighted_ward(micro.centers_, np.maximum(sizes, 1))
@@ -119,7 +119,7 @@ def _levels(top: CustomerClusters, X: np.ndarray, micro_k: int | None, seed: int
     maps["micro"] = np.arange(micro.k_)
     labels = {level: mapping[micro.labels_] for level, mapping in maps.items()}
     finest = _centres(micro.model_, "kmeans")
-    return {**finest, "levels": {level: m.tolist() for level, m in maps.items()}}, labels, micro
+    return {**finest, "levels": {level: m.tolist() for level, m in maps.items()}}, labels
 
 
 def _centres(model, method: str) -> dict:
