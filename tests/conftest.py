@@ -81,3 +81,18 @@ def postgres_url(tmp_path_factory):
             time.sleep(0.3)
     yield url
     subprocess.run(prefix + [str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "stop"], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def stores_chain(tmp_path_factory):
+    """A generated chain with 30 stores in four kinds of neighbourhood (the generator's area types),
+    shared by the store-cluster and assortment tests."""
+    from micromarket.ingest.generate import generate
+
+    root = tmp_path_factory.mktemp("stores")
+    generate(root / "data", 8_000, stores=30, seed=3)
+    ws = Workspace.create(root / "ws")
+    for table in ("areas", "stores", "products", "customers", "transactions"):
+        ws.ingest(root / "data" / f"{table}.parquet", table=table)
+    yield ws, root
+    ws.close()

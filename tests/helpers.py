@@ -20,3 +20,16 @@ def run_cli(*args, check: bool = True) -> subprocess.CompletedProcess:
     if check and proc.returncode != 0:
         raise AssertionError(proc.stderr)
     return proc
+
+
+def copy_workspace(ws, target: Path) -> Path:
+    """Copy an open workspace's folder (without ``data``) for CLI processes to use on their own.
+
+    The copy runs in another process: DuckDB's lock on the database file is a POSIX record
+    lock, which a process loses when it closes *any* descriptor of the file, so reading the
+    file here would silently unlock the workspace the tests still hold.
+    """
+    ws.con.execute("CHECKPOINT")
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-r", *[str(p) for p in Path(ws.root).iterdir() if p.name != "data"], str(target)], check=True)
+    return target

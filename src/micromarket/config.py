@@ -61,6 +61,9 @@ DEFAULTS: dict[str, Any] = {
         "months": 12,
         "spend_per_household": 0.0,
         "confidence": 0.95,
+        "fdr": 0.05,
+        "core_share": 0.8,
+        "max_departure": 0.2,
     },
     "mapping": {},
 }
@@ -133,6 +136,11 @@ def _validate_local(local: dict, path) -> None:
         (isinstance(local["spend_per_household"], (int, float)) and local["spend_per_household"] >= 0,
          "local.spend_per_household", "a number >= 0 (0 = unknown)"),
         (isinstance(local["confidence"], float) and 0.5 <= local["confidence"] < 1, "local.confidence", "a level in [0.5, 1)"),
+        (isinstance(local["fdr"], float) and 0 < local["fdr"] < 1, "local.fdr", "a false discovery rate in (0, 1)"),
+        (isinstance(local["core_share"], (int, float)) and 0 < local["core_share"] <= 1, "local.core_share",
+         "a share of chain revenue in (0, 1]"),
+        (isinstance(local["max_departure"], (int, float)) and 0 <= local["max_departure"] <= 1, "local.max_departure",
+         "a share of the range in [0, 1]"),
     ])
 
 

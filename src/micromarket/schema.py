@@ -481,11 +481,84 @@ STORE_CLUSTERS = Table(
     ingestible=False,
 )
 
+ASSORTMENT_RECOMMENDATIONS = Table(
+    "assortment_recommendations",
+    "One row per store cluster or store and item that is in its range, in the core range, or over- or under-indexes significantly, from the last `micromarket local assortment` run.",
+    (
+        _derived("level", TEXT, "`cluster` or `store`."),
+        _derived("unit", TEXT, "Store id, or cluster number (see `store_clusters`)."),
+        _derived("store_cluster", TEXT, "The cluster's name."),
+        _derived("item_id", TEXT, "Item (product, service or promotion id)."),
+        _derived("item_group", TEXT, "The item's group, e.g. `Cheese · premium`; items are compared within it."),
+        _derived("lines", NUMBER, "Purchase lines of the item here in the period."),
+        _derived("expected_lines", NUMBER, "Lines expected from the group's sales here and the item's share of the group elsewhere."),
+        _derived("index", NUMBER, "Lines against expected, x 100."),
+        _derived("p_value", NUMBER, "Two-sided quasi-binomial p-value."),
+        _derived("q_value", NUMBER, "Benjamini-Hochberg q-value over all items and units of the level."),
+        _derived("direction", TEXT, "`over` or `under` where significant (own test, or the cluster's when borrowed), else `none`."),
+        _derived("evidence", TEXT, "Where the direction comes from: `store`, `cluster` (borrowed), or empty."),
+        _derived("in_core", BOOLEAN, "In the chain's core range."),
+        _derived("in_range", BOOLEAN, "In the recommended range."),
+        _derived("action", TEXT, "`add`, `drop`, `expand`, `reduce`, `keep`, or `not ranged` (a discovery left out)."),
+        _derived("predicted_revenue", NUMBER, "Revenue predicted here in a period like this one."),
+        _derived("shelf_priority", INTEGER, "Rank within the unit's range and the item's category by predicted revenue, 1 = first."),
+        _derived("period_start", DATE, "First day of the analysis period."),
+        _derived("period_end", DATE, "Last day of the analysis period."),
+    ),
+    natural_key=("level", "unit", "item_id"),
+    ingestible=False,
+)
+
+ASSORTMENT_SEGMENTS = Table(
+    "assortment_segments",
+    "One row per store cluster or store and item group (e.g. category and price tier): its share of the unit's sales against the rest of the chain.",
+    (
+        _derived("level", TEXT, "`cluster` or `store`."),
+        _derived("unit", TEXT, "Store id, or cluster number."),
+        _derived("store_cluster", TEXT, "The cluster's name."),
+        _derived("item_group", TEXT, "Item group."),
+        _derived("lines", NUMBER, "Purchase lines of the group here."),
+        _derived("expected_lines", NUMBER, "Lines expected from the unit's size and the group's share elsewhere."),
+        _derived("index", NUMBER, "Lines against expected, x 100."),
+        _derived("p_value", NUMBER, "Two-sided quasi-binomial p-value."),
+        _derived("q_value", NUMBER, "Benjamini-Hochberg q-value over all groups and units of the level."),
+        _derived("direction", TEXT, "`over`, `under` or `none`."),
+        _derived("period_start", DATE, "First day of the analysis period."),
+        _derived("period_end", DATE, "Last day of the analysis period."),
+    ),
+    natural_key=("level", "unit", "item_group"),
+    ingestible=False,
+)
+
+ASSORTMENT_SUMMARY = Table(
+    "assortment_summary",
+    "One row per store cluster, store and the chain: range size against the core, departures, and the gain from localising.",
+    (
+        _derived("level", TEXT, "`cluster`, `store` or `chain`."),
+        _derived("unit", TEXT, "Store id, cluster number, or `chain`."),
+        _derived("store_cluster", TEXT, "The cluster's name."),
+        _derived("skus", INTEGER, "Items in the recommended range (as many as the core: localising swaps items)."),
+        _derived("core_skus", INTEGER, "Items in the chain's core range."),
+        _derived("skus_across_stores", INTEGER, "Distinct items across the ranges of the cluster's stores (chain: all stores), the cost side of localising."),
+        _derived("adds", INTEGER, "Items ranged outside the core."),
+        _derived("drops", INTEGER, "Core items left out."),
+        _derived("departure", NUMBER, "Share of the range outside the core (at most `[local] max_departure`)."),
+        _derived("capped", INTEGER, "Swaps that would sell more but the departure cap kept out."),
+        _derived("predicted_gain", NUMBER, "Predicted revenue of the range minus that of the core range, in a period like this one."),
+        _derived("validated_gain", NUMBER, "Out of sample: revenue of the range learnt on the period before, minus the core's, in this period."),
+        _derived("period_start", DATE, "First day of the analysis period."),
+        _derived("period_end", DATE, "Last day of the analysis period."),
+    ),
+    natural_key=("level", "unit"),
+    ingestible=False,
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS,
               CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
-              AREA_TYPES, MICRO_MARKETS, STORE_CLUSTERS)
+              AREA_TYPES, MICRO_MARKETS, STORE_CLUSTERS, ASSORTMENT_RECOMMENDATIONS, ASSORTMENT_SEGMENTS,
+              ASSORTMENT_SUMMARY)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]

@@ -1,7 +1,6 @@
 """Micro-markets: intervals against SciPy, figures against SQL, catchments, and Online Retail by country."""
 
 import datetime as dt
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ from micromarket.demo import run_demo
 from micromarket.exceptions import ConfigError, SchemaError
 from micromarket.local import customer_units, micro_markets, save_micro_markets, wilson_interval
 
-from helpers import run_cli
+from helpers import copy_workspace, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -122,20 +121,6 @@ def test_online_retail_by_country_with_shares_index_and_intervals(data_dir, tmp_
     assert "United Kingdom" in out.stderr or "micro-markets by country" in out.stderr
 
 
-@pytest.fixture(scope="module")
-def stores_chain(tmp_path_factory):
-    """A chain with 30 stores in four kinds of neighbourhood (the generator's area types)."""
-    from micromarket.ingest.generate import generate
-
-    root = tmp_path_factory.mktemp("stores")
-    generate(root / "data", 8_000, stores=30, seed=3)
-    ws = Workspace.create(root / "ws")
-    for table in ("areas", "stores", "products", "customers", "transactions"):
-        ws.ingest(root / "data" / f"{table}.parquet", table=table)
-    yield ws, root
-    ws.close()
-
-
 def test_store_clusters_follow_the_kind_of_neighbourhood(stores_chain):
     from sklearn.metrics import adjusted_rand_score
 
@@ -156,8 +141,7 @@ def test_store_clusters_follow_the_kind_of_neighbourhood(stores_chain):
     with pytest.raises(SchemaError, match="unknown store feature"):
         store_clusters(ws, features=["mix:Caviar"])
     busy = run_cli("local", "stores", "-w", root / "ws", check=False)  # the fixture holds the database
-    assert busy.returncode == 1 and "open in another process" in busy.stderr
-    ws.con.execute("CHECKPOINT")
-    shutil.copytree(root / "ws", root / "copy")
+    assert busy.returncode == 1 and "open in another process" in busy.stderr, busy.stderr
+    copy_workspace(ws, root / "copy")
     out = run_cli("local", "stores", "--k", "4", "-w", root / "copy")
     assert "4 store clusters" in out.stderr

@@ -1,7 +1,6 @@
 """The segment commands, and segments with personas in the HTML report (generated chain and Online Retail)."""
 
 import json
-import shutil
 
 import pytest
 
@@ -10,6 +9,7 @@ from micromarket.profile import build_profile
 from micromarket.reports import write_report
 from micromarket.segments.segmentation import cluster_customers
 
+from helpers import copy_workspace
 from helpers import run_cli as run
 
 
@@ -17,10 +17,7 @@ from helpers import run_cli as run
 def copy(chain, tmp_path_factory):
     """A copy of the shared chain, so the CLI's processes have the database file to themselves."""
     ws, _ = chain
-    ws.con.execute("CHECKPOINT")
-    target = tmp_path_factory.mktemp("cli") / "ws"
-    shutil.copytree(ws.root, target, ignore=shutil.ignore_patterns("data"))
-    return target
+    return copy_workspace(ws, tmp_path_factory.mktemp("cli") / "ws")
 
 
 def test_segment_commands(copy):

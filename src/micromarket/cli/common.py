@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -35,3 +36,13 @@ def parse_k(value: str) -> int | str:
         return int(value)
     except ValueError:
         raise typer.BadParameter(f"k = {value!r}: expected 'auto' or a whole number") from None
+
+
+def parse_date(value: str | None, option: str = "--end") -> dt.date | None:
+    """A date option, YYYY-MM-DD (``None`` stays ``None``; a usage error otherwise)."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option} {value!r}: expected YYYY-MM-DD") from None

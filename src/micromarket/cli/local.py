@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Optional
 
@@ -10,8 +9,8 @@ import typer
 from rich.table import Table as RichTable
 
 from ..workspace import Workspace
-from .common import JsonOpt, WorkspaceOpt, parse_k, print_json
-from .progress import stderr
+from .common import JsonOpt, WorkspaceOpt, parse_date, parse_k, print_json
+from .progress import stderr, steps
 
 app = typer.Typer(help="Local marketing: each area, store catchment or place as a market of its own.", no_args_is_help=True)
 
@@ -29,12 +28,8 @@ def markets(
     """Build and store the micro-market table: customers, penetration, share, index, growth, with intervals."""
     from ..local import micro_markets, save_micro_markets
 
-    try:
-        last = dt.date.fromisoformat(end) if end else None
-    except ValueError:
-        raise typer.BadParameter(f"--end {end!r}: expected YYYY-MM-DD") from None
     with Workspace.open(workspace) as ws:
-        frame = micro_markets(ws, by, end=last, months=months, spend_per_household=spend_per_household)
+        frame = micro_markets(ws, by, end=parse_date(end), months=months, spend_per_household=spend_per_household)
         save_micro_markets(ws, frame)
     if as_json:
         print_json(frame.to_dict("records"))
@@ -73,4 +68,60 @@ def stores(
         out.add_column(column)
     for row in result.clusters.itertuples():
         out.add_row(row.store_cluster, str(row.stores), f"{row.customers:,}", f"{row.revenue_share:.1%}", row.top_categories)
+    stderr.print(out)
+
+
+@app.command("assortment")
+def assortment(
+    end: Optional[str] = typer.Option(None, help="Last day of the period, YYYY-MM-DD (default: the last transaction day)."),
+    months: Optional[int] = typer.Option(None, min=1, help="Months in the period; the check learns on as many before."),
+    items: str = typer.Option("products", help="Table of the items (any product-like table: services, promotions)."),
+    item_column: str = typer.Option("product_id", help="Column of transactions naming the item."),
+    item_key: Optional[str] = typer.Option(None, help="Column of the item table with the same ids (default: --item-column)."),
+    group_by: Optional[list[str]] = typer.Option(None, "--group-by", help="Item column grouping items, repeatable "
+                                                 "(default: category and price_tier)."),
+    fdr: Optional[float] = typer.Option(None, min=0.0001, max=0.5, help="False discovery rate (default [local] fdr)."),
+    core_share: Optional[float] = typer.Option(None, min=0.01, max=1.0, help="Share of chain revenue in the core range."),
+    max_departure: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Largest share of a range outside the core."),
+    top: int = typer.Option(10, min=1, help="Discoveries shown."),
+    workspace: Path = WorkspaceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Localised assortment: over- and under-indexed items per store cluster and store, ranges, shelf priority."""
+    from ..local.assortment import STEPS, localised_assortment, save_assortment
+
+    with Workspace.open(workspace) as ws, steps("assortment", [*STEPS, "writing"]) as advance:
+        result = localised_assortment(ws, end=parse_date(end), months=months, items=items, item_column=item_column,
+                                      item_key=item_key, group_by=tuple(group_by) if group_by else None, fdr=fdr,
+                                      core_share=core_share, max_departure=max_departure, on_step=advance)
+        advance("writing")
+        save_assortment(ws, result)
+    summary = result.summary.set_index("level")
+    if as_json:
+        check = {k: v for k, v in (result.validation or {}).items() if k != "per_store_gain"}
+        print_json({"period": [str(d) for d in result.period], "dispersion": result.dispersion, "validation": check,
+                    "summary": result.summary.to_dict("records")})
+        return
+    _print_assortment(result, summary, top)
+
+
+def _print_assortment(result, summary, top: int) -> None:
+    chain = summary.loc["chain"]
+    stderr.print(f"Period {result.period[0]} to {result.period[1]}: core range {int(chain['core_skus'])} items; "
+                 f"{int(chain['skus_across_stores'])} distinct items across all store ranges; "
+                 f"mean departure {chain['departure']:.1%}.")
+    check = result.validation
+    if check:
+        stderr.print(f"Checked out of sample on {check['stores']} stores: localised ranges learnt on the period before "
+                     f"sold {check['gain']:,.2f} more than the core range ({check['gain_share']:+.2%} of revenue); "
+                     f"{check['stores_gaining']:.0%} of stores gained.")
+    else:
+        stderr.print("No out of sample check: the data do not reach back half a period before this one.")
+    rec = result.recommendations
+    found = rec[(rec["level"] == "cluster") & (rec["direction"] != "none")].sort_values("q_value").head(top)
+    out = RichTable(title=f"Strongest cluster discoveries ({len(rec[(rec['level'] == 'cluster') & (rec['direction'] != 'none')])})")
+    for column in ("cluster", "item", "group", "index", "q", "action"):
+        out.add_column(column, justify="right" if column in ("index", "q") else "left")
+    for row in found.itertuples():
+        out.add_row(row.store_cluster, row.item_id, row.item_group, f"{row.index:.0f}", f"{row.q_value:.1e}", row.action)
     stderr.print(out)

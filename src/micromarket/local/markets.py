@@ -50,9 +50,11 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float
     return np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
 
 
-def periods(ws: "Workspace", end: dt.date | None = None, months: int = 12) -> tuple[tuple, tuple | None]:
+def periods(ws: "Workspace", end: dt.date | None = None, months: int = 12,
+            partial: bool = False) -> tuple[tuple, tuple | None]:
     """The analysis period (the ``months`` up to ``end``, default the last transaction day) and
-    the same length before it (``None`` when the data do not reach back that far)."""
+    the same length before it (``None`` when the data do not reach back that far; with
+    ``partial``, what the data hold of it when that is at least half of it)."""
     tx = ws.table("transactions")
     first, last = tx.ts.min().execute(), tx.ts.max().execute()
     if last is None or pd.isna(last):
@@ -60,6 +62,8 @@ def periods(ws: "Workspace", end: dt.date | None = None, months: int = 12) -> tu
     end = end or last.date()
     start = (pd.Timestamp(end) - pd.DateOffset(months=months) + pd.Timedelta(days=1)).date()
     before = (pd.Timestamp(start) - pd.DateOffset(months=months)).date()
+    if partial and before < first.date() and (start - first.date()) * 2 >= (start - before):
+        before = first.date()
     previous = (before, start - dt.timedelta(days=1)) if before >= first.date() else None
     return (start, end), previous
 

@@ -1,0 +1,349 @@
+"""Localised assortment: which items and groups each store cluster and store over- or
+under-indexes on, the range each should carry, shelf priority, and the gain checked out of
+sample.
+
+The flow: in-store sales per store and item (lines and revenue) for the analysis period and
+the one before; tests per store cluster and per store (:mod:`.over_index`) with false
+discovery control; ranges within the departure cap (:mod:`.ranges`); then the same plan
+learnt on the earlier period is scored on the later one against the chain's core range of
+the same size. Items are any product-like table: products, a bank's services, promotions,
+as long as the transactions name them in a column and the table gives their groups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from ..exceptions import SchemaError
+from .markets import periods
+from .ranges import Evidence, Ranges, plan_ranges, test_level
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+#: The steps :func:`localised_assortment` reports.
+STEPS = ("reading sales", "testing and ranging", "checking out of sample")
+
+#: Item columns that group items by default, where the item table has them.
+DEFAULT_GROUPS = ("category", "price_tier")
+
+
+@dataclass
+class Sales:
+    """In-store sales as dense units x items arrays, items sorted by group."""
+
+    stores: np.ndarray
+    items: np.ndarray
+    groups: pd.DataFrame  # one row per group: label and the group columns
+    group_of: np.ndarray
+    starts: np.ndarray
+    cluster_of: np.ndarray  # store -> cluster code (-1: none)
+    clusters: pd.DataFrame  # cluster code, store_cluster name
+    lines: dict  # period -> array
+    revenue: dict  # period -> array
+
+
+@dataclass
+class Plan:
+    """One period's tests and ranges at both levels."""
+
+    core: np.ndarray
+    revenue_per_line: np.ndarray
+    cluster_lines: np.ndarray
+    store_lines: np.ndarray
+    clusters: Evidence
+    stores: Evidence
+    cluster_ranges: Ranges
+    store_ranges: Ranges
+
+
+@dataclass
+class Assortment:
+    """What :func:`localised_assortment` found (the three frames are also stored as tables)."""
+
+    period: tuple
+    recommendations: pd.DataFrame
+    segments: pd.DataFrame
+    summary: pd.DataFrame
+    validation: dict | None
+    dispersion: dict
+
+
+def localised_assortment(ws: "Workspace", *, end: dt.date | None = None, months: int | None = None,
+                         items: str = "products", item_column: str = "product_id", item_key: str | None = None,
+                         group_by: tuple[str, ...] | None = None, fdr: float | None = None,
+                         core_share: float | None = None, max_departure: float | None = None,
+                         on_step: Callable[[str], None] | None = None) -> Assortment:
+    """Test, range and validate the localised assortment of every store cluster and store.
+
+    Parameters
+    ----------
+    ws : Workspace
+    end, months : optional
+        The analysis period (default: the ``[local] months`` up to the last transaction day);
+        the out-of-sample check learns on the same length before it.
+    items : str
+        Table of the items (default ``products``; any product-like table of the workspace).
+    item_column : str
+        Column of ``transactions`` naming the item.
+    item_key : str, optional
+        Column of ``items`` holding the same ids (default: ``item_column``).
+    group_by : tuple of str, optional
+        Item columns whose values form the groups items are compared within
+        (default: ``category`` and ``price_tier`` where the table has them).
+    fdr : float, optional
+        False discovery rate (default ``[local] fdr``).
+    core_share : float, optional
+        Share of chain revenue the core range covers (default ``[local] core_share``).
+    max_departure : float, optional
+        Largest share of a store's range outside the core (default ``[local] max_departure``).
+    on_step : callable, optional
+        Called with the name of each step as it starts (:data:`STEPS`).
+
+    Returns
+    -------
+    Assortment
+    """
+    step = on_step or (lambda _name: None)
+    settings = ws.config["local"]
+    fdr = fdr or settings["fdr"]
+    core_share = core_share or settings["core_share"]
+    max_departure = settings["max_departure"] if max_departure is None else max_departure
+    period, previous = periods(ws, end, months or settings["months"], partial=True)
+    step(STEPS[0])
+    sales = store_sales(ws, period, previous, items, (item_column, item_key or item_column), group_by)
+    step(STEPS[1])
+    plan = make_plan(sales, "now", fdr, core_share, max_departure)
+    step(STEPS[2])
+    validation = validate(sales, fdr, core_share, max_departure) if previous is not None else None
+    recommendations = pd.concat([_item_rows(sales, plan, "cluster"), _item_rows(sales, plan, "store")],
+                                ignore_index=True)
+    segments = pd.concat([_group_rows(sales, plan, "cluster"), _group_rows(sales, plan, "store")], ignore_index=True)
+    summary = _summary(sales, plan, validation)
+    for frame in (recommendations, segments, summary):
+        frame["period_start"], frame["period_end"] = period
+    return Assortment(period, recommendations, segments, summary, validation,
+                      {"cluster": plan.clusters.items.dispersion, "store": plan.stores.items.dispersion})
+
+
+def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: str, columns: tuple[str, str],
+                group_by: tuple[str, ...] | None) -> Sales:
+    """In-store purchase lines and revenue per store and item, for the period and the one before
+    (``columns``: the item's column in transactions and in the item table)."""
+    item_column, item_key = columns
+    tx = ws.table("transactions")
+    if item_column not in tx.columns:
+        raise SchemaError(f"item column {item_column!r} is not a column of transactions ({', '.join(tx.columns)})")
+    first = (previous or period)[0]
+    lines = tx.filter(tx.store_id.notnull(), tx[item_column].notnull(), ~tx.is_return.fill_null(False),
+                      tx.ts >= ibis.timestamp(dt.datetime.combine(first, dt.time())),
+                      tx.ts < ibis.timestamp(dt.datetime.combine(period[1] + dt.timedelta(days=1), dt.time())))
+    now = lines.ts >= ibis.timestamp(dt.datetime.combine(period[0], dt.time()))
+    counts = lines.group_by("store_id", item=lines[item_column].cast("string"), now=now).aggregate(
+        lines=lines.count(), revenue=lines.amount.sum()).to_pyarrow().to_pandas()
+    if counts.empty or not counts["now"].any():
+        raise SchemaError(f"no in-store sales (transactions with a store_id and a {item_column}) between "
+                          f"{period[0]} and {period[1]}: the assortment needs them")
+    attributes = _item_groups(ws, items, item_key, group_by, counts["item"].unique())
+    cluster_of, clusters, stores = _clusters(ws, np.sort(counts["store_id"].unique()))
+    item_ids = attributes.index.to_numpy()
+    group_of = attributes["group"].to_numpy()
+    u = pd.Index(stores).get_indexer(counts["store_id"])
+    i = pd.Index(item_ids).get_indexer(counts["item"])
+    shape = (len(stores), len(item_ids))
+    dense = {key: {} for key in ("lines", "revenue")}
+    for label, flag in (("now", True), ("before", False)):
+        rows = counts["now"].to_numpy() == flag
+        for key in dense:
+            matrix = np.zeros(shape)
+            matrix[u[rows], i[rows]] = counts[key].to_numpy(float)[rows]
+            dense[key][label] = matrix
+    groups = attributes.drop_duplicates("group").set_index("group").sort_index()
+    starts = np.searchsorted(group_of, np.arange(len(groups)))
+    return Sales(stores, item_ids, groups, group_of, starts, cluster_of, clusters,
+                 dense["lines"], dense["revenue"])
+
+
+def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[str, ...] | None,
+                 sold: np.ndarray) -> pd.DataFrame:
+    """Sold items (index) sorted by group, with ``group`` (code), ``label`` and the group columns."""
+    # Any table of the workspace's database will do, the user's own included.
+    if items not in ws.ibis.list_tables():
+        raise SchemaError(f"item table {items!r} is not in the workspace")
+    table = ws.ibis.table(items)
+    if item_column not in table.columns:
+        raise SchemaError(f"item table {items!r} has no column {item_column!r} ({', '.join(table.columns)})")
+    columns = list(group_by) if group_by is not None else [c for c in DEFAULT_GROUPS if c in table.columns]
+    unknown = [c for c in columns if c not in table.columns]
+    if unknown:
+        raise SchemaError(f"group column(s) {unknown} are not columns of {items!r} ({', '.join(table.columns)})")
+    known = table.select(item=table[item_column].cast("string"), **{c: table[c].cast("string") for c in columns})
+    frame = pd.DataFrame({"item": sold}).merge(known.to_pandas().drop_duplicates("item"), on="item", how="left")
+    for c in columns:
+        frame[c] = frame[c].fillna("(unknown)")
+    frame["label"] = frame[columns].agg(" · ".join, axis=1) if columns else "all items"
+    frame = frame.sort_values(["label", "item"]).reset_index(drop=True)
+    frame["group"] = pd.factorize(frame["label"])[0]
+    return frame.set_index("item")
+
+
+def _clusters(ws: "Workspace", stores: np.ndarray) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    """Each store's cluster code from ``store_clusters`` (clustered now when the table is empty)."""
+    stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
+    if stored.empty:
+        from .stores import store_clusters
+
+        store_clusters(ws)
+        stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
+    code = stored.set_index("store_id")["cluster"].reindex(stores)
+    clusters = stored.drop_duplicates("cluster")[["cluster", "store_cluster"]].sort_values("cluster")
+    return code.fillna(-1).astype(int).to_numpy(), clusters.reset_index(drop=True), stores
+
+
+def core_range(revenue: np.ndarray, core_share: float) -> np.ndarray:
+    """The chain's core range: its best-selling items covering ``core_share`` of chain revenue."""
+    chain = revenue.sum(axis=0)
+    order = np.argsort(-chain, kind="stable")
+    covered = np.cumsum(chain[order]) / max(chain[chain > 0].sum(), 1e-12)
+    size = int(np.searchsorted(covered, core_share) + 1)
+    core = np.zeros(chain.size, dtype=bool)
+    core[order[:min(size, int((chain > 0).sum()))]] = True
+    return core
+
+
+def _cluster_sum(matrix: np.ndarray, cluster_of: np.ndarray, k: int) -> np.ndarray:
+    return np.stack([matrix[cluster_of == c].sum(axis=0) for c in range(k)]) if k else np.zeros((0, matrix.shape[1]))
+
+
+def make_plan(sales: Sales, period: str, fdr: float, core_share: float, max_departure: float) -> Plan:
+    """Tests and ranges for both levels from one period's sales."""
+    lines, revenue = sales.lines[period], sales.revenue[period]
+    core = core_range(revenue, core_share)
+    chain_lines = lines.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_line = np.where(chain_lines > 0, revenue.sum(axis=0) / chain_lines, 0.0)
+    k = int(sales.clusters["cluster"].max()) + 1 if len(sales.clusters) else 0
+    cluster_lines = _cluster_sum(lines, sales.cluster_of, k)
+    stores = test_level(lines, sales.group_of, sales.starts, fdr)
+    clusters = test_level(cluster_lines, sales.group_of, sales.starts, fdr, stores.items.dispersion)
+    args = (per_line, sales.group_of, sales.starts, core)
+    cluster_ranges = plan_ranges(cluster_lines, *args, clusters, max_departure)
+    store_ranges = plan_ranges(lines, *args, stores, max_departure, clusters, sales.cluster_of)
+    return Plan(core, per_line, cluster_lines, lines, clusters, stores, cluster_ranges, store_ranges)
+
+
+def validate(sales: Sales, fdr: float, core_share: float, max_departure: float) -> dict:
+    """Learn ranges on the earlier period, score them on the later one against the core range.
+
+    Both ranges hold the same number of items; an item's sales count only where the range
+    carries it (no substitution is assumed either way).
+    """
+    plan = make_plan(sales, "before", fdr, core_share, max_departure)
+    later = sales.revenue["now"]
+    local = (later * plan.store_ranges.in_range).sum(axis=1)
+    chain = (later * plan.core[None, :]).sum(axis=1)
+    total = later.sum(axis=1)
+    return {"stores": int(len(sales.stores)), "revenue": float(total.sum()),
+            "localised_revenue": float(local.sum()), "core_revenue": float(chain.sum()),
+            "gain": float(local.sum() - chain.sum()),
+            "gain_share": float((local.sum() - chain.sum()) / max(total.sum(), 1e-12)),
+            "stores_gaining": float(np.mean(local > chain)) if len(local) else float("nan"),
+            "per_store_gain": local - chain}
+
+
+def _units(sales: Sales, level: str) -> tuple[np.ndarray, np.ndarray]:
+    """Unit ids and names for a level."""
+    if level == "store":
+        names = sales.clusters.set_index("cluster")["store_cluster"].reindex(sales.cluster_of).fillna("").to_numpy()
+        return sales.stores.astype(str), names
+    return sales.clusters["cluster"].astype(str).to_numpy(), sales.clusters["store_cluster"].to_numpy()
+
+
+_ACTIONS = np.array(["not ranged", "add", "drop", "expand", "reduce", "keep"])
+
+
+def _item_rows(sales: Sales, plan: Plan, level: str) -> pd.DataFrame:
+    """One row per unit and item that is in its range, in the core, or a discovery."""
+    ranges = plan.store_ranges if level == "store" else plan.cluster_ranges
+    tests = (plan.stores if level == "store" else plan.clusters).items
+    lines = plan.store_lines if level == "store" else plan.cluster_lines
+    core = np.broadcast_to(plan.core, lines.shape)
+    keep = ranges.in_range | core | (ranges.item_direction != 0)
+    u, i = np.nonzero(keep)
+    units, names = _units(sales, level)
+    in_range, in_core, direction = ranges.in_range[u, i], core[u, i], ranges.item_direction[u, i]
+    action = np.select([in_range & ~in_core, ~in_range & in_core, in_range & (direction > 0),
+                        in_range & (direction < 0), in_range], [1, 2, 3, 4, 5], 0)
+    frame = pd.DataFrame({
+        "level": level, "unit": units[u], "store_cluster": names[u], "item_id": sales.items[i],
+        "item_group": sales.groups["label"].to_numpy()[sales.group_of[i]],
+        "lines": lines[u, i], "expected_lines": tests.expected[u, i], "index": tests.index[u, i],
+        "p_value": tests.p_value[u, i], "q_value": tests.q_value[u, i],
+        "direction": np.array(["under", "none", "over"])[direction + 1],
+        "evidence": np.array(["", "cluster", level])[ranges.item_source[u, i]],
+        "in_core": in_core, "in_range": in_range, "action": _ACTIONS[action],
+        "predicted_revenue": ranges.predicted_revenue[u, i]})
+    first = sales.groups.columns.drop(["label"], errors="ignore")
+    shelf = sales.groups[first[0]].to_numpy()[sales.group_of[i]] if len(first) else np.zeros(len(i))
+    ranked = frame["predicted_revenue"].where(frame["in_range"])
+    frame["shelf_priority"] = ranked.groupby([frame["unit"], shelf]).rank(ascending=False, method="first").astype("Int64")
+    return frame
+
+
+def _group_rows(sales: Sales, plan: Plan, level: str) -> pd.DataFrame:
+    """One row per unit and item group: its share of the unit against the rest of the chain."""
+    tests = (plan.stores if level == "store" else plan.clusters).groups
+    units, names = _units(sales, level)
+    u, g = np.indices(tests.index.shape).reshape(2, -1)
+    observed = tests.expected * np.nan_to_num(tests.index) / 100
+    return pd.DataFrame({
+        "level": level, "unit": units[u], "store_cluster": names[u], "item_group": sales.groups["label"].to_numpy()[g],
+        "lines": observed[u, g], "expected_lines": tests.expected[u, g], "index": tests.index[u, g],
+        "p_value": tests.p_value[u, g], "q_value": tests.q_value[u, g],
+        "direction": np.array(["under", "none", "over"])[tests.direction[u, g] + 1]})
+
+
+def _summary(sales: Sales, plan: Plan, validation: dict | None) -> pd.DataFrame:
+    """Per cluster, store and the chain: range size against the core, departures, predicted and validated gain."""
+    rows = []
+    core_size = int(plan.core.sum())
+    for level, ranges in (("cluster", plan.cluster_ranges), ("store", plan.store_ranges)):
+        units, names = _units(sales, level)
+        adds = (ranges.in_range & ~plan.core).sum(axis=1)
+        gain = (ranges.predicted_revenue * (ranges.in_range.astype(float) - plan.core)).sum(axis=1)
+        frame = pd.DataFrame({"level": level, "unit": units, "store_cluster": names, "skus": ranges.in_range.sum(axis=1),
+                              "core_skus": core_size, "adds": adds, "drops": adds, "departure": adds / max(core_size, 1),
+                              "capped": ranges.capped, "predicted_gain": gain})
+        if level == "cluster":
+            frame["skus_across_stores"] = [int(plan.store_ranges.in_range[sales.cluster_of == c].any(axis=0).sum())
+                                           for c in range(len(units))]
+        elif validation is not None:
+            frame["validated_gain"] = validation["per_store_gain"]
+        rows.append(frame)
+    chain = {"level": "chain", "unit": "chain", "store_cluster": "", "skus": core_size, "core_skus": core_size,
+             "skus_across_stores": int(plan.store_ranges.in_range.any(axis=0).sum()),
+             "adds": int(rows[1]["adds"].sum()), "drops": int(rows[1]["drops"].sum()),
+             "departure": float(rows[1]["departure"].mean()), "capped": int(rows[1]["capped"].sum()),
+             "predicted_gain": float(rows[1]["predicted_gain"].sum()),
+             "validated_gain": validation["gain"] if validation else np.nan}
+    return pd.concat([*rows, pd.DataFrame([chain])], ignore_index=True)
+
+
+def save_assortment(ws: "Workspace", result: Assortment) -> None:
+    """Replace ``assortment_recommendations``, ``assortment_segments`` and ``assortment_summary`` in one transaction."""
+    from ..schema import TABLES
+
+    with ws.transaction():
+        for table, frame in (("assortment_recommendations", result.recommendations),
+                             ("assortment_segments", result.segments), ("assortment_summary", result.summary)):
+            ws.con.execute(f"DELETE FROM {table}")
+            ws.append(table, frame[[c for c in TABLES[table].column_names if c in frame]])
+
+
+__all__ = ["localised_assortment", "save_assortment", "Assortment", "store_sales", "core_range", "make_plan", "validate"]

@@ -1,0 +1,126 @@
+"""Over- and under-index tests of a unit's sales against the rest of the chain.
+
+A unit (a store, a store cluster) sells ``x`` of an item out of ``n`` sales of the item's
+group (its category and price tier, or the whole unit for a group). Under the null the item
+takes the same share of its group everywhere, so ``x ~ Binomial(n, pi)`` with ``pi`` the
+item's share of the group in the *rest* of the chain (leaving the unit out keeps a large
+store from being compared with itself). Real purchases come in clusters (one customer buys
+the same cheese every week), so counts vary more than binomially; the variance is scaled by
+a dispersion factor estimated robustly from all cells, and the exact binomial tails are
+taken at the effective counts ``x / phi`` and ``n / phi`` (quasi-binomial). The reference
+share is itself estimated from the rest of the chain, whose sampling noise adds a factor
+``1 + n / m`` to the variance (``m`` the rest's sales of the group, as in the two-sample test
+of proportions); it matters when a unit is a large part of the chain, as a cluster is. Tests across
+thousands of items and units are controlled for the false discovery rate (Benjamini and
+Hochberg).
+
+References
+----------
+Benjamini, Y. and Hochberg, Y. (1995). Controlling the false discovery rate: a practical and
+powerful approach to multiple testing. Journal of the Royal Statistical Society B 57(1), 289-300.
+McCullagh, P. and Nelder, J. A. (1989). Generalized Linear Models, 2nd ed., section 4.5
+(over-dispersion and the quasi-binomial model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import betainc
+from scipy.stats import chi2, false_discovery_control
+
+#: Cells expected to sell fewer lines than this do not inform the dispersion estimate
+#: (their Pearson residuals are too skewed to be near-normal).
+MIN_EXPECTED_FOR_DISPERSION = 5.0
+
+
+@dataclass
+class IndexTests:
+    """Results of :func:`index_tests`, arrays shaped like the counts."""
+
+    expected: np.ndarray
+    index: np.ndarray
+    p_value: np.ndarray
+    q_value: np.ndarray
+    direction: np.ndarray  # +1 significantly over, -1 significantly under, 0 neither
+    dispersion: float
+
+
+def leave_out_share(x: np.ndarray, n: np.ndarray, total_x: np.ndarray, total_n: np.ndarray) -> np.ndarray:
+    """The item's share of its group in the chain without the unit (NaN where nothing is left)."""
+    rest_n = total_n - n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rest_n > 0, (total_x - x) / rest_n, np.nan)
+
+
+def binomial_tails(x: np.ndarray, n: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``P(X >= x)`` and ``P(X <= x)`` for ``X ~ Binomial(n, p)``, for real-valued ``x`` and ``n``.
+
+    Written with the regularised incomplete beta function, which extends the binomial to
+    the non-integer effective counts of the quasi-binomial test.
+
+    >>> upper, lower = binomial_tails(np.array([7.0]), np.array([10.0]), np.array([0.5]))
+    >>> round(float(upper[0]), 4), round(float(lower[0]), 4)
+    (0.1719, 0.9453)
+    """
+    x, n, p = np.broadcast_arrays(np.asarray(x, float), np.asarray(n, float), np.asarray(p, float))
+    with np.errstate(invalid="ignore"):
+        upper = np.where(x <= 0, 1.0, betainc(np.maximum(x, 1e-12), np.maximum(n - x + 1, 1e-12), p))
+        lower = np.where(x >= n, 1.0, betainc(np.maximum(n - x, 1e-12), x + 1, 1 - p))
+    return upper, lower
+
+
+def dispersion(x: np.ndarray, expected: np.ndarray, p: np.ndarray) -> float:
+    """Robust quasi-binomial dispersion: the median squared Pearson residual over its null median.
+
+    A minority of real local effects barely moves the median, so the estimate reflects the
+    noise of the ordinary cells; it is never below 1 (no tests made more liberal than binomial).
+    """
+    usable = np.isfinite(p) & (expected >= MIN_EXPECTED_FOR_DISPERSION) & (p < 1)
+    if usable.sum() < 30:
+        return 1.0
+    z2 = (x[usable] - expected[usable]) ** 2 / (expected[usable] * (1 - p[usable]))
+    return float(max(1.0, np.median(z2) / chi2.ppf(0.5, 1)))
+
+
+def index_tests(x: np.ndarray, n: np.ndarray, p: np.ndarray, fdr: float, phi: float | None = None,
+                reference_n: np.ndarray | None = None) -> IndexTests:
+    """Index, two-sided quasi-binomial p-value and Benjamini-Hochberg q-value per cell.
+
+    Parameters
+    ----------
+    x : array
+        The unit's sales of the item (lines).
+    n : array
+        The unit's sales of the item's group.
+    p : array
+        The item's share of its group elsewhere (:func:`leave_out_share`); NaN cells are not tested.
+    fdr : float
+        Level at which discoveries are declared (``q_value <= fdr``).
+    phi : float, optional
+        Dispersion (default: estimated with :func:`dispersion`).
+    reference_n : array, optional
+        Sales of the group the reference share was estimated from (default: treated as exact).
+    """
+    expected = n * p
+    phi = dispersion(x, expected, p) if phi is None else phi
+    tested = np.isfinite(p) & (p > 0) & (p < 1) & (n > 0)
+    scale = np.full(x.shape, phi)
+    if reference_n is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = phi * (1 + n / np.broadcast_to(reference_n, x.shape))
+    upper, lower = binomial_tails(x[tested] / scale[tested], n[tested] / scale[tested], p[tested])
+    p_value = np.full(x.shape, np.nan)
+    p_value[tested] = np.minimum(1.0, 2 * np.minimum(upper, lower))
+    q_value = np.full(x.shape, np.nan)
+    if tested.any():
+        q_value[tested] = false_discovery_control(p_value[tested])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        index = np.where(expected > 0, 100 * x / expected, np.nan)
+    significant = q_value <= fdr
+    direction = np.where(significant & (index > 100), 1, np.where(significant & (index < 100), -1, 0)).astype(np.int8)
+    return IndexTests(expected, index, p_value, q_value, direction, phi)
+
+
+__all__ = ["IndexTests", "leave_out_share", "binomial_tails", "dispersion", "index_tests"]
