@@ -14,7 +14,9 @@ from .config import CONFIG_FILE
 from .exceptions import WorkspaceError
 from .ingest.generate import generate
 from .profile import build_profile
+from .local import localised_assortment, micro_markets, save_assortment, save_micro_markets, store_clusters
 from .reports import write_report
+from .local.stores import MIN_STORES
 from .segments import save_rule
 from .segments.geo import area_types
 from .segments.segmentation import cluster_customers
@@ -74,11 +76,22 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         build_profile(ws)
         step("segmenting")
         segment_demo(ws)
+        step("local markets")
+        local_demo(ws)
         step("writing report")
         report = write_report(ws)
     finally:
         ws.close()
     return {"generated": info, "loads": loads, "report": str(report)}
+
+
+def local_demo(ws: Workspace) -> None:
+    """Micro-markets by area and store catchment, store clusters, and the localised assortment."""
+    for level in ("area", "store"):
+        save_micro_markets(ws, micro_markets(ws, level))
+    if ws.table("stores").count().execute() >= MIN_STORES:
+        store_clusters(ws)
+    save_assortment(ws, localised_assortment(ws))
 
 
 def segment_demo(ws: Workspace) -> None:

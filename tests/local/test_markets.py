@@ -10,6 +10,7 @@ from scipy.stats import binomtest
 from micromarket import Workspace
 from micromarket.demo import run_demo
 from micromarket.exceptions import ConfigError, SchemaError
+from micromarket.reports.maps import choropleth, country_shapes
 from micromarket.local import customer_units, micro_markets, save_micro_markets, wilson_interval
 
 from helpers import copy_workspace, run_cli
@@ -119,6 +120,16 @@ def test_online_retail_by_country_with_shares_index_and_intervals(data_dir, tmp_
     assert smallest["customers"] < 5 and smallest["verdict"] == "as the chain"
     out = run_cli("local", "markets", "--by", "country", "-w", tmp_path / "retail", "--top", "3")
     assert "United Kingdom" in out.stderr or "micro-markets by country" in out.stderr
+    # The report maps the countries from the bundled shapes (data-set names such as EIRE understood).
+    shapes, missing = country_shapes(frame["unit"])
+    assert {"United Kingdom", "EIRE", "USA", "Germany", "France"} <= set(shapes)
+    assert {"Unspecified", "European Community"} <= set(missing) and len(shapes) >= 25
+    run_cli("report", "-w", tmp_path / "retail")
+    page = (tmp_path / "retail" / "reports" / "overview.html").read_text(encoding="utf-8")
+    assert "Revenue per customer index by country" in page and "Not on the country map (no shape)" in page
+    # Drawn as plain filled shapes: no geographic trace, which would fetch its base map from a CDN.
+    fig = choropleth(shapes, frame.set_index("unit")["index"], "index", label="index", midpoint=100)
+    assert {trace.type for trace in fig.data} == {"scatter"} and fig.data[0].fill == "toself"
 
 
 def test_store_clusters_follow_the_kind_of_neighbourhood(stores_chain):

@@ -180,7 +180,8 @@ def demo(
     """Generate a retail chain, load it into a new workspace, and write the report."""
     from ..demo import DEMO_TABLES, run_demo
 
-    names = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "segmenting", "writing report"]
+    names = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "segmenting",
+             "local markets", "writing report"]
     with counter("Generating customers", customers) as update, steps("Demo", names) as advance:
         result = run_demo(directory, customers, seed=seed, force=force, on_generate=update, on_step=advance)
     if as_json:

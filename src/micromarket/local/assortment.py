@@ -194,13 +194,15 @@ def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[
 
 
 def _clusters(ws: "Workspace", stores: np.ndarray) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
-    """Each store's cluster code from ``store_clusters`` (clustered now when the table is empty)."""
+    """Each store's cluster code from ``store_clusters`` (clustered now when the table is empty;
+    a chain too small to cluster has no cluster level, each store stands on its own evidence)."""
     stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
     if stored.empty:
-        from .stores import store_clusters
+        from .stores import MIN_STORES, store_clusters
 
-        store_clusters(ws)
-        stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
+        if len(stores) >= MIN_STORES:
+            store_clusters(ws)
+            stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
     code = stored.set_index("store_id")["cluster"].reindex(stores)
     clusters = stored.drop_duplicates("cluster")[["cluster", "store_cluster"]].sort_values("cluster")
     return code.fillna(-1).astype(int).to_numpy(), clusters.reset_index(drop=True), stores
@@ -234,7 +236,7 @@ def make_plan(sales: Sales, period: str, fdr: float, core_share: float, max_depa
     clusters = test_level(cluster_lines, sales.group_of, sales.starts, fdr, stores.items.dispersion)
     args = (per_line, sales.group_of, sales.starts, core)
     cluster_ranges = plan_ranges(cluster_lines, *args, clusters, max_departure)
-    store_ranges = plan_ranges(lines, *args, stores, max_departure, clusters, sales.cluster_of)
+    store_ranges = plan_ranges(lines, *args, stores, max_departure, clusters if k else None, sales.cluster_of)
     return Plan(core, per_line, cluster_lines, lines, clusters, stores, cluster_ranges, store_ranges)
 
 

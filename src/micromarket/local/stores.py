@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 
+#: Fewest stores worth clustering.
+MIN_STORES = 6
+
+
 @dataclass
 class StoreClusters:
     """What :func:`store_clusters` built."""
@@ -84,8 +88,8 @@ def store_clusters(ws: "Workspace", *, k: int | str = "auto", features: list[str
     unknown = [f for f in chosen if f not in frame.columns]
     if unknown:
         raise SchemaError(f"unknown store feature(s) {unknown}; features: {', '.join(frame.columns)}")
-    if len(frame) < 6:
-        raise SchemaError(f"{len(frame)} stores with sales: store clusters need at least 6")
+    if len(frame) < MIN_STORES:
+        raise SchemaError(f"{len(frame)} stores with sales: store clusters need at least {MIN_STORES}")
     X = FeatureScaler(chosen).fit(frame).transform(frame)
     model = CustomerClusters(k, k_max=max(2, min(8, len(frame) // 3)), sample_size=len(frame), n_bootstrap=0,
                              random_state=random_state).fit(X)

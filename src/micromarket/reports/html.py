@@ -92,10 +92,11 @@ def quality_section(ws: "Workspace") -> Section:
 
 def default_sections(ws: "Workspace") -> list[Section]:
     """Every section the workspace has data for, in the order of the loop."""
+    from .local import local_section
     from .segments import segments_section
     from .value import value_section
 
-    sections = (overview_section(ws), value_section(ws), segments_section(ws), quality_section(ws))
+    sections = (overview_section(ws), value_section(ws), segments_section(ws), local_section(ws), quality_section(ws))
     return [s for s in sections if s is not None]
 
 
