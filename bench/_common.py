@@ -32,11 +32,13 @@ def run_measured(code: str) -> dict:
             "result": json.loads(payload[-1]) if payload else None}
 
 
-def generated(out: Path, n: int) -> Path:
-    """The folder of a generated chain of ``n`` customers under ``out``, generating it if missing."""
-    data = out / f"gen-{n}"
+def generated(out: Path, n: int, products: int | None = None) -> Path:
+    """The folder of a generated chain of ``n`` customers (and ``products``, default the
+    generator's) under ``out``, generating it if missing."""
+    data = out / (f"gen-{n}" if products is None else f"gen-{n}-{products}p")
     if not (data / "transactions.parquet").exists():
-        run_measured(f"from micromarket.ingest.generate import generate\ngenerate({str(data)!r}, customers={n}, seed=1)")
+        run_measured(f"from micromarket.ingest.generate import generate\n"
+                     f"generate({str(data)!r}, customers={n}, products={products}, seed=1)")
     return data
 
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Callable
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..exceptions import SchemaError
 from .markets import periods
@@ -42,6 +44,7 @@ class Sales:
     items: np.ndarray
     groups: pd.DataFrame  # one row per group: label and the group columns
     group_of: np.ndarray
+    shelf_of: np.ndarray  # group -> code of its first grouping column (the shelf priority ranks within it)
     starts: np.ndarray
     cluster_of: np.ndarray  # store -> cluster code (-1: none)
     clusters: pd.DataFrame  # cluster code, store_cluster name
@@ -146,28 +149,40 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
                       tx.ts < ibis.timestamp(dt.datetime.combine(period[1] + dt.timedelta(days=1), dt.time())))
     now = lines.ts >= ibis.timestamp(dt.datetime.combine(period[0], dt.time()))
     counts = lines.group_by("store_id", item=lines[item_column].cast("string"), now=now).aggregate(
-        lines=lines.count(), revenue=lines.amount.sum()).to_pyarrow().to_pandas()
-    if counts.empty or not counts["now"].any():
+        lines=lines.count(), revenue=lines.amount.sum()).to_pyarrow()
+    flags = counts["now"].to_numpy()
+    if not flags.any():
         raise SchemaError(f"no in-store sales (transactions with a store_id and a {item_column}) between "
                           f"{period[0]} and {period[1]}: the assortment needs them")
-    attributes = _item_groups(ws, items, item_key, group_by, counts["item"].unique())
-    cluster_of, clusters, stores = _clusters(ws, np.sort(counts["store_id"].unique()))
+    # Codes from Arrow's dictionary encoding: millions of rows, no Python strings.
+    store_codes, store_names = _codes(counts["store_id"])
+    item_codes, item_names = _codes(counts["item"])
+    attributes = _item_groups(ws, items, item_key, group_by, item_names)
+    cluster_of, clusters, stores = _clusters(ws, np.sort(store_names))
     item_ids = attributes.index.to_numpy()
     group_of = attributes["group"].to_numpy()
-    u = pd.Index(stores).get_indexer(counts["store_id"])
-    i = pd.Index(item_ids).get_indexer(counts["item"])
+    u = pd.Index(stores).get_indexer(store_names)[store_codes]
+    i = pd.Index(item_ids).get_indexer(item_names)[item_codes]
     shape = (len(stores), len(item_ids))
     dense = {key: {} for key in ("lines", "revenue")}
     for label, flag in (("now", True), ("before", False)):
-        rows = counts["now"].to_numpy() == flag
+        rows = flags == flag
         for key in dense:
             matrix = np.zeros(shape)
-            matrix[u[rows], i[rows]] = counts[key].to_numpy(float)[rows]
+            matrix[u[rows], i[rows]] = counts[key].to_numpy().astype(float)[rows]
             dense[key][label] = matrix
     groups = attributes.drop_duplicates("group").set_index("group").sort_index()
     starts = np.searchsorted(group_of, np.arange(len(groups)))
-    return Sales(stores, item_ids, groups, group_of, starts, cluster_of, clusters,
+    group_columns = groups.columns.drop("label")
+    shelf_of = pd.factorize(groups[group_columns[0]])[0] if len(group_columns) else np.zeros(len(groups), dtype=int)
+    return Sales(stores, item_ids, groups, group_of, shelf_of, starts, cluster_of, clusters,
                  dense["lines"], dense["revenue"])
+
+
+def _codes(column) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and the distinct values of an Arrow string column."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False), np.array(encoded.dictionary.to_pylist(), dtype=object)
 
 
 def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[str, ...] | None,
@@ -187,7 +202,7 @@ def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[
     frame = pd.DataFrame({"item": sold}).merge(known.to_pandas().drop_duplicates("item"), on="item", how="left")
     for c in columns:
         frame[c] = frame[c].fillna("(unknown)")
-    frame["label"] = frame[columns].agg(" · ".join, axis=1) if columns else "all items"
+    frame["label"] = frame[columns[0]].str.cat(frame[columns[1:]], sep=" · ") if columns else "all items"
     frame = frame.sort_values(["label", "item"]).reset_index(drop=True)
     frame["group"] = pd.factorize(frame["label"])[0]
     return frame.set_index("item")
@@ -271,31 +286,52 @@ _ACTIONS = np.array(["not ranged", "add", "drop", "expand", "reduce", "keep"])
 
 
 def _item_rows(sales: Sales, plan: Plan, level: str) -> pd.DataFrame:
-    """One row per unit and item that is in its range, in the core, or a discovery."""
+    """One row per unit and item that is in its range, in the core, or a discovery.
+
+    Text columns are categoricals made from codes: millions of rows, few distinct values.
+    """
     ranges = plan.store_ranges if level == "store" else plan.cluster_ranges
     tests = (plan.stores if level == "store" else plan.clusters).items
     lines = plan.store_lines if level == "store" else plan.cluster_lines
     core = np.broadcast_to(plan.core, lines.shape)
-    keep = ranges.in_range | core | (ranges.item_direction != 0)
-    u, i = np.nonzero(keep)
+    u, i = np.nonzero(ranges.in_range | core | (ranges.item_direction != 0))
     units, names = _units(sales, level)
     in_range, in_core, direction = ranges.in_range[u, i], core[u, i], ranges.item_direction[u, i]
     action = np.select([in_range & ~in_core, ~in_range & in_core, in_range & (direction > 0),
                         in_range & (direction < 0), in_range], [1, 2, 3, 4, 5], 0)
-    frame = pd.DataFrame({
-        "level": level, "unit": units[u], "store_cluster": names[u], "item_id": sales.items[i],
-        "item_group": sales.groups["label"].to_numpy()[sales.group_of[i]],
+    group = sales.group_of[i]
+    labels = sales.groups["label"].to_numpy()
+    predicted = ranges.predicted_revenue[u, i]
+    return pd.DataFrame({
+        "level": level, "unit": _categorical(u, units), "store_cluster": _categorical(u, names),
+        "item_id": _categorical(i, sales.items), "item_group": _categorical(group, labels),
         "lines": lines[u, i], "expected_lines": tests.expected[u, i], "index": tests.index[u, i],
         "p_value": tests.p_value[u, i], "q_value": tests.q_value[u, i],
-        "direction": np.array(["under", "none", "over"])[direction + 1],
-        "evidence": np.array(["", "cluster", level])[ranges.item_source[u, i]],
-        "in_core": in_core, "in_range": in_range, "action": _ACTIONS[action],
-        "predicted_revenue": ranges.predicted_revenue[u, i]})
-    first = sales.groups.columns.drop(["label"], errors="ignore")
-    shelf = sales.groups[first[0]].to_numpy()[sales.group_of[i]] if len(first) else np.zeros(len(i))
-    ranked = frame["predicted_revenue"].where(frame["in_range"])
-    frame["shelf_priority"] = ranked.groupby([frame["unit"], shelf]).rank(ascending=False, method="first").astype("Int64")
-    return frame
+        "direction": _categorical(direction + 1, np.array(["under", "none", "over"])),
+        "evidence": _categorical(ranges.item_source[u, i], np.array(["", "cluster", level])),
+        "in_core": in_core, "in_range": in_range, "action": _categorical(action, _ACTIONS),
+        "predicted_revenue": predicted,
+        "shelf_priority": _shelf_priority(u, sales.shelf_of[group], predicted, in_range)})
+
+
+def _categorical(codes: np.ndarray, values: np.ndarray) -> pd.Categorical:
+    """Values by code, as a categorical (duplicate values, such as repeated cluster names, merged)."""
+    distinct, position = np.unique(values.astype(str), return_inverse=True)
+    return pd.Categorical.from_codes(position[codes], categories=distinct)
+
+
+def _shelf_priority(unit: np.ndarray, shelf: np.ndarray, predicted: np.ndarray, in_range: np.ndarray) -> pd.array:
+    """1, 2, ... by predicted revenue within each unit's range and shelf (category); NA outside the range."""
+    ranged = np.flatnonzero(in_range)
+    key = unit[ranged].astype(np.int64) * (int(shelf.max(initial=0)) + 1) + shelf[ranged]
+    order = np.lexsort((-predicted[ranged], key))
+    key = key[order]
+    starts = np.r_[True, key[1:] != key[:-1]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(order.size), 0))
+    out = pd.array(np.zeros(unit.size, dtype=np.int64), dtype="Int64")
+    out[ranged[order]] = np.arange(order.size) - first + 1
+    out[~in_range] = pd.NA
+    return out
 
 
 def _group_rows(sales: Sales, plan: Plan, level: str) -> pd.DataFrame:
@@ -345,7 +381,9 @@ def save_assortment(ws: "Workspace", result: Assortment) -> None:
         for table, frame in (("assortment_recommendations", result.recommendations),
                              ("assortment_segments", result.segments), ("assortment_summary", result.summary)):
             ws.con.execute(f"DELETE FROM {table}")
-            ws.append(table, frame[[c for c in TABLES[table].column_names if c in frame]])
+            # Arrow keeps the categoricals as dictionaries: DuckDB reads codes, not millions of strings.
+            ws.append(table, pa.Table.from_pandas(frame[[c for c in TABLES[table].column_names if c in frame]],
+                                                  preserve_index=False))
 
 
 __all__ = ["localised_assortment", "save_assortment", "Assortment", "store_sales", "core_range", "make_plan", "validate"]

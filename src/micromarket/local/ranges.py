@@ -122,24 +122,42 @@ def plan_ranges(lines: np.ndarray, revenue_per_line: np.ndarray, group_of: np.nd
     return Ranges(predicted, money, i_dir, i_source, in_range, capped)
 
 
+def _extremes(values: np.ndarray, k: int, largest: bool) -> np.ndarray:
+    """Column positions of each row's ``k`` smallest (or largest) values, in order."""
+    signed = -values if largest else values
+    if k < values.shape[1]:
+        part = np.argpartition(signed, k - 1, axis=1)[:, :k]
+    else:
+        part = np.tile(np.arange(values.shape[1]), (values.shape[0], 1))
+    return np.take_along_axis(part, np.argsort(np.take_along_axis(signed, part, 1), axis=1, kind="stable"), 1)
+
+
 def _swap(money: np.ndarray, core: np.ndarray, max_departure: float) -> tuple[np.ndarray, np.ndarray]:
     """Per unit: swap the best non-core items for the weakest core ones while they sell more."""
     size = int(core.sum())
     cap = int(np.floor(max_departure * size))
     in_range = np.broadcast_to(core, money.shape).copy()
-    capped = np.zeros(money.shape[0], dtype=int)
     core_idx, other_idx = np.flatnonzero(core), np.flatnonzero(~core)
     if not size or not other_idx.size:
-        return in_range, capped
+        return in_range, np.zeros(money.shape[0], dtype=int)
     depth = min(size, other_idx.size)
-    for u in range(money.shape[0]):
-        weakest = core_idx[np.argsort(money[u, core_idx], kind="stable")[:depth]]
-        best = other_idx[np.argsort(-money[u, other_idx], kind="stable")[:depth]]
-        better = int(np.sum(money[u, best] > money[u, weakest]))
-        swaps = min(better, cap)
-        in_range[u, weakest[:swaps]] = False
-        in_range[u, best[:swaps]] = True
-        capped[u] = better - swaps
+    # Row by row: the weakest core items against the best others, pair by pair; the pairs where
+    # the other sells more form a prefix (one list falls, the other rises). Sorted values count
+    # them; only the swaps the cap allows need their items found.
+    core_money, other_money = money[:, core_idx], money[:, other_idx]
+    weakest = np.sort(core_money, axis=1)[:, :depth]
+    best = -np.sort(-other_money, axis=1)[:, :depth]
+    better = (best > weakest).sum(axis=1)
+    swaps = np.minimum(better, cap)
+    if swaps.any():
+        top = int(swaps.max())
+        out_idx = _extremes(core_money, top, largest=False)
+        in_idx = _extremes(other_money, top, largest=True)
+        chosen = np.arange(top)[None, :] < swaps[:, None]
+        rows = np.repeat(np.arange(money.shape[0]), swaps)
+        in_range[rows, core_idx[out_idx[chosen]]] = False
+        in_range[rows, other_idx[in_idx[chosen]]] = True
+    capped = better - swaps
     return in_range, capped
 
 
