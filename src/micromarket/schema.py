@@ -481,20 +481,34 @@ STORE_CLUSTERS = Table(
     ingestible=False,
 )
 
+def _unit_columns(levels: str) -> tuple[Column, ...]:
+    """The columns naming an assortment unit: ``level``, ``unit``, ``store_cluster``."""
+    return (_derived("level", TEXT, f"{levels}."),
+            _derived("unit", TEXT, "Store id, cluster number (see `store_clusters`), or `chain`."),
+            _derived("store_cluster", TEXT, "The cluster's name."))
+
+
+def _test_columns(what: str) -> tuple[Column, ...]:
+    """The columns of an over-/under-index test of ``what`` (items or groups)."""
+    return (_derived("expected_lines", NUMBER, "Lines expected under the chain's shares (see docs/concepts/local.md)."),
+            _derived("index", NUMBER, "Lines against expected, x 100."),
+            _derived("p_value", NUMBER, "Two-sided quasi-binomial p-value."),
+            _derived("q_value", NUMBER, f"Benjamini-Hochberg q-value over all {what} and units of the level."))
+
+
+_PERIOD = (_derived("period_start", DATE, "First day of the analysis period."),
+           _derived("period_end", DATE, "Last day of the analysis period."))
+
+
 ASSORTMENT_RECOMMENDATIONS = Table(
     "assortment_recommendations",
     "One row per store cluster or store and item that is in its range, in the core range, or over- or under-indexes significantly, from the last `micromarket local assortment` run.",
     (
-        _derived("level", TEXT, "`cluster` or `store`."),
-        _derived("unit", TEXT, "Store id, or cluster number (see `store_clusters`)."),
-        _derived("store_cluster", TEXT, "The cluster's name."),
+        *_unit_columns("`cluster` or `store`"),
         _derived("item_id", TEXT, "Item (product, service or promotion id)."),
         _derived("item_group", TEXT, "The item's group, e.g. `Cheese · premium`; items are compared within it."),
         _derived("lines", NUMBER, "Purchase lines of the item here in the period."),
-        _derived("expected_lines", NUMBER, "Lines expected from the group's sales here and the item's share of the group elsewhere."),
-        _derived("index", NUMBER, "Lines against expected, x 100."),
-        _derived("p_value", NUMBER, "Two-sided quasi-binomial p-value."),
-        _derived("q_value", NUMBER, "Benjamini-Hochberg q-value over all items and units of the level."),
+        *_test_columns("items"),
         _derived("direction", TEXT, "`over` or `under` where significant (own test, or the cluster's when borrowed), else `none`."),
         _derived("evidence", TEXT, "Where the direction comes from: `store`, `cluster` (borrowed), or empty."),
         _derived("in_core", BOOLEAN, "In the chain's core range."),
@@ -502,8 +516,7 @@ ASSORTMENT_RECOMMENDATIONS = Table(
         _derived("action", TEXT, "`add`, `drop`, `expand`, `reduce`, `keep`, or `not ranged` (a discovery left out)."),
         _derived("predicted_revenue", NUMBER, "Revenue predicted here in a period like this one."),
         _derived("shelf_priority", INTEGER, "Rank within the unit's range and the item's category by predicted revenue, 1 = first."),
-        _derived("period_start", DATE, "First day of the analysis period."),
-        _derived("period_end", DATE, "Last day of the analysis period."),
+        *_PERIOD,
     ),
     natural_key=("level", "unit", "item_id"),
     ingestible=False,
@@ -513,18 +526,12 @@ ASSORTMENT_SEGMENTS = Table(
     "assortment_segments",
     "One row per store cluster or store and item group (e.g. category and price tier): its share of the unit's sales against the rest of the chain.",
     (
-        _derived("level", TEXT, "`cluster` or `store`."),
-        _derived("unit", TEXT, "Store id, or cluster number."),
-        _derived("store_cluster", TEXT, "The cluster's name."),
+        *_unit_columns("`cluster` or `store`"),
         _derived("item_group", TEXT, "Item group."),
         _derived("lines", NUMBER, "Purchase lines of the group here."),
-        _derived("expected_lines", NUMBER, "Lines expected from the unit's size and the group's share elsewhere."),
-        _derived("index", NUMBER, "Lines against expected, x 100."),
-        _derived("p_value", NUMBER, "Two-sided quasi-binomial p-value."),
-        _derived("q_value", NUMBER, "Benjamini-Hochberg q-value over all groups and units of the level."),
+        *_test_columns("groups"),
         _derived("direction", TEXT, "`over`, `under` or `none`."),
-        _derived("period_start", DATE, "First day of the analysis period."),
-        _derived("period_end", DATE, "Last day of the analysis period."),
+        *_PERIOD,
     ),
     natural_key=("level", "unit", "item_group"),
     ingestible=False,
@@ -534,9 +541,7 @@ ASSORTMENT_SUMMARY = Table(
     "assortment_summary",
     "One row per store cluster, store and the chain: range size against the core, departures, and the gain from localising.",
     (
-        _derived("level", TEXT, "`cluster`, `store` or `chain`."),
-        _derived("unit", TEXT, "Store id, cluster number, or `chain`."),
-        _derived("store_cluster", TEXT, "The cluster's name."),
+        *_unit_columns("`cluster`, `store` or `chain`"),
         _derived("skus", INTEGER, "Items in the recommended range (as many as the core: localising swaps items)."),
         _derived("core_skus", INTEGER, "Items in the chain's core range."),
         _derived("skus_across_stores", INTEGER, "Distinct items across the ranges of the cluster's stores (chain: all stores), the cost side of localising."),
@@ -546,8 +551,7 @@ ASSORTMENT_SUMMARY = Table(
         _derived("capped", INTEGER, "Swaps that would sell more but the departure cap kept out."),
         _derived("predicted_gain", NUMBER, "Predicted revenue of the range minus that of the core range, in a period like this one."),
         _derived("validated_gain", NUMBER, "Out of sample: revenue of the range learnt on the period before, minus the core's, in this period."),
-        _derived("period_start", DATE, "First day of the analysis period."),
-        _derived("period_end", DATE, "Last day of the analysis period."),
+        *_PERIOD,
     ),
     natural_key=("level", "unit"),
     ingestible=False,
