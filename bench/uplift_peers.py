@@ -20,11 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sklearn
-import sklift
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklift.metrics import qini_auc_score, uplift_auc_score
-from sklift.models import ClassTransformation, TwoModels
+
+try:  # the project's environment imports synthetic() only; scikit-uplift lives in its own
+    import sklearn
+    import sklift
+    from sklift.metrics import qini_auc_score, uplift_auc_score
+    from sklift.models import ClassTransformation, TwoModels
+except ImportError:
+    sklift = None
 
 ROOT = Path(__file__).resolve().parents[1]
 HILLSTROM = ROOT.parent / "shared" / "data" / "hillstrom" / "hillstrom.csv"
