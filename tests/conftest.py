@@ -10,9 +10,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from micromarket import Workspace
+from micromarket.demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -95,4 +97,15 @@ def stores_chain(tmp_path_factory):
     for table in ("areas", "stores", "products", "customers", "transactions"):
         ws.ingest(root / "data" / f"{table}.parquet", table=table)
     yield ws, root
+    ws.close()
+
+
+@pytest.fixture(scope="session")
+def chain(tmp_path_factory):
+    """(workspace, customers' truth) of a 6,000-customer generated chain after the whole demo (profiled,
+    segmented, local markets), shared by the segment and offer tests."""
+    root = tmp_path_factory.mktemp("segments") / "ws"
+    run_demo(root, customers=6_000, seed=7)
+    ws = Workspace.open(root)
+    yield ws, pd.read_parquet(root / "data" / "truth" / "customers_truth.parquet")
     ws.close()

@@ -65,6 +65,14 @@ DEFAULTS: dict[str, Any] = {
         "core_share": 0.8,
         "max_departure": 0.2,
     },
+    "offers": {
+        "days": 14,
+        "learner": "auto",
+        "contact_cost": 0.1,
+        "budget": 0.0,
+        "max_contacts": 4,
+        "contact_window_days": 30,
+    },
     "mapping": {},
 }
 
@@ -111,6 +119,7 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
             raise ConfigError(f"{path}: ingest.rules.{rule} = {action!r}; expected one of {RULE_ACTIONS}")
     _validate_profile(merged["profile"], path)
     _validate_local(merged["local"], path)
+    _validate_offers(merged["offers"], path)
     for table, mapping in merged["mapping"].items():
         if table not in INGESTIBLE:
             raise ConfigError(f"{path}: [mapping.{table}] is not a table; tables: {', '.join(INGESTIBLE)}")
@@ -141,6 +150,20 @@ def _validate_local(local: dict, path) -> None:
          "a share of chain revenue in (0, 1]"),
         (isinstance(local["max_departure"], (int, float)) and 0 <= local["max_departure"] <= 1, "local.max_departure",
          "a share of the range in [0, 1]"),
+    ])
+
+
+def _validate_offers(offers: dict, path) -> None:
+    _check_section("offers", offers, path, [
+        (isinstance(offers["days"], int) and offers["days"] >= 1, "offers.days", "a whole number of days >= 1"),
+        (offers["learner"] in ("auto", "x", "t", "s", "transformed"), "offers.learner", "one of auto, x, t, s, transformed"),
+        (isinstance(offers["contact_cost"], (int, float)) and offers["contact_cost"] >= 0, "offers.contact_cost",
+         "a cost >= 0"),
+        (isinstance(offers["budget"], (int, float)) and offers["budget"] >= 0, "offers.budget", "an amount >= 0 (0 = no limit)"),
+        (isinstance(offers["max_contacts"], int) and offers["max_contacts"] >= 0, "offers.max_contacts",
+         "a whole number >= 0 (0 = no cap)"),
+        (isinstance(offers["contact_window_days"], int) and offers["contact_window_days"] >= 1,
+         "offers.contact_window_days", "a whole number of days >= 1"),
     ])
 
 

@@ -17,6 +17,8 @@ from .profile import build_profile
 from .local import localised_assortment, micro_markets, save_assortment, save_micro_markets, store_clusters
 from .reports import write_report
 from .local.stores import MIN_STORES
+from .offers.plan import plan_offers, save_plan
+from .offers.scores import save_scores, score_offers
 from .segments import save_rule
 from .segments.geo import area_types
 from .segments.segmentation import cluster_customers
@@ -78,6 +80,8 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         segment_demo(ws)
         step("local markets")
         local_demo(ws)
+        step("offers")
+        offers_demo(ws)
         step("writing report")
         report = write_report(ws)
     finally:
@@ -92,6 +96,13 @@ def local_demo(ws: Workspace) -> None:
     if ws.table("stores").count().execute() >= MIN_STORES:
         store_clusters(ws)
     save_assortment(ws, localised_assortment(ws))
+
+
+def offers_demo(ws: Workspace) -> None:
+    """Uplift learnt from the generated past campaign, and the offer plan with its comparison."""
+    scores = score_offers(ws)
+    save_scores(ws, scores)
+    save_plan(ws, scores, plan_offers(ws, scores))
 
 
 def segment_demo(ws: Workspace) -> None:

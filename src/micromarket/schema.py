@@ -557,12 +557,55 @@ ASSORTMENT_SUMMARY = Table(
     ingestible=False,
 )
 
+OFFER_SCORES = Table(
+    "offer_scores",
+    "One row per customer and offer from the last `micromarket offers` run: uplift learnt from a past randomised campaign and the expected incremental profit of a contact.",
+    (
+        Column("customer_id", TEXT, "Customer.", source=False),
+        _derived("offer", TEXT, "The offer: a treatment arm of the campaign (`treatment`, or `treatment:<variant>`)."),
+        _derived("channel", TEXT, "The channel the offer goes out on."),
+        _derived("propensity", NUMBER, "Probability of buying within the window without a contact."),
+        _derived("uplift", NUMBER, "Estimated increase in that probability from the offer."),
+        _derived("expected_profit", NUMBER, "Uplift x value of a response - contact cost."),
+        _derived("campaign_id", TEXT, "The campaign the uplift was learnt from."),
+    ),
+    natural_key=("customer_id", "offer"),
+    ingestible=False,
+)
+
+OFFER_PLAN = Table(
+    "offer_plan",
+    "One row per customer chosen by the last `micromarket offers plan`: at most one offer each, under the budget, consent and contact caps.",
+    (
+        Column("customer_id", TEXT, "Customer.", source=False),
+        _derived("offer", TEXT, "The offer."),
+        _derived("channel", TEXT, "Its channel."),
+        _derived("uplift", NUMBER, "Estimated uplift."),
+        _derived("expected_profit", NUMBER, "Expected incremental profit."),
+        _derived("cost", NUMBER, "Contact cost."),
+    ),
+    natural_key=("customer_id",),
+    ingestible=False,
+)
+
+OFFER_RUNS = Table(
+    "offer_runs",
+    "One row per `micromarket offers plan` run: the campaign learnt from, model quality and the comparison with targeting rules.",
+    (
+        _derived("run_id", INTEGER, "Run number, increasing."),
+        _derived("ran_at", TIMESTAMP, "When it ran."),
+        _derived("summary", TEXT, "Campaign, offers, Qini and AUUC on the held-out half, uplift by decile, budget and comparison, as JSON text."),
+    ),
+    natural_key=("run_id",),
+    ingestible=False,
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS,
               CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
               AREA_TYPES, MICRO_MARKETS, STORE_CLUSTERS, ASSORTMENT_RECOMMENDATIONS, ASSORTMENT_SEGMENTS,
-              ASSORTMENT_SUMMARY)
+              ASSORTMENT_SUMMARY, OFFER_SCORES, OFFER_PLAN, OFFER_RUNS)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]

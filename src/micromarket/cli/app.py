@@ -16,6 +16,7 @@ from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, pairs, print_json
 from .progress import counter, stderr, steps
 from .local import app as local_app
+from .offers import app as offers_app
 from .segment import app as segment_app
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
 
 app.add_typer(segment_app, name="segment")
 app.add_typer(local_app, name="local")
+app.add_typer(offers_app, name="offers")
 
 
 @app.command()
@@ -181,7 +183,7 @@ def demo(
     from ..demo import DEMO_TABLES, run_demo
 
     names = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "segmenting",
-             "local markets", "writing report"]
+             "local markets", "offers", "writing report"]
     with counter("Generating customers", customers) as update, steps("Demo", names) as advance:
         result = run_demo(directory, customers, seed=seed, force=force, on_generate=update, on_step=advance)
     if as_json:

@@ -1,0 +1,175 @@
+"""The offer plan: who gets which offer under the budget, consent and contact caps, and how it
+compares with the usual targeting rules, in expected profit now and in realised profit on the
+campaign's held-out randomised half.
+
+Rules compared with the plan (each gives every chosen customer their best-uplift offer):
+
+- *everyone*: every eligible customer, whatever it costs;
+- *by propensity*: the customers most likely to buy anyway, as many as the plan contacts;
+- *uplift above zero*: everyone with a positive estimated uplift;
+- *random*: as many random eligible customers as the plan contacts.
+
+Realised profit on held-out members uses the randomisation: for the members a rule selects,
+incremental responses = selected x (response rate of the treated among them - that of the
+control among them), times the value of a response, minus a contact cost per selected member.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .optimise import optimise
+from .scores import OfferScores
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+#: Consent columns of ``customers`` by channel; other channels need none.
+CONSENT = {"email": "consent_email", "sms": "consent_sms", "post": "consent_post"}
+
+
+@dataclass
+class OfferPlan:
+    """What :func:`plan_offers` chose and how it compares."""
+
+    plan: pd.DataFrame = field(repr=False)
+    comparison: pd.DataFrame
+    budget: float | None
+    eligible: int
+    notes: list[str]
+
+
+def _eligibility(ws: "Workspace", wide: pd.DataFrame, channels: list[str], max_contacts: int, window_days: int,
+                 notes: list[str]) -> np.ndarray:
+    """Customers x offers that may be contacted: consent for the offer's channel, under the contact cap."""
+    customers = ws.table("customers").to_pandas().set_index("customer_id").reindex(wide.index)
+    eligible = np.ones((len(wide), len(channels)), dtype=bool)
+    for j, channel in enumerate(channels):
+        column = CONSENT.get(channel)
+        if column and column in customers and customers[column].notna().any():
+            eligible[:, j] = customers[column].fillna(False).astype(bool).to_numpy()
+        elif column:
+            notes.append(f"no {column} recorded: every customer counted as reachable by {channel}")
+    if max_contacts:
+        since = pd.Timestamp(ws.table("transactions").ts.max().execute()) - pd.Timedelta(days=window_days)
+        recent = ws.con.execute("SELECT customer_id, count(*) FROM campaign_members WHERE assigned_at >= ? GROUP BY 1",
+                                [since.to_pydatetime()]).df().set_index("customer_id").iloc[:, 0]
+        capped = recent.reindex(wide.index).fillna(0).to_numpy() >= max_contacts
+        eligible &= ~capped[:, None]
+    return eligible
+
+
+def plan_offers(ws: "Workspace", scores: OfferScores, *, budget: float | None = None, max_contacts: int | None = None,
+                seed: int = 0) -> OfferPlan:
+    """Choose who gets which offer (see the module) and compare with the rules.
+
+    Parameters
+    ----------
+    ws : Workspace
+    scores : OfferScores
+        From :func:`micromarket.offers.scores.score_offers`.
+    budget : float, optional
+        Most to spend on contacts (default ``[offers] budget``; 0 = no limit).
+    max_contacts : int, optional
+        Contacts a customer may have had in the last ``[offers] contact_window_days`` (default
+        ``[offers] max_contacts``; 0 = no cap).
+    """
+    settings = ws.config["offers"]
+    budget = settings["budget"] if budget is None else budget
+    max_contacts = settings["max_contacts"] if max_contacts is None else max_contacts
+    notes: list[str] = []
+    wide = scores.scores.pivot(index="customer_id", columns="offer")
+    offers = scores.offers
+    profit = wide["expected_profit"][offers].to_numpy()
+    uplift = wide["uplift"][offers].to_numpy()
+    channels = [wide["channel"][o].dropna().iloc[0] for o in offers]
+    eligible = _eligibility(ws, wide, channels, max_contacts, settings["contact_window_days"], notes)
+    cost = np.full(profit.shape, scores.campaign["contact_cost"])
+    limit = budget if budget else float(cost.sum()) + 1.0
+    chosen = optimise(profit, cost, limit, eligible=eligible).offer
+    rows = np.flatnonzero(chosen >= 0)
+    plan = pd.DataFrame({"customer_id": wide.index[rows].astype(str), "offer": np.array(offers)[chosen[rows]],
+                         "channel": np.array(channels)[chosen[rows]], "uplift": uplift[rows, chosen[rows]],
+                         "expected_profit": profit[rows, chosen[rows]], "cost": cost[rows, chosen[rows]]})
+    propensity = wide["propensity"][offers[0]].to_numpy()
+    comparison = _compare(chosen, profit, uplift, cost, eligible, propensity, scores, budget, seed)
+    return OfferPlan(plan, comparison, budget or None, int(eligible.any(axis=1).sum()), notes)
+
+
+def _rules(n_plan: int, uplift: np.ndarray, eligible: np.ndarray, propensity: np.ndarray, rng) -> dict[str, np.ndarray]:
+    """Each rule's selection (bool per row) for rows with these scores."""
+    reachable = eligible.any(axis=1)
+    candidates = np.flatnonzero(reachable)
+    by_propensity = candidates[np.argsort(-propensity[candidates], kind="stable")[:n_plan]]
+    random = rng.choice(candidates, size=min(n_plan, len(candidates)), replace=False)
+    best = np.where(eligible, uplift, -np.inf).max(axis=1)
+
+    def mask(index):
+        out = np.zeros(len(uplift), bool)
+        out[index] = True
+        return out
+
+    return {"everyone": reachable, "by propensity": mask(by_propensity), "uplift above zero": reachable & (best > 0),
+            "random": mask(random)}
+
+
+def _compare(chosen, profit, uplift, cost, eligible, propensity, scores: OfferScores, budget, seed) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    best = np.where(eligible, uplift, -np.inf).argmax(axis=1)
+    rows = []
+    selections = {"plan": chosen >= 0, **_rules(int((chosen >= 0).sum()), uplift, eligible, propensity, rng)}
+    realised = _realised(scores, budget, len(chosen), rng)
+    for name, selected in selections.items():
+        offer = np.where(name == "plan", chosen, best)
+        picked = np.flatnonzero(selected)
+        rows.append({"rule": name, "customers": len(picked), "cost": float(cost[picked, offer[picked]].sum()),
+                     "expected_profit": float(profit[picked, offer[picked]].sum()),
+                     "held_out_realised_profit": realised.get(name, np.nan)})
+    return pd.DataFrame(rows)
+
+
+def _realised(scores: OfferScores, budget, n_customers: int, rng) -> dict[str, float]:
+    """Each rule applied to the held-out members, scored with the randomisation (see the module)."""
+    members = scores.held_out
+    offer = scores.offers[0]  # one offer at a time: the first (the campaign's main treatment)
+    value, contact = scores.value_per_response[offer], scores.campaign["contact_cost"]
+    rows = members[members["arm"].isin([offer, "control"])]
+    uplift = rows[f"uplift:{offer}"].to_numpy()
+    profit = uplift * value - contact
+    share = len(rows) / max(n_customers, 1)
+    limit = budget * share if budget else float(contact * len(rows)) + 1.0
+    plan = optimise(profit[:, None], np.full((len(rows), 1), contact), limit).offer[:] >= 0
+    propensity = rows["propensity"].to_numpy()
+    selections = {"plan": plan, **_rules(int(plan.sum()), uplift[:, None], np.ones((len(rows), 1), bool), propensity, rng)}
+    treated = (rows["arm"] == offer).to_numpy()
+    bought = rows["bought"].to_numpy()
+    out = {}
+    for name, selected in selections.items():
+        t, c = selected & treated, selected & ~treated
+        if t.sum() and c.sum():
+            out[name] = float(selected.sum() * (bought[t].mean() - bought[c].mean()) * value - contact * selected.sum())
+    return out
+
+
+def save_plan(ws: "Workspace", scores: OfferScores, result: OfferPlan) -> None:
+    """Replace ``offer_plan`` and add the run to ``offer_runs``, in one transaction."""
+    summary = {"campaign": {k: str(v) for k, v in scores.campaign.items()}, "offers": scores.offers,
+               "value_per_response": scores.value_per_response,
+               "quality": {o: {k: v for k, v in q.items()} for o, q in scores.quality.items()},
+               "budget": result.budget, "eligible": result.eligible, "notes": result.notes,
+               "comparison": result.comparison.to_dict("records")}
+    with ws.transaction():
+        ws.con.execute("DELETE FROM offer_plan")
+        ws.append("offer_plan", result.plan)
+        run = ws.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM offer_runs").fetchone()[0]
+        ws.con.execute("INSERT INTO offer_runs VALUES (?, ?, ?)",
+                       [run, dt.datetime.now(), json.dumps(summary, default=float)])
+
+
+__all__ = ["plan_offers", "save_plan", "OfferPlan"]

@@ -1,0 +1,164 @@
+"""Offer scores: each customer's uplift for each offer of a past randomised campaign, learnt
+from that campaign, checked on a held-out half, and the expected incremental profit of
+contacting them.
+
+An offer is a treatment arm of the campaign (its variant). Expected incremental profit of a
+contact = uplift x value of a response - contact cost, where the value of a response is the
+treated buyers' mean spend in the window times the margin (``[profile] margin``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from ..exceptions import SchemaError
+from ..uplift import SLearner, TLearner, TransformedOutcome, XLearner, qini_auc_score, uplift_auc_score, uplift_by_decile
+from .campaigns import FEATURES, campaign_data, customer_features
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+LEARNERS = {"s": SLearner, "t": TLearner, "x": XLearner, "transformed": TransformedOutcome}
+
+#: The gradient-boosting base: shallow, slow and with large leaves, because a campaign's
+#: effect is a small difference between two noisy response rates and deep trees fit the noise.
+BASE = {"max_iter": 200, "learning_rate": 0.03, "max_depth": 3, "min_samples_leaf": 200}
+
+
+@dataclass
+class OfferScores:
+    """What :func:`score_offers` learnt and scored."""
+
+    campaign: dict
+    offers: list[str]
+    value_per_response: dict
+    quality: dict
+    scores: pd.DataFrame = field(repr=False)
+    held_out: pd.DataFrame = field(repr=False)  # held-out members with their predicted uplift, for realised profit
+
+
+def _learner(name: str, seed: int):
+    if name not in LEARNERS:
+        raise SchemaError(f"learner {name!r}: use auto or one of {', '.join(LEARNERS)}")
+    base = HistGradientBoostingClassifier(random_state=seed, **BASE)
+    if name == "x":  # its second stage models imputed effects, which need the same restraint
+        return XLearner(base, control="control", effect_estimator=HistGradientBoostingRegressor(random_state=seed, **BASE))
+    return LEARNERS[name](base, control="control")
+
+
+def _quality(model, test: pd.DataFrame) -> dict:
+    """Qini coefficient, AUUC and uplift by decile of each offer on the held-out members."""
+    uplift = np.atleast_2d(model.predict(test[list(FEATURES)].to_numpy()).T).T
+    out = {}
+    for j, offer in enumerate(model.treatments_):
+        rows = test["arm"].isin([offer, "control"]).to_numpy()
+        y, t, u = test["bought"].to_numpy()[rows], (test["arm"].to_numpy()[rows] == offer).astype(int), uplift[rows, j]
+        out[offer] = {"qini": qini_auc_score(y, u, t), "auuc": uplift_auc_score(y, u, t),
+                      "deciles": uplift_by_decile(y, u, t).to_dict("records"),
+                      "average_uplift": float(y[t == 1].mean() - y[t == 0].mean())}
+    return out
+
+
+def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int | None = None,
+                 learner: str | None = None, contact_cost: float | None = None, seed: int = 0) -> OfferScores:
+    """Learn each offer's uplift from a past campaign and score every customer now.
+
+    Parameters
+    ----------
+    ws : Workspace
+    campaign_id : str, optional
+        The campaign to learn from (default: the latest).
+    days : int, optional
+        Response window after assignment (default ``[offers] days``).
+    learner : {"auto", "x", "t", "s", "transformed"}, optional
+        Uplift model with a gradient-boosting base (default ``[offers] learner``); ``auto`` fits
+        all four on the training half and keeps the best Qini coefficient on the held-out half.
+    contact_cost : float, optional
+        Cost of one contact (default ``[offers] contact_cost``).
+    seed : int
+        Seed of the held-out split and the base learners.
+    """
+    settings = ws.config["offers"]
+    days, learner = days or settings["days"], learner or settings["learner"]
+    contact_cost = settings["contact_cost"] if contact_cost is None else contact_cost
+    members, info = campaign_data(ws, campaign_id, days)
+    X = members[list(FEATURES)].to_numpy()
+    test = np.random.default_rng(seed).random(len(members)) < 0.5
+    held_out = members[test].copy()
+    candidates = list(LEARNERS) if learner == "auto" else [learner]
+    fitted = {name: _learner(name, seed).fit(X[~test], members["bought"].to_numpy()[~test],
+                                             members["arm"].to_numpy()[~test]) for name in candidates}
+    checks = {name: _quality(model, held_out) for name, model in fitted.items()}
+    # "auto": the learner with the best mean Qini coefficient on the held-out half.
+    learner = max(checks, key=lambda name: np.mean([q["qini"] for q in checks[name].values()]))
+    checked, quality = fitted[learner], checks[learner]
+    quality = {offer: {**q, "qini_by_learner": {name: checks[name][offer]["qini"] for name in checks}}
+               for offer, q in quality.items()}
+    control = members[~test & (members["arm"] == "control")]
+    held_out["propensity"] = _baseline(control).predict_proba(X[test])[:, 1]
+    predicted = np.atleast_2d(checked.predict(X[test]).T).T
+    for j, offer in enumerate(checked.treatments_):
+        held_out[f"uplift:{offer}"] = predicted[:, j]
+    model = _learner(learner, seed).fit(X, members["bought"].to_numpy(), members["arm"].to_numpy())
+    margin = ws.config["profile"]["margin"]
+    value = {offer: float(members.loc[(members["arm"] == offer) & (members["bought"] == 1), "spend"].mean() * margin)
+             for offer in model.treatments_}
+    now = customer_features(ws, _today(ws))
+    scores = _score_table(ws, model, now, value, contact_cost, members, info)
+    return OfferScores({**info, "learner": learner, "contact_cost": contact_cost}, list(model.treatments_), value,
+                       quality, scores, held_out)
+
+
+def _baseline(control: pd.DataFrame) -> HistGradientBoostingClassifier:
+    """Propensity to buy without contact: a model of the control group's outcome."""
+    return HistGradientBoostingClassifier(random_state=0, **BASE).fit(
+        control[list(FEATURES)].to_numpy(), control["bought"].to_numpy())
+
+
+def _today(ws: "Workspace") -> dt.date:
+    """The day after the last transaction: features taken then describe all that is known."""
+    return pd.Timestamp(ws.table("transactions").ts.max().execute()).date() + dt.timedelta(days=1)
+
+
+def _score_table(ws, model, now: pd.DataFrame, value: dict, contact_cost: float, members: pd.DataFrame,
+                 info: dict) -> pd.DataFrame:
+    """One row per customer and offer: propensity without contact, uplift, expected profit."""
+    X = now[list(FEATURES)].to_numpy()
+    uplift = np.atleast_2d(model.predict(X).T).T
+    propensity = _baseline(members[members["arm"] == "control"]).predict_proba(X)[:, 1]
+    channels = _channels(ws, info["campaign_id"])
+    frames = [pd.DataFrame({"customer_id": now.index.astype(str), "offer": offer,
+                            "channel": channels.get(offer, channels.get("*", "email")),
+                            "propensity": propensity, "uplift": uplift[:, j],
+                            "expected_profit": uplift[:, j] * value[offer] - contact_cost})
+              for j, offer in enumerate(model.treatments_)]
+    frame = pd.concat(frames, ignore_index=True)
+    frame["campaign_id"] = info["campaign_id"]
+    return frame
+
+
+def _channels(ws: "Workspace", campaign_id: str) -> dict:
+    """The channel each offer (arm) went out on in the campaign; ``*`` when there is one."""
+    rows = ws.con.execute("""SELECT variant, mode(channel) FROM campaign_members
+                             WHERE campaign_id = ? AND lower(treatment_group) <> 'control' GROUP BY variant""",
+                          [campaign_id]).fetchall()
+    out = {f"treatment:{variant}": channel for variant, channel in rows if channel}
+    if len({c for _, c in rows if c}) == 1:
+        out["*"] = rows[0][1]
+    return out
+
+
+def save_scores(ws: "Workspace", result: OfferScores) -> None:
+    """Replace ``offer_scores`` with ``result``'s scores, in one transaction."""
+    with ws.transaction():
+        ws.con.execute("DELETE FROM offer_scores")
+        ws.append("offer_scores", result.scores)
+
+
+__all__ = ["score_offers", "save_scores", "OfferScores", "LEARNERS"]

@@ -1,0 +1,72 @@
+"""Offers on the generated chain: uplift learnt from its past campaign, the plan, the comparison,
+the CLI and the report."""
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from micromarket import Workspace
+from micromarket.exceptions import ConfigError, SchemaError
+from micromarket.offers.plan import plan_offers, save_plan
+from micromarket.offers.scores import score_offers
+
+from helpers import copy_workspace, run_cli
+
+
+@pytest.fixture(scope="module")
+def scored(chain):
+    ws, truth = chain
+    return ws, truth, score_offers(ws, learner="auto")
+
+
+def test_uplift_from_the_past_campaign_tracks_the_true_effects(scored):
+    ws, truth, scores = scored
+    assert scores.offers == ["treatment"] and scores.campaign["campaign_id"] == "spring-offer"
+    quality = scores.quality["treatment"]
+    assert set(quality["qini_by_learner"]) == {"s", "t", "x", "transformed"}
+    assert quality["qini"] == max(quality["qini_by_learner"].values())  # auto keeps the best held-out Qini
+    # The generator knows each customer's true uplift: the estimates follow it.
+    got = scores.scores.merge(truth.assign(customer_id=truth["customer_id"].astype(str)), on="customer_id")
+    correlation = np.corrcoef(got["uplift"], got["true_uplift"])[0, 1]
+    assert correlation > 0.1
+    assert 0 < quality["average_uplift"] < 0.05 and len(quality["deciles"]) == 10
+    assert np.allclose(got["expected_profit"], got["uplift"] * scores.value_per_response["treatment"] - 0.1)
+
+
+def test_the_plan_keeps_to_budget_and_consent_and_is_compared(scored):
+    ws, truth, scores = scored
+    result = plan_offers(ws, scores, budget=150.0)
+    plan = result.plan
+    assert plan["cost"].sum() <= 150.0 and (plan["expected_profit"] > 0).all() and plan["customer_id"].is_unique
+    consent = ws.table("customers").to_pandas().set_index("customer_id")["consent_email"]
+    assert consent.reindex(plan["customer_id"]).fillna(False).astype(bool).all()
+    assert result.eligible == int(consent.fillna(False).sum())
+    comparison = result.comparison.set_index("rule")
+    assert list(comparison.index) == ["plan", "everyone", "by propensity", "uplift above zero", "random"]
+    # Under the same spend the plan expects more than the rules that ignore uplift.
+    for rule in ("by propensity", "random"):
+        assert comparison.loc["plan", "expected_profit"] > comparison.loc[rule, "expected_profit"]
+    assert comparison["held_out_realised_profit"].notna().all()
+    save_plan(ws, scores, result)
+    stored = json.loads(ws.con.execute("SELECT summary FROM offer_runs ORDER BY run_id DESC LIMIT 1").fetchone()[0])
+    assert stored["budget"] == 150.0 and len(stored["comparison"]) == 5
+    assert ws.con.execute("SELECT count(*) FROM offer_plan").fetchone()[0] == len(plan)
+
+
+def test_cli_report_and_settings(chain, tmp_path):
+    ws, _ = chain
+    copy = copy_workspace(ws, tmp_path / "ws")
+    out = json.loads(run_cli("offers", "plan", "--budget", "100", "--learner", "t", "-w", copy, "--json").stdout)
+    assert out["campaign"]["learner"] == "t" and out["planned"] > 0
+    run_cli("report", "-w", copy)
+    page = (copy / "reports" / "overview.html").read_text(encoding="utf-8")
+    assert "Next best offers" in page and "Targeting compared" in page
+    bad = run_cli("offers", "score", "--campaign", "winter", "-w", copy, check=False)
+    assert bad.returncode == 1 and "has no members" in bad.stderr
+    config = copy / "micromarket.toml"
+    config.write_text(re.sub(r'learner = "\w+"', 'learner = "deep"', config.read_text()))
+    with pytest.raises(ConfigError, match="offers.learner"):
+        Workspace.open(copy)
