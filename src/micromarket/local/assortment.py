@@ -158,18 +158,20 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
     store_codes, store_names = _codes(counts["store_id"])
     item_codes, item_names = _codes(counts["item"])
     attributes = _item_groups(ws, items, item_key, group_by, item_names)
-    cluster_of, clusters, stores = _clusters(ws, np.sort(store_names))
+    stores = np.sort(store_names)
+    cluster_of, clusters = _clusters(ws, stores)
     item_ids = attributes.index.to_numpy()
     group_of = attributes["group"].to_numpy()
     u = pd.Index(stores).get_indexer(store_names)[store_codes]
     i = pd.Index(item_ids).get_indexer(item_names)[item_codes]
     shape = (len(stores), len(item_ids))
-    dense = {key: {} for key in ("lines", "revenue")}
+    values = {key: counts[key].to_numpy().astype(float) for key in ("lines", "revenue")}
+    dense = {key: {} for key in values}
     for label, flag in (("now", True), ("before", False)):
         rows = flags == flag
-        for key in dense:
+        for key, column in values.items():
             matrix = np.zeros(shape)
-            matrix[u[rows], i[rows]] = counts[key].to_numpy().astype(float)[rows]
+            matrix[u[rows], i[rows]] = column[rows]
             dense[key][label] = matrix
     groups = attributes.drop_duplicates("group").set_index("group").sort_index()
     starts = np.searchsorted(group_of, np.arange(len(groups)))
@@ -208,7 +210,7 @@ def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[
     return frame.set_index("item")
 
 
-def _clusters(ws: "Workspace", stores: np.ndarray) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+def _clusters(ws: "Workspace", stores: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     """Each store's cluster code from ``store_clusters`` (clustered now when the table is empty;
     a chain too small to cluster has no cluster level, each store stands on its own evidence)."""
     stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
@@ -220,7 +222,7 @@ def _clusters(ws: "Workspace", stores: np.ndarray) -> tuple[np.ndarray, pd.DataF
             stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
     code = stored.set_index("store_id")["cluster"].reindex(stores)
     clusters = stored.drop_duplicates("cluster")[["cluster", "store_cluster"]].sort_values("cluster")
-    return code.fillna(-1).astype(int).to_numpy(), clusters.reset_index(drop=True), stores
+    return code.fillna(-1).astype(int).to_numpy(), clusters.reset_index(drop=True)
 
 
 def core_range(revenue: np.ndarray, core_share: float) -> np.ndarray:

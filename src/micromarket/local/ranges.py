@@ -109,8 +109,9 @@ def plan_ranges(lines: np.ndarray, revenue_per_line: np.ndarray, group_of: np.nd
     chain_items = lines.sum(axis=0)
     chain_groups = group_sums(chain_items[None, :], starts)[0]
     chain_total = chain_groups.sum()
-    g_dir, g_ratio, _ = _borrowed(evidence.groups, cluster_evidence and cluster_evidence.groups, cluster_of)
-    i_dir, i_ratio, i_source = _borrowed(evidence.items, cluster_evidence and cluster_evidence.items, cluster_of)
+    borrowed = cluster_evidence is not None
+    g_dir, g_ratio, _ = _borrowed(evidence.groups, cluster_evidence.groups if borrowed else None, cluster_of)
+    i_dir, i_ratio, i_source = _borrowed(evidence.items, cluster_evidence.items if borrowed else None, cluster_of)
     total = lines.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         group_share = (chain_groups / chain_total)[None, :] * g_ratio

@@ -64,7 +64,7 @@ def optimise(profit, cost, budget: float, *, eligible=None, channel_of=None, cap
     cost : array (customers, offers) or (offers,)
         What each pair spends of the budget (contact and discount costs).
     budget : float
-        Total that may be spent.
+        Total that may be spent (``numpy.inf``: no limit).
     eligible : bool array, optional
         Pairs that may be chosen (consent, contact caps); default all.
     channel_of : array (offers,), optional

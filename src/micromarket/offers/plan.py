@@ -91,8 +91,7 @@ def plan_offers(ws: "Workspace", scores: OfferScores, *, budget: float | None = 
     channels = [wide["channel"][o].dropna().iloc[0] for o in offers]
     eligible = _eligibility(ws, wide, channels, max_contacts, settings["contact_window_days"], notes)
     cost = np.full(profit.shape, scores.campaign["contact_cost"])
-    limit = budget if budget else float(cost.sum()) + 1.0
-    chosen = optimise(profit, cost, limit, eligible=eligible).offer
+    chosen = optimise(profit, cost, budget or np.inf, eligible=eligible).offer
     rows = np.flatnonzero(chosen >= 0)
     plan = pd.DataFrame({"customer_id": wide.index[rows].astype(str), "offer": np.array(offers)[chosen[rows]],
                          "channel": np.array(channels)[chosen[rows]], "uplift": uplift[rows, chosen[rows]],
@@ -126,7 +125,7 @@ def _compare(chosen, profit, uplift, cost, eligible, propensity, scores: OfferSc
     selections = {"plan": chosen >= 0, **_rules(int((chosen >= 0).sum()), uplift, eligible, propensity, rng)}
     realised = _realised(scores, budget, len(chosen), rng)
     for name, selected in selections.items():
-        offer = np.where(name == "plan", chosen, best)
+        offer = chosen if name == "plan" else best
         picked = np.flatnonzero(selected)
         rows.append({"rule": name, "customers": len(picked), "cost": float(cost[picked, offer[picked]].sum()),
                      "expected_profit": float(profit[picked, offer[picked]].sum()),
@@ -143,8 +142,7 @@ def _realised(scores: OfferScores, budget, n_customers: int, rng) -> dict[str, f
     uplift = rows[f"uplift:{offer}"].to_numpy()
     profit = uplift * value - contact
     share = len(rows) / max(n_customers, 1)
-    limit = budget * share if budget else float(contact * len(rows)) + 1.0
-    plan = optimise(profit[:, None], np.full((len(rows), 1), contact), limit).offer[:] >= 0
+    plan = optimise(profit[:, None], np.full((len(rows), 1), contact), budget * share if budget else np.inf).offer >= 0
     propensity = rows["propensity"].to_numpy()
     selections = {"plan": plan, **_rules(int(plan.sum()), uplift[:, None], np.ones((len(rows), 1), bool), propensity, rng)}
     treated = (rows["arm"] == offer).to_numpy()
@@ -161,7 +159,7 @@ def save_plan(ws: "Workspace", scores: OfferScores, result: OfferPlan) -> None:
     """Replace ``offer_plan`` and add the run to ``offer_runs``, in one transaction."""
     summary = {"campaign": {k: str(v) for k, v in scores.campaign.items()}, "offers": scores.offers,
                "value_per_response": scores.value_per_response,
-               "quality": {o: {k: v for k, v in q.items()} for o, q in scores.quality.items()},
+               "quality": scores.quality,
                "budget": result.budget, "eligible": result.eligible, "notes": result.notes,
                "comparison": result.comparison.to_dict("records")}
     with ws.transaction():
