@@ -5,11 +5,10 @@ import json
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from micromarket import Workspace
-from micromarket.exceptions import ConfigError, SchemaError
+from micromarket.exceptions import ConfigError
 from micromarket.offers.plan import plan_offers, save_plan
 from micromarket.offers.scores import score_offers
 
