@@ -42,6 +42,18 @@ def generated(out: Path, n: int, products: int | None = None) -> Path:
     return data
 
 
+def loaded(out: Path, name: str, n: int, products: int | None = None) -> Path:
+    """The workspace ``out/name`` loaded with a generated chain (see :func:`generated`),
+    built when missing (not timed)."""
+    ws = out / name
+    if not (ws / "micromarket.toml").exists():
+        data = generated(out, n, products)
+        loads = "".join(f"ws.ingest({str(data / (t + '.parquet'))!r}, table={t!r})\n"
+                        for t in ("areas", "stores", "products", "customers", "transactions"))
+        run_measured(f"from micromarket import Workspace\nws = Workspace.create({str(ws)!r})\n{loads}ws.close()")
+    return ws
+
+
 def record(name: str, rows: list[dict]) -> None:
     """Print the results as JSON with the date and machine."""
     print(json.dumps({"benchmark": name, "date": dt.date.today().isoformat(), "machine": machine(), "runs": rows}, indent=2))

@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import generated, record, run_measured  # noqa: E402
+from _common import loaded, record, run_measured  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 PRODUCTS = 20_000
-TABLES = ("areas", "stores", "products", "customers", "transactions")
 
 STEPS = """
 import json, time
@@ -47,18 +46,8 @@ print(json.dumps({{"times": {{k: round(v, 2) for k, v in times.items()}}, "total
 """
 
 
-def workspace(n: int) -> Path:
-    """The loaded benchmark workspace, built from the generated files when missing."""
-    ws = OUT / f"ws-local-{n}"
-    if not (ws / "micromarket.toml").exists():
-        data = generated(OUT, n, PRODUCTS)
-        loads = "".join(f"ws.ingest({str(data / (t + '.parquet'))!r}, table={t!r})\n" for t in TABLES)
-        run_measured(f"from micromarket import Workspace\nws = Workspace.create({str(ws)!r})\n{loads}ws.close()")
-    return ws
-
-
 def main(n: int) -> None:
-    ws = workspace(n)
+    ws = loaded(OUT, f"ws-local-{n}", n, PRODUCTS)
     measured = run_measured(STEPS.format(ws=str(ws)))
     result = measured["result"]
     rows = [{"step": step, "seconds": seconds} for step, seconds in result.pop("times").items()]

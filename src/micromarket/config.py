@@ -73,6 +73,17 @@ DEFAULTS: dict[str, Any] = {
         "max_contacts": 4,
         "contact_window_days": 30,
     },
+    "recommend": {
+        "model": "auto",
+        "n": 10,
+        "exclude": "recent",
+        "recent_days": 14,
+        "range_days": 90,
+        "test_days": 30,
+        "segment_by": "auto",
+        "factors": 64,
+        "iterations": 10,
+    },
     "mapping": {},
 }
 
@@ -120,6 +131,7 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
     _validate_profile(merged["profile"], path)
     _validate_local(merged["local"], path)
     _validate_offers(merged["offers"], path)
+    _validate_recommend(merged["recommend"], path)
     for table, mapping in merged["mapping"].items():
         if table not in INGESTIBLE:
             raise ConfigError(f"{path}: [mapping.{table}] is not a table; tables: {', '.join(INGESTIBLE)}")
@@ -150,6 +162,26 @@ def _validate_local(local: dict, path) -> None:
          "a share of chain revenue in (0, 1]"),
         (isinstance(local["max_departure"], (int, float)) and 0 <= local["max_departure"] <= 1, "local.max_departure",
          "a share of the range in [0, 1]"),
+    ])
+
+
+def _whole(value, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _validate_recommend(recommend: dict, path) -> None:
+    models = ("auto", "als", "bpr", "item_item", "buy_again", "segment_popularity", "popularity")
+    _check_section("recommend", recommend, path, [
+        (recommend["model"] in models, "recommend.model", f"one of {', '.join(models)}"),
+        (_whole(recommend["n"], 1), "recommend.n", "a whole number of items >= 1"),
+        (recommend["exclude"] in ("recent", "bought", "none"), "recommend.exclude", "one of recent, bought, none"),
+        (_whole(recommend["recent_days"], 0), "recommend.recent_days", "a whole number of days >= 0"),
+        (_whole(recommend["range_days"], 1), "recommend.range_days", "a whole number of days >= 1"),
+        (_whole(recommend["test_days"], 1), "recommend.test_days", "a whole number of days >= 1"),
+        (isinstance(recommend["segment_by"], str) and recommend["segment_by"] != "", "recommend.segment_by",
+         "auto, a segmentation (clusters, clusters:niche) or a column of customers"),
+        (_whole(recommend["factors"], 1), "recommend.factors", "a whole number >= 1"),
+        (_whole(recommend["iterations"], 1), "recommend.iterations", "a whole number >= 1"),
     ])
 
 

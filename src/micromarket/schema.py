@@ -588,24 +588,67 @@ OFFER_PLAN = Table(
     ingestible=False,
 )
 
-OFFER_RUNS = Table(
-    "offer_runs",
-    "One row per `micromarket offers plan` run: the campaign learnt from, model quality and the comparison with targeting rules.",
+def _runs(name: str, description: str, summary: str) -> Table:
+    """A log of a command's runs: number, time and a JSON ``summary``."""
+    return Table(
+        name,
+        description,
+        (
+            _derived("run_id", INTEGER, "Run number, increasing."),
+            _derived("ran_at", TIMESTAMP, "When it ran."),
+            _derived("summary", TEXT, f"{summary}, as JSON text."),
+        ),
+        natural_key=("run_id",),
+        ingestible=False,
+    )
+
+
+OFFER_RUNS = _runs("offer_runs", "One row per `micromarket offers plan` run: the campaign learnt from, model quality "
+                   "and the comparison with targeting rules.",
+                   "Campaign, offers, Qini and AUUC on the held-out half, uplift by decile, budget and comparison")
+
+RECOMMENDATIONS = Table(
+    "recommendations",
+    "One row per customer and rank from the last `micromarket offers recommend`: the items to offer next.",
     (
-        _derived("run_id", INTEGER, "Run number, increasing."),
-        _derived("ran_at", TIMESTAMP, "When it ran."),
-        _derived("summary", TEXT, "Campaign, offers, Qini and AUUC on the held-out half, uplift by decile, budget and comparison, as JSON text."),
+        Column("customer_id", TEXT, "Customer.", source=False),
+        _derived("rank", INTEGER, "1 = best."),
+        Column("product_id", TEXT, "Recommended product.", source=False),
+        _derived("score", NUMBER, "The model's score (comparable within a customer's list only)."),
+        _derived("model", TEXT, "`als`, `bpr`, `item_item`, `buy_again`, `segment_popularity` or `popularity`."),
     ),
-    natural_key=("run_id",),
+    natural_key=("customer_id", "rank"),
     ingestible=False,
 )
+
+RECOMMENDATION_RUNS = _runs("recommendation_runs", "One row per `micromarket offers recommend` run: the model chosen "
+                            "and every model's check on the time split.",
+                            "Model, settings, split dates and precision/recall/NDCG/coverage per model")
+
+PROPENSITY_SCORES = Table(
+    "propensity_scores",
+    "One row per customer and target of the last `micromarket offers propensity` for that target.",
+    (
+        Column("customer_id", TEXT, "Customer.", source=False),
+        _derived("target", TEXT, "`any`, `category:<name>` or `product:<product_id>`."),
+        _derived("probability", NUMBER, "Calibrated probability of buying the target within `days`."),
+        _derived("days", INTEGER, "The horizon, days from the day after the last transaction."),
+    ),
+    natural_key=("customer_id", "target"),
+    ingestible=False,
+)
+
+PROPENSITY_RUNS = _runs("propensity_runs", "One row per `micromarket offers propensity` run: the target and the "
+                        "model's discrimination and calibration on held-out customers.",
+                        "Target, horizon, split dates, AUC, Brier score, log loss and calibration curves (raw and calibrated)")
 
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS,
               CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
               AREA_TYPES, MICRO_MARKETS, STORE_CLUSTERS, ASSORTMENT_RECOMMENDATIONS, ASSORTMENT_SEGMENTS,
-              ASSORTMENT_SUMMARY, OFFER_SCORES, OFFER_PLAN, OFFER_RUNS)
+              ASSORTMENT_SUMMARY, OFFER_SCORES, OFFER_PLAN, OFFER_RUNS, RECOMMENDATIONS,
+              RECOMMENDATION_RUNS, PROPENSITY_SCORES, PROPENSITY_RUNS)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]

@@ -88,3 +88,68 @@ def plan(campaign: Optional[str] = CampaignOpt, days: Optional[int] = DaysOpt, l
     stderr.print(out)
     for note in result.notes:
         stderr.print(f"Note: {note}")
+
+
+@app.command("recommend")
+def recommend(model: Optional[str] = typer.Option(None, help="auto, als, bpr, item_item, buy_again, segment_popularity "
+                                                             "or popularity (default [recommend] model)."),
+              n: Optional[int] = typer.Option(None, "-n", "--n", min=1, help="Items per customer (default [recommend] n)."),
+              exclude: Optional[str] = typer.Option(None, help="recent, bought or none: what not to recommend to a "
+                                                               "customer (default [recommend] exclude)."),
+              check: bool = typer.Option(True, help="Check the model(s) on the last [recommend] test_days first "
+                                                    "(--no-check needs a named model)."),
+              workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+    """Recommend items to every customer with purchases (recommendations), after checking the
+    models against what customers bought in the last days."""
+    from ..offers.recommendations import MODELS, recommend as run, save_recommendations
+
+    with Workspace.open(workspace) as ws:
+        checked = len(MODELS) if (model or ws.config["recommend"]["model"]) == "auto" else 1
+        with steps("recommend", ["step"] * ((checked if check else 0) + 2)) as advance:
+            result = run(ws, model=model, n=n, exclude=exclude, check=check, progress=advance)
+            advance("writing")
+            save_recommendations(ws, result)
+    if as_json:
+        print_json({"model": result.model, "settings": result.settings, "rows": result.table.num_rows,
+                    "evaluation": result.evaluation.to_dict("records")})
+        return
+    if not result.evaluation.empty:
+        attrs = result.evaluation.attrs
+        out = RichTable(title=f"Checked on purchases from {attrs['cutoff']} to {attrs['last_day']} (top {attrs['k']}, "
+                              f"exclude {attrs['exclude']})")
+        for column in ("model", "precision", "recall", "NDCG", "coverage", "seconds"):
+            out.add_column(column, justify="left" if column == "model" else "right")
+        for row in result.evaluation.itertuples():
+            out.add_row(row.model, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.ndcg:.3f}", f"{row.coverage:.1%}",
+                        f"{row.seconds:.1f}")
+        stderr.print(out)
+    stderr.print(f"{result.table.num_rows:,} recommendations from {result.model} written to the recommendations table")
+
+
+@app.command("propensity")
+def propensity(target: str = typer.Option("any", help="any, category:<name> or product:<product_id>."),
+               days: int = typer.Option(30, min=1, help="Horizon: probability of buying within this many days."),
+               workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+    """Learn each customer's calibrated probability of buying the target in the next days, checked on
+    held-out customers (AUC, Brier score, calibration), and store it (propensity_scores)."""
+    from ..offers.propensity import propensity as run, save_propensity
+
+    with Workspace.open(workspace) as ws, steps("propensity", ["learning", "writing"]) as advance:
+        advance("learning")
+        result = run(ws, target=target, days=days)
+        advance("writing")
+        save_propensity(ws, result)
+    q = result.quality
+    if as_json:
+        print_json({"target": result.target, "days": result.days, "split": result.split, "customers": len(result.scores),
+                    "quality": {k: v for k, v in q.items() if k not in ("roc",)}})
+        return
+    out = RichTable(title=f"Propensity to buy {result.target} within {result.days} days, on {q['customers']:,} held-out "
+                          f"customers (features at {result.split['features_at']})")
+    for column in ("", "AUC", "Brier score", "log loss"):
+        out.add_column(column, justify="left" if not column else "right")
+    out.add_row("calibrated", f"{q['auc']:.3f}", f"{q['brier']:.4f}", f"{q['log_loss']:.4f}")
+    out.add_row("raw gradient boosting", f"{q['auc_raw']:.3f}", f"{q['brier_raw']:.4f}", f"{q['log_loss_raw']:.4f}")
+    stderr.print(out)
+    stderr.print(f"Base rate {q['base_rate']:.1%}; top decile {q['top_decile_rate']:.1%}. "
+                 f"{len(result.scores):,} customers scored into propensity_scores.")

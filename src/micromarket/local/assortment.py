@@ -20,8 +20,8 @@ import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from ..arrays import dictionary_codes
 from ..exceptions import SchemaError
 from .markets import periods
 from .ranges import Evidence, Ranges, plan_ranges, test_level
@@ -155,8 +155,8 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
         raise SchemaError(f"no in-store sales (transactions with a store_id and a {item_column}) between "
                           f"{period[0]} and {period[1]}: the assortment needs them")
     # Codes from Arrow's dictionary encoding: millions of rows, no Python strings.
-    store_codes, store_names = _codes(counts["store_id"])
-    item_codes, item_names = _codes(counts["item"])
+    store_codes, store_names = dictionary_codes(counts["store_id"])
+    item_codes, item_names = dictionary_codes(counts["item"])
     attributes = _item_groups(ws, items, item_key, group_by, item_names)
     stores = np.sort(store_names)
     cluster_of, clusters = _clusters(ws, stores)
@@ -179,12 +179,6 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
     shelf_of = pd.factorize(groups[group_columns[0]])[0] if len(group_columns) else np.zeros(len(groups), dtype=int)
     return Sales(stores, item_ids, groups, group_of, shelf_of, starts, cluster_of, clusters,
                  dense["lines"], dense["revenue"])
-
-
-def _codes(column) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes and the distinct values of an Arrow string column."""
-    encoded = pc.dictionary_encode(column).combine_chunks()
-    return encoded.indices.to_numpy(zero_copy_only=False), np.array(encoded.dictionary.to_pylist(), dtype=object)
 
 
 def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[str, ...] | None,
