@@ -24,15 +24,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .levers import CONSENT, consent
 from .optimise import optimise
 from .scores import OfferScores
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
-
-#: Consent columns of ``customers`` by channel; other channels need none.
-CONSENT = {"email": "consent_email", "sms": "consent_sms", "post": "consent_post"}
-
 
 @dataclass
 class OfferPlan:
@@ -51,11 +48,11 @@ def _eligibility(ws: "Workspace", wide: pd.DataFrame, channels: list[str], max_c
     customers = ws.table("customers").to_pandas().set_index("customer_id").reindex(wide.index)
     eligible = np.ones((len(wide), len(channels)), dtype=bool)
     for j, channel in enumerate(channels):
-        column = CONSENT.get(channel)
-        if column and column in customers and customers[column].notna().any():
-            eligible[:, j] = customers[column].fillna(False).astype(bool).to_numpy()
-        elif column:
-            notes.append(f"no {column} recorded: every customer counted as reachable by {channel}")
+        allowed = consent(customers, channel)
+        if allowed is None:
+            notes.append(f"no {CONSENT[channel]} recorded: every customer counted as reachable by {channel}")
+        else:
+            eligible[:, j] = allowed.to_numpy()
     if max_contacts:
         since = pd.Timestamp(ws.table("transactions").ts.max().execute()) - pd.Timedelta(days=window_days)
         recent = ws.con.execute("SELECT customer_id, count(*) FROM campaign_members WHERE assigned_at >= ? GROUP BY 1",

@@ -1,0 +1,127 @@
+"""Personal levers: for each customer, the discount depth, the channel and the send time.
+
+- **Discount depth by price sensitivity.** ``customer_profile.price_sensitivity`` (share of spend
+  bought on discount or below the category's median price) ranks customers; the ranking is cut
+  into as many equal groups as there are depths in ``[offers] discount_depths`` (``[0.0, 0.1,
+  0.2]``: the least sensitive third gets no discount, the most sensitive a fifth off). A
+  discount given to someone who pays full price anyway is a cost, not an incentive; the cost
+  enters the offer's expected profit (see :mod:`.scores`).
+- **Channel by past responsiveness.** For each channel the customer consents to (every channel
+  where consent is not recorded at all), their response
+  rate to past campaign contacts on it (bought within ``[offers] days``), shrunk towards the
+  channel's overall rate with the weight of ``prior`` contacts (beta-binomial empirical Bayes:
+  two responses out of two is not a 100 % customer). The best consented channel wins; channels
+  never used in a campaign have no evidence and come last.
+- **Send time by activity hours.** The customer's most frequent purchase day of week and hour
+  (``preferred_dow``, ``preferred_hour`` of the profile): a message lands when they shop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import SchemaError
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+#: Consent columns of ``customers`` by channel; other channels need none.
+CONSENT = {"email": "consent_email", "sms": "consent_sms", "post": "consent_post"}
+
+
+def consent(customers: pd.DataFrame, channel: str) -> pd.Series | None:
+    """Whether each row of ``customers`` may be contacted on ``channel``: its consent column, a
+    missing value counting as no; ``None`` where the column is empty for everyone (consent not
+    recorded). Channels without a consent column need none (all true)."""
+    column = CONSENT.get(channel)
+    if column is None:
+        return pd.Series(True, index=customers.index)
+    if column not in customers or customers[column].isna().all():
+        return None
+    return customers[column].fillna(False).astype(bool)
+
+
+def discount_depths(sensitivity: pd.Series, depths: list[float]) -> pd.Series:
+    """Depth per customer: the sensitivity ranking cut into ``len(depths)`` equal groups."""
+    depths = sorted(depths)
+    if sensitivity.empty:
+        return pd.Series(dtype=float)
+    rank = sensitivity.rank(method="first", pct=True).to_numpy()
+    group = np.minimum((rank * len(depths) - 1e-9).astype(int), len(depths) - 1)
+    return pd.Series(np.asarray(depths)[group], index=sensitivity.index)
+
+
+def channel_responses(ws: "Workspace", days: int) -> pd.DataFrame:
+    """Per customer and channel of past treated campaign contacts: ``contacts`` and ``responses``
+    (bought within ``days`` of assignment)."""
+    return ws.con.execute("""
+        WITH contacts AS (
+            SELECT customer_id, lower(channel) AS channel, assigned_at FROM campaign_members
+            WHERE lower(treatment_group) <> 'control' AND channel IS NOT NULL),
+        responded AS (
+            SELECT c.customer_id, c.channel, c.assigned_at, count(t.ts) > 0 AS bought
+            FROM contacts c LEFT JOIN transactions t
+              ON t.customer_id = c.customer_id AND NOT coalesce(t.is_return, false)
+             AND t.ts >= c.assigned_at AND t.ts < c.assigned_at + to_days(CAST(? AS INTEGER))
+            GROUP BY ALL)
+        SELECT customer_id, channel, count(*) AS contacts, sum(bought::INTEGER) AS responses
+        FROM responded GROUP BY ALL""", [days]).df()
+
+
+def best_channels(ws: "Workspace", customers: pd.Index, days: int, prior: float = 10.0) -> pd.DataFrame:
+    """``channel`` and its shrunk ``channel_response_rate`` per customer (see the module);
+    ``channel`` is missing where the customer consents to no channel."""
+    responses = channel_responses(ws, days)
+    overall = responses.groupby("channel")[["contacts", "responses"]].sum()
+    rate = (overall["responses"] / overall["contacts"]).to_dict()
+    people = ws.table("customers").to_pandas().set_index("customer_id").reindex(customers)
+    own = responses.set_index(["customer_id", "channel"])
+    columns = {}
+    for channel in CONSENT:
+        mine = own.xs(channel, level="channel") if channel in rate else pd.DataFrame(columns=["contacts", "responses"])
+        mine = mine.reindex(customers).fillna(0)
+        shrunk = ((mine["responses"] + prior * rate[channel]) / (mine["contacts"] + prior)
+                  if channel in rate else pd.Series(-1.0, index=customers))  # no evidence: last
+        allowed = consent(people, channel)
+        columns[channel] = shrunk if allowed is None else shrunk.where(allowed, np.nan)
+    table = pd.DataFrame(columns)
+    best = table.fillna(-np.inf).idxmax(axis=1).where(table.notna().any(axis=1))
+    best_rate = table.max(axis=1)
+    return pd.DataFrame({"channel": best, "channel_response_rate": best_rate.where(best_rate >= 0)})
+
+
+def personal_levers(ws: "Workspace", *, depths: list[float] | None = None, days: int | None = None,
+                    prior: float = 10.0) -> pd.DataFrame:
+    """One row per profiled customer: ``price_sensitivity``, ``discount_depth``, ``channel``,
+    ``channel_response_rate``, ``send_dow`` (0 = Monday) and ``send_hour``; index ``customer_id``.
+
+    Parameters
+    ----------
+    ws : Workspace
+    depths : list of float, optional
+        Discount depths to choose from (default ``[offers] discount_depths``).
+    days : int, optional
+        Response window of past campaign contacts (default ``[offers] days``).
+    prior : float
+        Weight of a channel's overall response rate, in contacts.
+    """
+    settings = ws.config["offers"]
+    depths = settings["discount_depths"] if depths is None else depths
+    if not depths or any(not 0 <= d < 1 for d in depths):
+        raise SchemaError(f"discount depths {depths}: give one or more shares in [0, 1)")
+    profile = ws.table("customer_profile").select("customer_id", "price_sensitivity", "preferred_dow",
+                                                  "preferred_hour").to_pandas().set_index("customer_id").sort_index()
+    if profile.empty:
+        raise SchemaError("customer_profile is empty: run `micromarket profile` before choosing personal levers")
+    out = pd.DataFrame({"price_sensitivity": profile["price_sensitivity"].astype(float)})
+    out["discount_depth"] = discount_depths(out["price_sensitivity"], depths)
+    out = out.join(best_channels(ws, profile.index, days or settings["days"], prior))
+    out["send_dow"] = profile["preferred_dow"].astype("Int64")
+    out["send_hour"] = profile["preferred_hour"].astype("Int64")
+    return out
+
+
+__all__ = ["personal_levers", "consent", "discount_depths", "best_channels", "channel_responses", "CONSENT"]
