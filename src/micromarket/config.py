@@ -72,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
         "budget": 0.0,
         "max_contacts": 4,
         "contact_window_days": 30,
+        "discount_depths": [0.0],
     },
     "recommend": {
         "model": "auto",
@@ -83,6 +84,7 @@ DEFAULTS: dict[str, Any] = {
         "segment_by": "auto",
         "factors": 64,
         "iterations": 10,
+        "regularization": 20.0,
     },
     "mapping": {},
 }
@@ -182,6 +184,8 @@ def _validate_recommend(recommend: dict, path) -> None:
          "auto, a segmentation (clusters, clusters:niche) or a column of customers"),
         (_whole(recommend["factors"], 1), "recommend.factors", "a whole number >= 1"),
         (_whole(recommend["iterations"], 1), "recommend.iterations", "a whole number >= 1"),
+        (isinstance(recommend["regularization"], (int, float)) and recommend["regularization"] >= 0,
+         "recommend.regularization", "a number >= 0"),
     ])
 
 
@@ -196,6 +200,9 @@ def _validate_offers(offers: dict, path) -> None:
          "a whole number >= 0 (0 = no cap)"),
         (isinstance(offers["contact_window_days"], int) and offers["contact_window_days"] >= 1,
          "offers.contact_window_days", "a whole number of days >= 1"),
+        (isinstance(offers["discount_depths"], list) and bool(offers["discount_depths"])
+         and all(isinstance(d, (int, float)) and 0 <= d < 1 for d in offers["discount_depths"]),
+         "offers.discount_depths", "a list of shares in [0, 1), e.g. [0.0, 0.1, 0.2]"),
     ])
 
 

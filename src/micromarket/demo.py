@@ -18,6 +18,8 @@ from .local import localised_assortment, micro_markets, save_assortment, save_mi
 from .reports import write_report
 from .local.stores import MIN_STORES
 from .offers.plan import plan_offers, save_plan
+from .offers.propensity import propensity, save_propensity
+from .offers.recommendations import recommend, save_recommendations
 from .offers.scores import save_scores, score_offers
 from .segments import save_rule
 from .segments.geo import area_types
@@ -33,6 +35,9 @@ DEMO_RULES = {
 
 #: Generated files in load order: dimensions first, so facts find them.
 DEMO_TABLES = ("areas", "stores", "products", "customers", "transactions", "campaign_members")
+#: The demo's steps, in order, as ``run_demo`` reports them to ``on_step``.
+STEPS = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "segmenting",
+         "local markets", "offers", "recommendations and propensity", "writing report"]
 
 
 def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, force: bool = False,
@@ -69,6 +74,8 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
     step("generating data")
     info = generate(data, customers, seed=seed, progress=on_generate)
     ws = Workspace.create(root, name="demo chain", currency="GBP")
+    # The demo shows personal discounts: none for the least price-sensitive third, up to 20 % off.
+    ws.update_config({"offers": {"discount_depths": [0.0, 0.1, 0.2]}})
     try:
         loads = {}
         for table in DEMO_TABLES:
@@ -82,6 +89,8 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         local_demo(ws)
         step("offers")
         offers_demo(ws)
+        step("recommendations and propensity")
+        recommend_demo(ws)
         step("writing report")
         report = write_report(ws)
     finally:
@@ -103,6 +112,13 @@ def offers_demo(ws: Workspace) -> None:
     scores = score_offers(ws)
     save_scores(ws, scores)
     save_plan(ws, scores, plan_offers(ws, scores))
+
+
+def recommend_demo(ws: Workspace) -> None:
+    """Product recommendations (every model checked on the last month, the best kept) and the
+    propensity to buy anything in the next 30 days."""
+    save_recommendations(ws, recommend(ws))
+    save_propensity(ws, propensity(ws, target="any", days=30))
 
 
 def segment_demo(ws: Workspace) -> None:

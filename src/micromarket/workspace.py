@@ -101,8 +101,16 @@ class Workspace:
         return self.root / config_mod.CONFIG_FILE
 
     def _ensure_tables(self) -> None:
+        """Create missing tables, and add columns a newer release defined to a workspace made by an
+        older one (derived columns only gain columns, so an older workspace opens and works)."""
         for table in TABLES.values():
             self.con.execute(table.ddl())
+        present = set(self.con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                       "WHERE table_schema = 'main'").fetchall())
+        for table in TABLES.values():
+            for column in table.columns:
+                if (table.name, column.name) not in present:
+                    self.con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.dtype}')
 
     # -- reading -------------------------------------------------------------------
     def table(self, name: str) -> "ir.Table":
@@ -168,8 +176,14 @@ class Workspace:
     def save_mapping(self, table: str, mapping: dict[str, str]) -> None:
         """Store a column mapping for ``table`` in ``micromarket.toml``."""
         get_table(table)
+        self.update_config({"mapping": {table: dict(mapping)}})
+
+    def update_config(self, changes: dict) -> None:
+        """Merge ``changes`` (``{section: {key: value}}``) into ``micromarket.toml``, validated
+        before anything is written."""
         raw = config_mod.tomllib.loads(self.config_path.read_text(encoding="utf-8"))
-        raw.setdefault("mapping", {})[table] = dict(mapping)
+        for section, values in changes.items():
+            raw.setdefault(section, {}).update(values)
         self.config = config_mod.validate(raw, self.config_path)
         config_mod.write(self.config_path, raw)
 

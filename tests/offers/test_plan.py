@@ -32,7 +32,12 @@ def test_uplift_from_the_past_campaign_tracks_the_true_effects(scored):
     correlation = np.corrcoef(got["uplift"], got["true_uplift"])[0, 1]
     assert correlation > 0.1
     assert 0 < quality["average_uplift"] < 0.05 and len(quality["deciles"]) == 10
-    assert np.allclose(got["expected_profit"], got["uplift"] * scores.value_per_response["treatment"] - 0.1)
+    # The demo gives personal discounts: their expected cost comes off the profit.
+    value = scores.value_per_response["treatment"]
+    spend = value / ws.config["profile"]["margin"]
+    assert set(got["discount_depth"]) == {0.0, 0.1, 0.2}
+    assert np.allclose(got["discount_cost"], (got["propensity"] + got["uplift"]).clip(0, 1) * spend * got["discount_depth"])
+    assert np.allclose(got["expected_profit"], got["uplift"] * value - 0.1 - got["discount_cost"])
 
 
 def test_the_plan_keeps_to_budget_and_consent_and_is_compared(scored):

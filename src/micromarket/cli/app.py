@@ -180,11 +180,9 @@ def demo(
     as_json: bool = JsonOpt,
 ) -> None:
     """Generate a retail chain, load it into a new workspace, and write the report."""
-    from ..demo import DEMO_TABLES, run_demo
+    from ..demo import STEPS, run_demo
 
-    names = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "segmenting",
-             "local markets", "offers", "writing report"]
-    with counter("Generating customers", customers) as update, steps("Demo", names) as advance:
+    with counter("Generating customers", customers) as update, steps("Demo", STEPS) as advance:
         result = run_demo(directory, customers, seed=seed, force=force, on_generate=update, on_step=advance)
     if as_json:
         print_json(result)

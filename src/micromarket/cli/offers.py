@@ -105,7 +105,8 @@ def recommend(model: Optional[str] = typer.Option(None, help="auto, als, bpr, it
 
     with Workspace.open(workspace) as ws:
         checked = len(MODELS) if (model or ws.config["recommend"]["model"]) == "auto" else 1
-        with steps("recommend", ["step"] * ((checked if check else 0) + 2)) as advance:
+        # Steps: each model checked, then reading, fitting, choosing, writing.
+        with steps("recommend", ["step"] * ((checked if check else 0) + 4)) as advance:
             result = run(ws, model=model, n=n, exclude=exclude, check=check, progress=advance)
             advance("writing")
             save_recommendations(ws, result)

@@ -12,8 +12,9 @@
   channel's overall rate with the weight of ``prior`` contacts (beta-binomial empirical Bayes:
   two responses out of two is not a 100 % customer). The best consented channel wins; channels
   never used in a campaign have no evidence and come last.
-- **Send time by activity hours.** The customer's most frequent purchase day of week and hour
-  (``preferred_dow``, ``preferred_hour`` of the profile): a message lands when they shop.
+- **Send time by activity hours.** The median hour of the customer's purchases (robust to a few
+  odd visits, and free of the tie-breaking a most-frequent hour needs with few purchases) and their
+  most frequent purchase day (``preferred_dow`` of the profile): a message lands when they shop.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def best_channels(ws: "Workspace", customers: pd.Index, days: int, prior: float 
 def personal_levers(ws: "Workspace", *, depths: list[float] | None = None, days: int | None = None,
                     prior: float = 10.0) -> pd.DataFrame:
     """One row per profiled customer: ``price_sensitivity``, ``discount_depth``, ``channel``,
-    ``channel_response_rate``, ``send_dow`` (0 = Monday) and ``send_hour``; index ``customer_id``.
+    ``channel_response_rate``, ``send_dow`` (0 = Monday) and ``send_hour`` (0-23, in the
+    workspace's time zone, like the transactions); index ``customer_id``.
 
     Parameters
     ----------
@@ -112,16 +114,26 @@ def personal_levers(ws: "Workspace", *, depths: list[float] | None = None, days:
     depths = settings["discount_depths"] if depths is None else depths
     if not depths or any(not 0 <= d < 1 for d in depths):
         raise SchemaError(f"discount depths {depths}: give one or more shares in [0, 1)")
-    profile = ws.table("customer_profile").select("customer_id", "price_sensitivity", "preferred_dow",
-                                                  "preferred_hour").to_pandas().set_index("customer_id").sort_index()
+    profile = ws.table("customer_profile").select("customer_id", "price_sensitivity", "preferred_dow").to_pandas()
+    profile = profile.set_index("customer_id").sort_index()
     if profile.empty:
         raise SchemaError("customer_profile is empty: run `micromarket profile` before choosing personal levers")
     out = pd.DataFrame({"price_sensitivity": profile["price_sensitivity"].astype(float)})
     out["discount_depth"] = discount_depths(out["price_sensitivity"], depths)
     out = out.join(best_channels(ws, profile.index, days or settings["days"], prior))
     out["send_dow"] = profile["preferred_dow"].astype("Int64")
-    out["send_hour"] = profile["preferred_hour"].astype("Int64")
+    out["send_hour"] = purchase_hours(ws).reindex(profile.index).astype("Int64")
     return out
 
 
-__all__ = ["personal_levers", "consent", "discount_depths", "best_channels", "channel_responses", "CONSENT"]
+def purchase_hours(ws: "Workspace") -> pd.Series:
+    """Median hour of each customer's purchases (by invoice), index ``customer_id``."""
+    return ws.con.execute("""
+        SELECT customer_id, quantile_disc(hour(ts), 0.5) AS hour FROM (
+            SELECT customer_id, invoice_id, min(ts) AS ts FROM transactions
+            WHERE customer_id IS NOT NULL AND NOT coalesce(is_return, false) GROUP BY ALL)
+        GROUP BY customer_id""").df().set_index("customer_id")["hour"]
+
+
+__all__ = ["personal_levers", "consent", "discount_depths", "best_channels", "channel_responses", "purchase_hours",
+           "CONSENT"]

@@ -87,12 +87,17 @@ def plan_offers(ws: "Workspace", scores: OfferScores, *, budget: float | None = 
     uplift = wide["uplift"][offers].to_numpy()
     channels = [wide["channel"][o].dropna().iloc[0] for o in offers]
     eligible = _eligibility(ws, wide, channels, max_contacts, settings["contact_window_days"], notes)
-    cost = np.full(profit.shape, scores.campaign["contact_cost"])
+    # The budget pays for contacts and for the discounts expected to be redeemed.
+    cost = scores.campaign["contact_cost"] + wide["discount_cost"][offers].to_numpy()
     chosen = optimise(profit, cost, budget or np.inf, eligible=eligible).offer
     rows = np.flatnonzero(chosen >= 0)
     plan = pd.DataFrame({"customer_id": wide.index[rows].astype(str), "offer": np.array(offers)[chosen[rows]],
                          "channel": np.array(channels)[chosen[rows]], "uplift": uplift[rows, chosen[rows]],
-                         "expected_profit": profit[rows, chosen[rows]], "cost": cost[rows, chosen[rows]]})
+                         "expected_profit": profit[rows, chosen[rows]], "cost": cost[rows, chosen[rows]],
+                         "discount_depth": wide["discount_depth"][offers].to_numpy()[rows, chosen[rows]]})
+    timing = scores.levers.reindex(plan["customer_id"])
+    for column in ("send_dow", "send_hour"):
+        plan[column] = timing[column].to_numpy() if column in timing else pd.NA
     propensity = wide["propensity"][offers[0]].to_numpy()
     comparison = _compare(chosen, profit, uplift, cost, eligible, propensity, scores, budget, seed)
     return OfferPlan(plan, comparison, budget or None, int(eligible.any(axis=1).sum()), notes)

@@ -143,7 +143,8 @@ def _model(name: str, settings: dict, seed: int):
     if name not in MODELS:
         raise SchemaError(f"model {name!r}: use auto or one of {', '.join(MODELS)}")
     if name == "als":
-        return ALS(factors=settings["factors"], iterations=settings["iterations"], random_state=seed)
+        return ALS(factors=settings["factors"], iterations=settings["iterations"],
+                   regularization=settings["regularization"], random_state=seed)
     if name == "bpr":
         return BPR(factors=settings["factors"], random_state=seed)
     return MODELS[name]()
@@ -249,14 +250,16 @@ def recommend(ws: "Workspace", *, model: str | None = None, n: int | None = None
         progress=(lambda name: progress(f"checking {name} on the last {settings['test_days']} days")) if progress else None)
     if chosen == "auto":
         chosen = evaluation["model"].iloc[0]
-    if progress:
-        progress(f"fitting {chosen} on all history")
+    step = progress or (lambda _name: None)
+    step("reading the purchase history")
     history = purchase_history(ws, _end(ws), recent_days=settings["recent_days"], range_days=settings["range_days"])
     segments, segment_by = customer_segments(ws, settings["segment_by"], history.customers)
+    step(f"fitting {chosen} on all history")
     fitted = _model(chosen, settings, seed).fit(history.matrix, segments)
+    step(f"choosing each customer's top {settings['n']}")
     users = np.arange(len(history.customers))
-    exclude_matrix = _exclusions(history, settings["exclude"])
-    ids, scores = fitted.recommend(users, history.matrix, n=settings["n"], exclude=exclude_matrix, allowed=history.in_range)
+    ids, scores = fitted.recommend(users, history.matrix, n=settings["n"], exclude=_exclusions(history, settings["exclude"]),
+                                   allowed=history.in_range)
     settings.update({"model": chosen, "segment_by": segment_by, "as_of": history.before.isoformat()})
     return Recommendations(chosen, settings, evaluation, _table(history, ids, scores, chosen))
 

@@ -3,8 +3,11 @@ from that campaign, checked on a held-out half, and the expected incremental pro
 contacting them.
 
 An offer is a treatment arm of the campaign (its variant). Expected incremental profit of a
-contact = uplift x value of a response - contact cost, where the value of a response is the
-treated buyers' mean spend in the window times the margin (``[profile] margin``).
+contact = uplift x value of a response - contact cost - discount cost, where the value of a
+response is the treated buyers' mean spend in the window times the margin (``[profile] margin``)
+and the discount cost is what the customer's personal discount depth (:mod:`.levers`) gives
+away on an expected response: P(buy if contacted) x mean spend of a response x depth. With
+``[offers] discount_depths = [0.0]`` (the default) there is no discount and no discount cost.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from ..exceptions import SchemaError
 from ..uplift import SLearner, TLearner, TransformedOutcome, XLearner, qini_auc_score, uplift_auc_score, uplift_by_decile
 from .campaigns import FEATURES, campaign_data, customer_features
+from .levers import personal_levers
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -40,6 +44,7 @@ class OfferScores:
     value_per_response: dict
     quality: dict
     scores: pd.DataFrame = field(repr=False)
+    levers: pd.DataFrame = field(repr=False)   # per customer: discount depth, channel, send time
     held_out: pd.DataFrame = field(repr=False)  # held-out members with their predicted uplift, for realised profit
 
 
@@ -110,9 +115,25 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
     value = {offer: float(members.loc[(members["arm"] == offer) & (members["bought"] == 1), "spend"].mean() * margin)
              for offer in model.treatments_}
     now = customer_features(ws, _today(ws))
+    levers = _levers(ws, now.index)
     scores = _score_table(ws, model, now, value, contact_cost, members, info)
+    spend = {offer: v / margin for offer, v in value.items()}
+    depth = levers["discount_depth"].reindex(scores["customer_id"]).fillna(0.0).to_numpy()
+    bought_if_contacted = (scores["propensity"] + scores["uplift"]).clip(0, 1)
+    scores["discount_depth"] = depth
+    scores["discount_cost"] = bought_if_contacted * scores["offer"].map(spend) * depth
+    scores["expected_profit"] -= scores["discount_cost"]
     return OfferScores({**info, "learner": learner, "contact_cost": contact_cost}, list(model.treatments_), value,
-                       quality, scores, held_out)
+                       quality, scores, levers, held_out)
+
+
+def _levers(ws: "Workspace", customers: pd.Index) -> pd.DataFrame:
+    """Personal levers of every scored customer; without a profile, no discounts and no send time."""
+    if ws.table("customer_profile").count().execute():
+        return personal_levers(ws)
+    if any(ws.config["offers"]["discount_depths"]):
+        raise SchemaError("personal discount depths need price sensitivity: run `micromarket profile` first")
+    return pd.DataFrame({"discount_depth": 0.0}, index=customers.astype(str))
 
 
 def _baseline(control: pd.DataFrame) -> HistGradientBoostingClassifier:

@@ -21,7 +21,9 @@ class ALS(FactorRecommender):
     factors : int
         Length of the vectors (default 64).
     regularization : float
-        L2 penalty (default 0.05).
+        L2 penalty on the vectors (default 20: implicit does not scale it by the number of
+        purchases, and 10-50 beat implicit's 0.01 on Online Retail and on the demo chain, where
+        small catalogues and few purchases per customer are easily overfitted).
     alpha : float
         Confidence per purchase (default 1).
     iterations : int
@@ -29,7 +31,7 @@ class ALS(FactorRecommender):
     random_state : int
     """
 
-    def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
+    def __init__(self, factors: int = 64, regularization: float = 20.0, alpha: float = 1.0,
                  iterations: int = 10, random_state: int = 0):
         self.factors = factors
         self.regularization = regularization

@@ -94,11 +94,12 @@ def default_sections(ws: "Workspace") -> list[Section]:
     """Every section the workspace has data for, in the order of the loop."""
     from .local import local_section
     from .offers import offers_section
+    from .recommend import recommend_section
     from .segments import segments_section
     from .value import value_section
 
     sections = (overview_section(ws), value_section(ws), segments_section(ws), local_section(ws),
-                offers_section(ws), quality_section(ws))
+                offers_section(ws), recommend_section(ws), quality_section(ws))
     return [s for s in sections if s is not None]
 
 

@@ -26,7 +26,8 @@ class XLearner(UpliftModel):
     control : label, optional
     effect_estimator : scikit-learn regressor, optional
         Effect models of stage two (imputed effects are real numbers): default a clone of
-        ``estimator`` when it is a regressor, else ``HistGradientBoostingRegressor()``.
+        ``estimator`` when it is a regressor, else ``HistGradientBoostingRegressor()`` with the
+        base's ``random_state``.
     propensity_estimator : scikit-learn classifier, optional
         Model of the chance of treatment (default: the share treated, right for randomised data).
     """
@@ -39,7 +40,11 @@ class XLearner(UpliftModel):
     def _effect_model(self):
         if self.effect_estimator is not None:
             return self._new(self.effect_estimator)
-        return self._new() if not is_classifier(self.estimator) else HistGradientBoostingRegressor()
+        if not is_classifier(self.estimator):
+            return self._new()
+        # The base's seed, so that a seeded model is reproducible (boosting on more than 10,000
+        # rows holds out a random validation split for early stopping).
+        return HistGradientBoostingRegressor(random_state=self.estimator.get_params().get("random_state"))
 
     def _fit_groups(self, X, y, groups):
         control = groups == 0
