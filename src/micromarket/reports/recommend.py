@@ -39,7 +39,8 @@ def recommend_section(ws: "Workspace") -> Section | None:
 
 def _recommendations(ws: "Workspace", sec: Section, run: dict) -> None:
     settings, checked = run["settings"], pd.DataFrame(run["evaluation"])
-    sec.figures.append(("Recommender", f"{run['model']} (top {settings['n']}, exclude {settings['exclude']})"))
+    sec.figures.append((f"Recommender (top {settings['n']}, exclude {settings['exclude']})",
+                        run["model"].replace("_", " ")))
     if checked.empty:
         return
     split = run["split"]
