@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,6 +174,15 @@ class Workspace:
         finally:
             self.con.unregister("_appended_rows")
 
+    def log_run(self, runs_table: str, summary: dict) -> int:
+        """Add a run to a ``*_runs`` table (``run_id``, ``ran_at``, ``summary`` as JSON) and return
+        its number. Run inside :meth:`transaction` with the writes it describes."""
+        get_table(runs_table)
+        run = self.con.execute(f'SELECT coalesce(max(run_id), 0) + 1 FROM "{runs_table}"').fetchone()[0]
+        self.con.execute(f'INSERT INTO "{runs_table}" VALUES (?, ?, ?)',
+                         [run, dt.datetime.now(), json.dumps(summary, default=_json_value)])
+        return run
+
     def save_mapping(self, table: str, mapping: dict[str, str]) -> None:
         """Store a column mapping for ``table`` in ``micromarket.toml``."""
         get_table(table)
@@ -197,3 +207,10 @@ class Workspace:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _json_value(value):
+    """JSON for what ``json`` does not know: NumPy numbers as numbers, dates and the rest as text."""
+    if hasattr(value, "item"):
+        return value.item()
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

@@ -16,8 +16,6 @@ control among them), times the value of a response, minus a contact cost per sel
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -167,9 +165,7 @@ def save_plan(ws: "Workspace", scores: OfferScores, result: OfferPlan) -> None:
     with ws.transaction():
         ws.con.execute("DELETE FROM offer_plan")
         ws.append("offer_plan", result.plan)
-        run = ws.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM offer_runs").fetchone()[0]
-        ws.con.execute("INSERT INTO offer_runs VALUES (?, ?, ?)",
-                       [run, dt.datetime.now(), json.dumps(summary, default=float)])
+        ws.log_run("offer_runs", summary)
 
 
 __all__ = ["plan_offers", "save_plan", "OfferPlan"]

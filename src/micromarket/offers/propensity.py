@@ -15,7 +15,6 @@ ranking.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -166,8 +165,7 @@ def save_propensity(ws: "Workspace", result: Propensity) -> None:
     with ws.transaction():
         ws.con.execute("DELETE FROM propensity_scores WHERE target = ?", [result.target])
         ws.append("propensity_scores", result.scores)
-        run = ws.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM propensity_runs").fetchone()[0]
-        ws.con.execute("INSERT INTO propensity_runs VALUES (?, ?, ?)", [run, dt.datetime.now(), json.dumps(summary)])
+        ws.log_run("propensity_runs", summary)
 
 
 __all__ = ["propensity", "save_propensity", "features_at", "Propensity", "TARGET_FEATURES"]

@@ -16,7 +16,6 @@ items only, and then the time split counts only new items as hits), or nothing (
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
@@ -282,9 +281,7 @@ def save_recommendations(ws: "Workspace", result: Recommendations) -> None:
     with ws.transaction():
         ws.con.execute("DELETE FROM recommendations")
         ws.append("recommendations", result.table)
-        run = ws.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM recommendation_runs").fetchone()[0]
-        ws.con.execute("INSERT INTO recommendation_runs VALUES (?, ?, ?)",
-                       [run, dt.datetime.now(), json.dumps(summary, default=str)])
+        ws.log_run("recommendation_runs", summary)
 
 
 __all__ = ["recommend", "evaluate", "save_recommendations", "purchase_history", "customer_segments",
