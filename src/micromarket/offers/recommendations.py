@@ -269,8 +269,9 @@ def _table(history: History, ids: np.ndarray, scores: np.ndarray, model: str) ->
     chosen = ids[users, ranks]
     customers = pa.DictionaryArray.from_arrays(pa.array(users, pa.int32()), pa.array(history.customers, pa.string()))
     products = pa.DictionaryArray.from_arrays(pa.array(chosen, pa.int32()), pa.array(history.items, pa.string()))
+    names = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(users), np.int32)), pa.array([model]))
     return pa.table({"customer_id": customers, "rank": pa.array(ranks + 1, pa.int32()), "product_id": products,
-                     "score": pa.array(scores[users, ranks], pa.float64()), "model": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(users), np.int32)), pa.array([model]))})
+                     "score": pa.array(scores[users, ranks], pa.float64()), "model": names})
 
 
 def save_recommendations(ws: "Workspace", result: Recommendations) -> None:
