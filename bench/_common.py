@@ -54,6 +54,16 @@ def loaded(out: Path, name: str, n: int, products: int | None = None) -> Path:
     return ws
 
 
+def step_rows(measured: dict, total: str) -> list[dict]:
+    """Rows for :func:`record` from a step that printed ``times`` (step -> seconds), ``total`` and
+    further results: one row per step, then the total (labelled ``total``) with the peak memory
+    and the rest of the results."""
+    result = dict(measured["result"])
+    rows = [{"step": step, "seconds": seconds} for step, seconds in result.pop("times").items()]
+    rows.append({"step": total, "seconds": result.pop("total"), "peak_gib": measured["peak_gib"], **result})
+    return rows
+
+
 def record(name: str, rows: list[dict]) -> None:
     """Print the results as JSON with the date and machine."""
     print(json.dumps({"benchmark": name, "date": dt.date.today().isoformat(), "machine": machine(), "runs": rows}, indent=2))

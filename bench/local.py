@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import loaded, record, run_measured  # noqa: E402
+from _common import loaded, record, run_measured, step_rows  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 PRODUCTS = 20_000
@@ -49,11 +49,7 @@ print(json.dumps({{"times": {{k: round(v, 2) for k, v in times.items()}}, "total
 def main(n: int) -> None:
     ws = loaded(OUT, f"ws-local-{n}", n, PRODUCTS)
     measured = run_measured(STEPS.format(ws=str(ws)))
-    result = measured["result"]
-    rows = [{"step": step, "seconds": seconds} for step, seconds in result.pop("times").items()]
-    rows.append({"step": "total (one process, after opening)", "seconds": result.pop("total"),
-                 "peak_gib": measured["peak_gib"], **result})
-    record("local markets and assortment", rows)
+    record("local markets and assortment", step_rows(measured, "total (one process, after opening)"))
 
 
 if __name__ == "__main__":

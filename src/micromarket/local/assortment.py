@@ -16,12 +16,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from ..arrays import dictionary_codes
+from ..dates import day_start
 from ..exceptions import SchemaError
 from .markets import periods
 from .ranges import Evidence, Ranges, plan_ranges, test_level
@@ -145,9 +145,8 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
         raise SchemaError(f"item column {item_column!r} is not a column of transactions ({', '.join(tx.columns)})")
     first = (previous or period)[0]
     lines = tx.filter(tx.store_id.notnull(), tx[item_column].notnull(), ~tx.is_return.fill_null(False),
-                      tx.ts >= ibis.timestamp(dt.datetime.combine(first, dt.time())),
-                      tx.ts < ibis.timestamp(dt.datetime.combine(period[1] + dt.timedelta(days=1), dt.time())))
-    now = lines.ts >= ibis.timestamp(dt.datetime.combine(period[0], dt.time()))
+                      tx.ts >= day_start(first), tx.ts < day_start(period[1] + dt.timedelta(days=1)))
+    now = lines.ts >= day_start(period[0])
     counts = lines.group_by("store_id", item=lines[item_column].cast("string"), now=now).aggregate(
         lines=lines.count(), revenue=lines.amount.sum()).to_pyarrow()
     flags = counts["now"].to_numpy()

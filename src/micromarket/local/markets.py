@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from ..dates import day_start
 from ..exceptions import SchemaError
 from ..profile.rfm import customer_purchases
 
@@ -125,8 +126,7 @@ def _unit_totals(ws: "Workspace", units: ir.Table, period: tuple) -> pd.DataFram
     """Per unit: buying customers, revenue and the sum of squared customer revenue (for intervals)."""
     lines = customer_purchases(ws.table("transactions"))
     start, end = period
-    lines = lines.filter((lines.ts >= ibis.timestamp(dt.datetime.combine(start, dt.time())))
-                         & (lines.ts < ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))))
+    lines = lines.filter(lines.ts >= day_start(start), lines.ts < day_start(end + dt.timedelta(days=1)))
     per_customer = lines.group_by("customer_id").aggregate(revenue=lines.amount.sum())
     placed = per_customer.inner_join(units, "customer_id")
     return placed.group_by("unit").aggregate(customers=placed.count(), revenue=placed.revenue.sum(),

@@ -15,6 +15,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from ..dates import day_start
 from ..exceptions import SchemaError
 from ..profile.rfm import calibration_holdout, customer_purchases, rfm_summary
 
@@ -25,15 +26,11 @@ if TYPE_CHECKING:
 FEATURES = ("frequency", "recency", "T", "monetary_value", "discount_share", "store_share", "lines_per_invoice", "age")
 
 
-def _timestamp(day: dt.date) -> ibis.Value:
-    return ibis.timestamp(dt.datetime.combine(day, dt.time()))
-
-
 def _behaviour(ws: "Workspace", before: dt.date) -> ibis.Table:
     """Per customer, from purchase lines before ``before``: share of spend on discount, share of
     invoices in a store, lines per invoice."""
     lines = customer_purchases(ws.table("transactions"))
-    lines = lines.filter(lines.ts < _timestamp(before))
+    lines = lines.filter(lines.ts < day_start(before))
     return lines.group_by("customer_id").aggregate(
         discount_share=(lines.discount.fill_null(0) > 0).ifelse(lines.amount, 0).sum() / lines.amount.sum().nullif(0),
         store_share=(lines.channel == "store").cast("float64").mean(),

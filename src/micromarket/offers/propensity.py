@@ -25,6 +25,7 @@ from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
 
+from ..dates import day_after_last_transaction, day_start
 from ..exceptions import SchemaError
 from ..profile.rfm import customer_purchases
 from .campaigns import customer_features
@@ -73,8 +74,8 @@ def _target_lines(ws: "Workspace", kind: str, value: str | None) -> ibis.Table:
 
 
 def _between(lines: ibis.Table, start: dt.date | None, end: dt.date) -> ibis.Table:
-    day = lines.ts.date()
-    return lines.filter(day < end) if start is None else lines.filter(day >= start, day < end)
+    lines = lines.filter(lines.ts < day_start(end))
+    return lines if start is None else lines.filter(lines.ts >= day_start(start))
 
 
 def features_at(ws: "Workspace", at: dt.date, kind: str, value: str | None) -> pd.DataFrame:
@@ -135,7 +136,7 @@ def propensity(ws: "Workspace", *, target: str = "any", days: int = 30, seed: in
         Seed of the held-out split and the model.
     """
     kind, value = _target_filter(ws, target)
-    end = pd.Timestamp(ws.table("transactions").ts.max().execute()).date() + dt.timedelta(days=1)
+    end = day_after_last_transaction(ws)
     cutoff = end - dt.timedelta(days=days)
     past = features_at(ws, cutoff, kind, value)
     if len(past) < 100:

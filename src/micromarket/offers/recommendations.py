@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
 from ..arrays import dictionary_codes
+from ..dates import day_after_last_transaction, day_start
 from ..exceptions import SchemaError
 from ..profile.rfm import customer_purchases
 from ..recommend import ALS, BPR, BuyAgain, ItemItem, Popularity, SegmentPopularity
@@ -62,16 +62,12 @@ class Recommendations:
     table: pa.Table = field(repr=False)
 
 
-def _timestamp(day: dt.date) -> ibis.Value:
-    return ibis.timestamp(dt.datetime.combine(day, dt.time()))
-
-
 def _pairs(ws: "Workspace", start: dt.date | None, end: dt.date) -> pa.Table:
     """Per customer and product bought in ``[start, end)``: purchase lines and the last time."""
     lines = customer_purchases(ws.table("transactions"))
-    lines = lines.filter(lines.product_id.notnull(), lines.quantity > 0, lines.ts < _timestamp(end))
+    lines = lines.filter(lines.product_id.notnull(), lines.quantity > 0, lines.ts < day_start(end))
     if start is not None:
-        lines = lines.filter(lines.ts >= _timestamp(start))
+        lines = lines.filter(lines.ts >= day_start(start))
     products = ws.table("products")
     lines = lines.anti_join(products.filter(products.is_product == False).select("product_id"), "product_id")  # noqa: E712
     return lines.group_by("customer_id", "product_id").aggregate(lines=lines.count(), last=lines.ts.max()).to_pyarrow()
@@ -149,14 +145,6 @@ def _model(name: str, settings: dict, seed: int):
     return MODELS[name]()
 
 
-def _end(ws: "Workspace") -> dt.date:
-    """The day after the last transaction."""
-    last = ws.table("transactions").ts.max().execute()
-    if last is None or pd.isna(last):
-        raise SchemaError("no transactions: recommendations need purchase history")
-    return pd.Timestamp(last).date() + dt.timedelta(days=1)
-
-
 def evaluate(ws: "Workspace", *, models: list[str] | None = None, settings: dict | None = None, seed: int = 0,
              progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Fit each model on all but the last ``test_days`` and score its top ``n`` against what
@@ -170,7 +158,7 @@ def evaluate(ws: "Workspace", *, models: list[str] | None = None, settings: dict
         ``seconds`` (fit and recommend), sorted by NDCG, best first.
     """
     settings = {**_settings(ws), **(settings or {})}
-    end = _end(ws)
+    end = day_after_last_transaction(ws)
     cutoff = end - dt.timedelta(days=settings["test_days"])
     train = purchase_history(ws, cutoff, recent_days=settings["recent_days"], range_days=settings["range_days"])
     truth = _truth(ws, train, cutoff, end, settings["exclude"])
@@ -251,7 +239,7 @@ def recommend(ws: "Workspace", *, model: str | None = None, n: int | None = None
         chosen = evaluation["model"].iloc[0]
     step = progress or (lambda _name: None)
     step("reading the purchase history")
-    history = purchase_history(ws, _end(ws), recent_days=settings["recent_days"], range_days=settings["range_days"])
+    history = purchase_history(ws, day_after_last_transaction(ws), recent_days=settings["recent_days"], range_days=settings["range_days"])
     segments, segment_by = customer_segments(ws, settings["segment_by"], history.customers)
     step(f"fitting {chosen} on all history")
     fitted = _model(chosen, settings, seed).fit(history.matrix, segments)

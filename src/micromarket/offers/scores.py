@@ -12,7 +12,6 @@ away on an expected response: P(buy if contacted) x mean spend of a response x d
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+from ..dates import day_after_last_transaction
 from ..exceptions import SchemaError
 from ..uplift import SLearner, TLearner, TransformedOutcome, XLearner, qini_auc_score, uplift_auc_score, uplift_by_decile
 from .campaigns import FEATURES, campaign_data, customer_features
@@ -114,7 +114,7 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
     margin = ws.config["profile"]["margin"]
     value = {offer: float(members.loc[(members["arm"] == offer) & (members["bought"] == 1), "spend"].mean() * margin)
              for offer in model.treatments_}
-    now = customer_features(ws, _today(ws))
+    now = customer_features(ws, day_after_last_transaction(ws))
     levers = _levers(ws, now.index)
     scores = _score_table(ws, model, now, value, contact_cost, members, info)
     spend = {offer: v / margin for offer, v in value.items()}
@@ -140,11 +140,6 @@ def _baseline(control: pd.DataFrame) -> HistGradientBoostingClassifier:
     """Propensity to buy without contact: a model of the control group's outcome."""
     return HistGradientBoostingClassifier(random_state=0, **BASE).fit(
         control[list(FEATURES)].to_numpy(), control["bought"].to_numpy())
-
-
-def _today(ws: "Workspace") -> dt.date:
-    """The day after the last transaction: features taken then describe all that is known."""
-    return pd.Timestamp(ws.table("transactions").ts.max().execute()).date() + dt.timedelta(days=1)
 
 
 def _score_table(ws, model, now: pd.DataFrame, value: dict, contact_cost: float, members: pd.DataFrame,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable
 import ibis
 import ibis.expr.types as ir
 
+from ..dates import day_start
 from ..profile.rfm import customer_purchases
 from .rules import RuleContext, RuleError
 
@@ -90,8 +91,7 @@ def _bought(ws: "Workspace", end: dt.date) -> Callable[..., ir.Table]:
         if store is not None:
             lines = lines.filter(lines.store_id == str(store))
         if within is not None:
-            lines = lines.filter(lines.ts >= ibis.timestamp(dt.datetime.combine(end, dt.time())) + ibis.interval(days=1)
-                                 - _duration(within))
+            lines = lines.filter(lines.ts >= day_start(end) + ibis.interval(days=1) - _duration(within))
         if int(min_count) <= 1 and min_spend is None:
             return lines.select("customer_id").distinct()  # any matching line will do: no counting
         per = lines.group_by("customer_id").aggregate(n=lines.invoice_id.nunique(), spend=lines.amount.sum())
