@@ -104,3 +104,21 @@ def test_category_and_channel_share_tables(profiled):
         got = ws.table(table).execute().set_index(["customer_id", key]).sort_index()
         assert got.index.equals(expected.sort_index().index), table
         np.testing.assert_allclose(got[["spend", "share"]], expected.sort_index(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("prices", [[3.0, 1.0, 2.0], [4.0, 1.0, 1.0, 2.5], [2.0, 2.0, 2.0, 5.0, 5.0, 5.0],
+                                    [7.5], [1.0, None, 3.0, 3.0, 9.0, 1.0]])
+def test_category_median_is_the_median_of_the_lines(prices):
+    import ibis
+
+    from micromarket.profile.behaviour import category_medians
+
+    n = len(prices)
+    lines = ibis.memtable(pd.DataFrame({
+        "customer_id": ["c"] * n, "is_return": [False] * n, "unit_price": prices,
+        "product_id": ["p1" if i % 2 else "gone" for i in range(n)]}))
+    products = ibis.memtable(pd.DataFrame({"product_id": ["p1"], "category": ["A"], "unit_cost": [1.0]}))
+    got = ibis.duckdb.connect().execute(category_medians(lines, products)).set_index("category")["median_unit_price"]
+    frame = pd.DataFrame({"price": prices, "category": ["A" if i % 2 else "(unknown)" for i in range(n)]})
+    expected = frame.groupby("category")["price"].median().dropna()
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False)

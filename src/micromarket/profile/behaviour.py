@@ -1,11 +1,12 @@
 """Behaviour per customer: what, where, when and how they buy, as Ibis expressions.
 
-Every feature comes from two intermediate tables: the customer's baskets
-(:func:`micromarket.profile.rfm.customer_baskets`, one row per invoice) and
+Every feature comes from three intermediate tables: the customer's baskets
+(:func:`micromarket.profile.rfm.customer_baskets`, one row per invoice),
 :func:`customer_categories` (one row per customer and category, from
-:func:`purchase_lines`). A caller on a large database materialises both once
-(``backend.create_table(..., temp=True)``); then only the small
-:func:`category_medians` table and the returns read the transaction log again.
+:func:`purchase_lines`) and :func:`customer_channels` (one row per customer and channel,
+from the baskets). A caller on a large database materialises them once
+(``backend.create_table(..., temp=True)``); then only the small :func:`category_medians`
+table and the returns read the transaction log again.
 """
 
 from __future__ import annotations
@@ -18,25 +19,50 @@ from .rfm import customer_purchases
 #: Day-of-week and hour values counted per customer for the preferred day and hour.
 _DAYS, _HOURS = range(7), range(24)
 
+#: Category of lines whose product is missing from the catalogue or has no category.
+UNKNOWN_CATEGORY = "(unknown)"
+
+
+def _catalogue(products: ir.Table) -> ir.Table:
+    """``product_id, category, unit_cost`` with the unknown category filled in."""
+    return products.select("product_id", "unit_cost", category=products.category.fill_null(UNKNOWN_CATEGORY))
+
 
 def category_medians(transactions: ir.Table, products: ir.Table) -> ir.Table:
-    """Median unit price of purchase lines per category (``category, median_unit_price``)."""
-    lines = _with_products(customer_purchases(transactions), products)
-    return lines.group_by("category").aggregate(median_unit_price=lines.unit_price.median())
+    """Median unit price of purchase lines per category (``category, median_unit_price``).
 
-
-def _with_products(lines: ir.Table, products: ir.Table) -> ir.Table:
-    joined = lines.left_join(products.select("product_id", "category", "unit_cost"), "product_id")
-    return joined.mutate(category=ibis.coalesce(joined.category, "(unknown)"))
+    Exactly the median of the lines (the mean of the two middle prices for an even count),
+    found from the count of lines per (category, price): prices repeat, so that table is a
+    few thousand rows where the lines are millions, and grouping into it is cheaper than
+    the engine's median, which holds every price of a category in memory and sorts it.
+    """
+    lines = customer_purchases(transactions).left_join(_catalogue(products), "product_id")
+    lines = lines.filter(lines.unit_price.notnull())
+    counts = lines.group_by(category=lines.category.fill_null(UNKNOWN_CATEGORY), price=lines.unit_price).aggregate(
+        n=lines.count())
+    upto = counts.n.sum().over(ibis.window(group_by="category", order_by="price", rows=(None, 0)))
+    total = counts.n.sum().over(ibis.window(group_by="category"))
+    ranked = counts.mutate(start=upto - counts.n, end=upto, total=total)
+    # Positions (0-based) of the middle line(s) in price order, and the price at each.
+    low, high = (ranked.total - 1) // 2, ranked.total // 2
+    at_low = (ranked.start <= low) & (low < ranked.end)
+    at_high = (ranked.start <= high) & (high < ranked.end)
+    return ranked.group_by("category").aggregate(
+        median_unit_price=(ranked.price.max(where=at_low) + ranked.price.max(where=at_high)) / 2)
 
 
 def purchase_lines(transactions: ir.Table, products: ir.Table, medians: ir.Table) -> ir.Table:
     """Purchase lines of known customers with ``category``, ``unit_cost`` and ``cheap`` (on
     discount, or below the category's median unit price)."""
-    lines = _with_products(customer_purchases(transactions), products)
-    priced = lines.left_join(medians, "category").drop("category_right")
-    cheap = (priced.discount.fill_null(0) > 0) | (priced.unit_price < priced.median_unit_price)
-    return priced.select("customer_id", "category", "quantity", "amount", "unit_cost", cheap=cheap.fill_null(False))
+    # The medians go onto the (small) catalogue first, so the log is joined once; lines of
+    # products missing from it take the unknown category's median.
+    priced = _catalogue(products).left_join(medians, "category").drop("category_right")
+    unknown = medians.filter(medians.category == UNKNOWN_CATEGORY).median_unit_price.max().as_scalar()
+    lines = customer_purchases(transactions).left_join(priced, "product_id")
+    median = ibis.coalesce(lines.median_unit_price, unknown)
+    cheap = (lines.discount.fill_null(0) > 0) | (lines.unit_price < median)
+    return lines.select("customer_id", "quantity", "amount", "unit_cost",
+                        category=lines.category.fill_null(UNKNOWN_CATEGORY), cheap=cheap.fill_null(False))
 
 
 def customer_categories(lines: ir.Table) -> ir.Table:
@@ -56,13 +82,23 @@ def category_shares(categories: ir.Table) -> ir.Table:
                              share=ibis.ifelse(total > 0, categories.spend / total, 0.0))
 
 
-def channel_shares(baskets: ir.Table) -> ir.Table:
+def _spend_by(baskets: ir.Table, column: str) -> ir.Table:
+    """Spend per customer and value of ``column`` (``customer_id, <column>, spend``), known values only."""
+    known = baskets.filter(baskets[column].notnull())
+    return known.group_by("customer_id", column).aggregate(spend=known.value.sum())
+
+
+def customer_channels(baskets: ir.Table) -> ir.Table:
+    """Spend per customer and sales channel (``customer_id, channel, spend``), from
+    :func:`micromarket.profile.rfm.customer_baskets`."""
+    return _spend_by(baskets, "channel")
+
+
+def channel_shares(channels: ir.Table) -> ir.Table:
     """Share of each customer's spend per sales channel (``customer_id, channel, spend, share``),
-    from :func:`micromarket.profile.rfm.customer_baskets`."""
-    known = baskets.filter(baskets.channel.notnull())
-    spend = known.group_by("customer_id", "channel").aggregate(spend=known.value.sum())
-    total = spend.spend.sum().over(ibis.window(group_by="customer_id"))
-    return spend.select("customer_id", "channel", "spend", share=ibis.ifelse(total > 0, spend.spend / total, 0.0))
+    from :func:`customer_channels`."""
+    total = channels.spend.sum().over(ibis.window(group_by="customer_id"))
+    return channels.select("customer_id", "channel", "spend", share=ibis.ifelse(total > 0, channels.spend / total, 0.0))
 
 
 def customer_margins(categories: ir.Table, default: float) -> ir.Table:
@@ -79,10 +115,9 @@ def _most_frequent(counts: list[ir.IntegerValue]) -> ir.IntegerValue:
     return ibis.cases(*[(count == best, index) for index, count in enumerate(counts)])
 
 
-def _preferred(table: ir.Table, column: str, weight: ir.Value, name: str) -> ir.Table:
-    """The value of ``column`` with the largest total ``weight`` per customer."""
-    grouped = table.filter(table[column].notnull()).group_by("customer_id", column).aggregate(w=weight.sum())
-    return grouped.group_by("customer_id").aggregate(**{name: grouped[column].argmax(grouped.w)})
+def _preferred(spend: ir.Table, column: str, name: str) -> ir.Table:
+    """The value of ``column`` with the largest spend per customer, from :func:`_spend_by`."""
+    return spend.group_by("customer_id").aggregate(**{name: spend[column].argmax(spend.spend)})
 
 
 def _returns(transactions: ir.Table) -> ir.Table:
@@ -127,15 +162,16 @@ def _category_features(categories: ir.Table) -> ir.Table:
         price_sensitivity=ibis.ifelse(per.spend > 0, per.cheap / per.spend, 0.0))
 
 
-def behaviour(transactions: ir.Table, baskets: ir.Table, categories: ir.Table) -> ir.Table:
+def behaviour(transactions: ir.Table, baskets: ir.Table, categories: ir.Table, channels: ir.Table) -> ir.Table:
     """One row per customer with behaviour features.
 
     Parameters
     ----------
     transactions : ibis Table
         The canonical transactions (for returns).
-    baskets, categories : ibis Table
-        :func:`micromarket.profile.rfm.customer_baskets` and :func:`customer_categories`.
+    baskets, categories, channels : ibis Table
+        :func:`micromarket.profile.rfm.customer_baskets`, :func:`customer_categories` and
+        :func:`customer_channels`.
 
     Returns
     -------
@@ -149,8 +185,8 @@ def behaviour(transactions: ir.Table, baskets: ir.Table, categories: ir.Table) -
     """
     parts = [
         _category_features(categories),
-        _preferred(baskets, "channel", baskets.value, "preferred_channel"),
-        _preferred(baskets, "store_id", baskets.value, "preferred_store"),
+        _preferred(channels, "channel", "preferred_channel"),
+        _preferred(_spend_by(baskets, "store_id"), "store_id", "preferred_store"),
         _returns(transactions),
     ]
     out = _basket_features(baskets)

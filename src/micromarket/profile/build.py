@@ -26,7 +26,7 @@ from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, va
 from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, CUSTOMER_PROFILE
 from .behaviour import (behaviour, category_medians, category_shares, channel_shares, customer_categories,
-                        customer_margins, purchase_lines)
+                        customer_channels, customer_margins, purchase_lines)
 from ..segments.store import refresh_rules
 from .rfm import SPLIT_COLUMNS, customer_baskets, profile_summary, rfm_scores
 
@@ -82,8 +82,8 @@ def _calibration_end(summary_span_days: int, end: dt.date, holdout_weeks: int) -
 COMPARISON_CUSTOMERS = 100_000
 
 #: Intermediate tables of one profile run, dropped when it ends.
-_TEMPORARIES = ("_profile_baskets", "_profile_medians", "_profile_categories", "_profile_values", "_profile_scores",
-                "_profile_features")
+_TEMPORARIES = ("_profile_baskets", "_profile_medians", "_profile_categories", "_profile_channels", "_profile_values",
+                "_profile_scores", "_profile_features")
 
 
 def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None, **overrides: Any) -> ProfileResult:
@@ -112,14 +112,14 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     end = dt.date.fromisoformat(str(settings.get("observation_end") or last)[:10])
     try:
         step("reading transactions")
-        baskets, categories = _intermediates(ws, tx)
+        baskets, categories, channels = _intermediates(ws, tx)
         result, values = _value(ws, tx, baskets, categories, end, settings, step)
         step("describing")
-        profile = _describe(ws, tx, ws.ibis.create_table(_TEMPORARIES[3], ibis.memtable(values), temp=True),
-                            baskets, categories)
+        profile = _describe(ws, tx, ws.ibis.create_table(_TEMPORARIES[4], ibis.memtable(values), temp=True),
+                            baskets, categories, channels)
         step("writing")
         _write(ws, profile, {CUSTOMER_CATEGORY_SHARES: category_shares(categories),
-                             CUSTOMER_CHANNEL_SHARES: channel_shares(baskets)}, result)
+                             CUSTOMER_CHANNEL_SHARES: channel_shares(channels)}, result)
     finally:
         for name in _TEMPORARIES:
             ws.con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -128,13 +128,15 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     return result
 
 
-def _intermediates(ws: "Workspace", tx: "ir.Table") -> tuple["ir.Table", "ir.Table"]:
-    """Baskets and customer categories, materialised once: with them the transaction log is read
-    three times in all (baskets, category medians, categories) plus once for returns."""
+def _intermediates(ws: "Workspace", tx: "ir.Table") -> tuple["ir.Table", "ir.Table", "ir.Table"]:
+    """Baskets, customer categories and customer channels, materialised once: with them the
+    transaction log is read three times in all (baskets, category medians, categories) plus
+    once for returns, and the baskets once for the channels."""
     baskets = ws.ibis.create_table(_TEMPORARIES[0], customer_baskets(tx), temp=True)
     medians = ws.ibis.create_table(_TEMPORARIES[1], category_medians(tx, ws.table("products")), temp=True)
     lines = purchase_lines(tx, ws.table("products"), medians)
-    return baskets, ws.ibis.create_table(_TEMPORARIES[2], customer_categories(lines), temp=True)
+    categories = ws.ibis.create_table(_TEMPORARIES[2], customer_categories(lines), temp=True)
+    return baskets, categories, ws.ibis.create_table(_TEMPORARIES[3], customer_channels(baskets), temp=True)
 
 
 def _value(ws: "Workspace", tx: "ir.Table", baskets: "ir.Table", categories: "ir.Table", end: dt.date,
@@ -196,14 +198,14 @@ def _split_frame(summary: pa.Table) -> pd.DataFrame:
 
 
 def _describe(ws: "Workspace", tx: "ir.Table", values: "ir.Table", baskets: "ir.Table",
-              categories: "ir.Table") -> "ir.Table":
+              categories: "ir.Table", channels: "ir.Table") -> "ir.Table":
     """The value columns with RFM scores and behaviour: the whole profile.
 
     Scores and behaviour are materialised apart and then joined: as one query the engine
     plans the windows and the many aggregations together and takes twice as long.
     """
-    scores = ws.ibis.create_table(_TEMPORARIES[4], rfm_scores(values), temp=True)
-    features = ws.ibis.create_table(_TEMPORARIES[5], behaviour(tx, baskets, categories), temp=True)
+    scores = ws.ibis.create_table(_TEMPORARIES[5], rfm_scores(values), temp=True)
+    features = ws.ibis.create_table(_TEMPORARIES[6], behaviour(tx, baskets, categories, channels), temp=True)
     return scores.left_join(features, "customer_id").drop("customer_id_right")
 
 
