@@ -149,6 +149,19 @@ def test_large_data_newton_path_reaches_the_full_optimum(model, monkeypatch):
     assert newton.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-4)
 
 
+def test_second_difference_hessian_matches_the_analytic_one():
+    """Pareto/NBD's standard errors come from second differences of its log-likelihood: on
+    BG/NBD, which has the Hessian analytically, the same differences must agree with it."""
+    from micromarket.clv._base import distinct_rows
+
+    data = simulate_bgnbd(5_000, np.random.default_rng(1).uniform(20, 60, 5_000), 0.5, 5.0, 0.8, 2.5, seed=2)
+    model = BetaGeoFitter().fit(data)
+    design = model._prepare(*distinct_rows(data[["frequency", "recency", "T"]].to_numpy(float), None))
+    params = np.array(list(model.params_.values()))
+    analytic = model._loglik_hessian(params, design)[2]
+    np.testing.assert_allclose(model._second_differences(params, design), analytic, rtol=1e-4)
+
+
 def test_clv_sums_discounted_monthly_purchases():
     data = simulate_bgnbd(2_000, 52.0, 0.5, 5.0, 0.9, 3.0, seed=8)
     model = BetaGeoFitter().fit(data)

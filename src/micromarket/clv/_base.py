@@ -274,17 +274,10 @@ class MaximumLikelihoodFitter(BaseEstimator):
         return (-loglik + np.diag(4 * self.penalizer_coef * params * params)) / total
 
     def _difference_theta_hessian(self, design: Any, total: float, theta: np.ndarray) -> np.ndarray:
-        """The same from differences of the gradient, for models without an analytic Hessian."""
-        def grad(t):
-            return self._objective(t, *self._loglik_sums(np.exp(t), design), total)[1]
-
-        base, k = grad(theta), len(theta)
-        hessian = np.empty((k, k))
-        for j in range(k):
-            step = theta.copy()
-            step[j] += 1e-6
-            hessian[:, j] = (grad(step) - base) / 1e-6
-        return (hessian + hessian.T) / 2
+        """The same from :meth:`_difference_hessian`, for models without an analytic Hessian."""
+        params = np.exp(theta)
+        grad = self._loglik_sums(params, design)[1]
+        return self._theta_hessian(theta, grad, self._difference_hessian(params, design), total)
 
     def _prepare(self, unique: np.ndarray, counts: np.ndarray) -> Any:
         """Whatever the likelihood needs, computed once per fit (default: the rows and their weights)."""
@@ -296,30 +289,52 @@ class MaximumLikelihoodFitter(BaseEstimator):
         ll, grad = self._loglik(params, unique)
         return float(counts @ ll), counts @ grad
 
+    def _loglik_total(self, params: np.ndarray, design: Any) -> float:
+        """Weighted total log-likelihood alone (models whose gradient is a difference make it cheaper)."""
+        return self._loglik_sums(params, design)[0]
+
     def _loglik_hessian(self, params: np.ndarray, design: Any) -> tuple[float, np.ndarray, np.ndarray] | None:
         """Log-likelihood, gradient and Hessian in the parameters, for models that have the Hessian analytically."""
         return None
 
     def _difference_hessian(self, params: np.ndarray, design: Any) -> np.ndarray:
-        """Hessian of the log-likelihood in the parameters from differences of the gradient.
+        """Hessian of the log-likelihood in the parameters from differences.
 
-        Forward with a small step for analytic gradients; central with a larger step
-        (1e-4 relative) for gradients that are themselves differences.
+        Forward differences of the gradient (a small step) where it is analytic; otherwise
+        central second differences of the total (1e-4 relative steps), which differencing a
+        gradient that is itself a difference would make less accurate and dearer.
         """
+        if not self._analytic_gradient:
+            return self._second_differences(params, design)
         k = len(params)
         hessian = np.empty((k, k))
-        base = self._loglik_sums(params, design)[1] if self._analytic_gradient else None
+        base = self._loglik_sums(params, design)[1]
         for j in range(k):
-            h = (1e-6 if self._analytic_gradient else 1e-4) * params[j]
+            h = 1e-6 * params[j]
             up = params.copy()
             up[j] += h
-            if self._analytic_gradient:
-                hessian[:, j] = (self._loglik_sums(up, design)[1] - base) / h
-            else:
-                down = params.copy()
-                down[j] -= h
-                hessian[:, j] = (self._loglik_sums(up, design)[1] - self._loglik_sums(down, design)[1]) / (2 * h)
+            hessian[:, j] = (self._loglik_sums(up, design)[1] - base) / h
         return (hessian + hessian.T) / 2
+
+    def _second_differences(self, params: np.ndarray, design: Any) -> np.ndarray:
+        """Hessian from central second differences of :meth:`_loglik_total`."""
+        k = len(params)
+        steps = 1e-4 * params
+
+        def total(*moves: tuple[int, float]) -> float:
+            moved = params.copy()
+            for j, sign in moves:
+                moved[j] += sign * steps[j]
+            return self._loglik_total(moved, design)
+
+        centre = total()
+        hessian = np.empty((k, k))
+        for j in range(k):
+            hessian[j, j] = (total((j, 1)) - 2 * centre + total((j, -1))) / steps[j] ** 2
+            for i in range(j):
+                hessian[i, j] = hessian[j, i] = (total((i, 1), (j, 1)) - total((i, 1), (j, -1))
+                                                 - total((i, -1), (j, 1)) + total((i, -1), (j, -1))) / (4 * steps[i] * steps[j])
+        return hessian
 
     def _standard_errors(self, hessian: np.ndarray) -> dict[str, float]:
         """Square roots of the diagonal of the inverse observed information (Hessian of -LL)."""

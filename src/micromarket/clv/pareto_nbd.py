@@ -122,17 +122,22 @@ class ParetoNBDFitter(MaximumLikelihoodFitter):
 
     def _loglik_sums(self, params: np.ndarray, design: ParetoDesign) -> tuple[float, np.ndarray]:
         # The gradient in the shape parameters r and s would need derivatives of the
-        # hypergeometric function in its parameters; central differences of the total,
-        # cheap once the terms are evaluated per distinct (x, t) pair, stand in for all four.
+        # hypergeometric function in its parameters; forward differences of the total, cheap
+        # once the terms are evaluated per distinct (x, t) pair, stand in for all four. With
+        # a step of 1e-6 relative their error (about 1e-6 of the curvature) moves the optimum
+        # by far less than the parameters are reported to, at five evaluations where central
+        # differences take nine.
         total = pareto_total(params, design)
         grad = np.empty(len(params))
         for j in range(len(params)):
             h = 1e-6 * params[j]
-            up, down = params.copy(), params.copy()
+            up = params.copy()
             up[j] += h
-            down[j] -= h
-            grad[j] = (pareto_total(up, design) - pareto_total(down, design)) / (2 * h)
+            grad[j] = (pareto_total(up, design) - total) / h
         return total, grad
+
+    def _loglik_total(self, params: np.ndarray, design: ParetoDesign) -> float:
+        return pareto_total(params, design)
 
     def probability_alive(self, data: Any) -> np.ndarray:
         """P(alive | frequency, recency, T) (Fader & Hardie 2005, note 009, eq. 18)."""
