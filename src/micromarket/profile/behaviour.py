@@ -75,11 +75,29 @@ def customer_categories(lines: ir.Table) -> ir.Table:
         costed_spend=lines.amount.sum(where=costed).fill_null(0))
 
 
-def category_shares(categories: ir.Table) -> ir.Table:
-    """Share of each customer's spend per category (``customer_id, category, spend, share``)."""
-    total = categories.spend.sum().over(ibis.window(group_by="customer_id"))
-    return categories.select("customer_id", "category", "spend",
-                             share=ibis.ifelse(total > 0, categories.spend / total, 0.0))
+def category_profile(categories: ir.Table, default_margin: float) -> ir.Table:
+    """Per customer, in one pass over :func:`customer_categories`: ``spend``, ``top_category``
+    and its share, ``n_categories``, ``price_sensitivity`` (share of spend bought cheap) and
+    ``margin`` (share of spend that is margin, from product costs where known, else
+    ``default_margin``)."""
+    per = categories.group_by("customer_id").aggregate(
+        top_category=categories.category.argmax(categories.spend), top=categories.spend.max(),
+        spend=categories.spend.sum(), cheap=categories.cheap_spend.sum(), n_categories=categories.count(),
+        cost=categories.cost.sum(), costed_spend=categories.costed_spend.sum())
+    return per.select(
+        "customer_id", "spend", "top_category", "n_categories",
+        top_category_share=ibis.ifelse(per.spend > 0, per.top / per.spend, 0.0),
+        price_sensitivity=ibis.ifelse(per.spend > 0, per.cheap / per.spend, 0.0),
+        margin=ibis.ifelse(per.costed_spend > 0, (1 - per.cost / per.costed_spend).clip(lower=0, upper=1),
+                           default_margin))
+
+
+def category_shares(categories: ir.Table, per_customer: ir.Table) -> ir.Table:
+    """Share of each customer's spend per category (``customer_id, category, spend, share``),
+    from :func:`customer_categories` and the customers' totals in :func:`category_profile`."""
+    joined = categories.inner_join(per_customer.select("customer_id", total="spend"), "customer_id")
+    return joined.select("customer_id", "category", "spend",
+                         share=ibis.ifelse(joined.total > 0, joined.spend / joined.total, 0.0))
 
 
 def _spend_by(baskets: ir.Table, column: str) -> ir.Table:
@@ -99,14 +117,6 @@ def channel_shares(channels: ir.Table) -> ir.Table:
     from :func:`customer_channels`."""
     total = channels.spend.sum().over(ibis.window(group_by="customer_id"))
     return channels.select("customer_id", "channel", "spend", share=ibis.ifelse(total > 0, channels.spend / total, 0.0))
-
-
-def customer_margins(categories: ir.Table, default: float) -> ir.Table:
-    """Share of spend that is margin per customer, from product costs where known, else ``default``."""
-    totals = categories.group_by("customer_id").aggregate(cost=categories.cost.sum(),
-                                                          revenue=categories.costed_spend.sum())
-    return totals.select("customer_id", margin=ibis.ifelse(
-        totals.revenue > 0, (1 - totals.cost / totals.revenue).clip(lower=0, upper=1), default))
 
 
 def _most_frequent(counts: list[ir.IntegerValue]) -> ir.IntegerValue:
@@ -150,27 +160,15 @@ def _basket_features(baskets: ir.Table) -> ir.Table:
     )
 
 
-def _category_features(categories: ir.Table) -> ir.Table:
-    """Top category and its share, number of categories and price sensitivity, in one pass."""
-    per = categories.group_by("customer_id").aggregate(
-        top_category=categories.category.argmax(categories.spend), top=categories.spend.max(),
-        spend=categories.spend.sum(), cheap=categories.cheap_spend.sum(),
-        n_categories=categories.count())
-    return per.select(
-        "customer_id", "top_category", "n_categories",
-        top_category_share=ibis.ifelse(per.spend > 0, per.top / per.spend, 0.0),
-        price_sensitivity=ibis.ifelse(per.spend > 0, per.cheap / per.spend, 0.0))
-
-
-def behaviour(transactions: ir.Table, baskets: ir.Table, categories: ir.Table, channels: ir.Table) -> ir.Table:
+def behaviour(transactions: ir.Table, baskets: ir.Table, per_category: ir.Table, channels: ir.Table) -> ir.Table:
     """One row per customer with behaviour features.
 
     Parameters
     ----------
     transactions : ibis Table
         The canonical transactions (for returns).
-    baskets, categories, channels : ibis Table
-        :func:`micromarket.profile.rfm.customer_baskets`, :func:`customer_categories` and
+    baskets, per_category, channels : ibis Table
+        :func:`micromarket.profile.rfm.customer_baskets`, :func:`category_profile` and
         :func:`customer_channels`.
 
     Returns
@@ -184,7 +182,7 @@ def behaviour(transactions: ir.Table, baskets: ir.Table, categories: ir.Table, c
         ``return_rate`` (returned / bought value).
     """
     parts = [
-        _category_features(categories),
+        per_category.select("customer_id", "top_category", "n_categories", "top_category_share", "price_sensitivity"),
         _preferred(channels, "channel", "preferred_channel"),
         _preferred(_spend_by(baskets, "store_id"), "store_id", "preferred_store"),
         _returns(transactions),

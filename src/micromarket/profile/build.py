@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import ibis
 import numpy as np
@@ -25,8 +25,8 @@ from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
 from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, value_tiers
 from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, CUSTOMER_PROFILE
-from .behaviour import (behaviour, category_medians, category_shares, channel_shares, customer_categories,
-                        customer_channels, customer_margins, purchase_lines)
+from .behaviour import (behaviour, category_medians, category_profile, category_shares, channel_shares,
+                        customer_categories, customer_channels, purchase_lines)
 from ..segments.store import refresh_rules
 from .rfm import SPLIT_COLUMNS, customer_baskets, profile_summary, rfm_scores
 
@@ -81,9 +81,23 @@ def _calibration_end(summary_span_days: int, end: dt.date, holdout_weeks: int) -
 #: holdout errors settle long before, and the chosen model is then fitted on everyone.
 COMPARISON_CUSTOMERS = 100_000
 
-#: Intermediate tables of one profile run, dropped when it ends.
-_TEMPORARIES = ("_profile_baskets", "_profile_medians", "_profile_categories", "_profile_channels", "_profile_values",
-                "_profile_scores", "_profile_features")
+#: Intermediate tables of one profile run (temporary, ``_profile_<name>``), dropped when it ends.
+_TEMPORARIES = ("baskets", "medians", "categories", "per_category", "channels", "values", "scores", "features")
+
+
+def _temporary(ws: "Workspace", name: str, expr: "ir.Table") -> "ir.Table":
+    """Materialise ``expr`` as the run's temporary table ``name`` (one of :data:`_TEMPORARIES`)."""
+    assert name in _TEMPORARIES, name
+    return ws.ibis.create_table(f"_profile_{name}", expr, temp=True)
+
+
+class _Intermediates(NamedTuple):
+    """What the stage reads the transaction log into, once (see :func:`_intermediates`)."""
+
+    baskets: "ir.Table"
+    categories: "ir.Table"
+    per_category: "ir.Table"
+    channels: "ir.Table"
 
 
 def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None, **overrides: Any) -> ProfileResult:
@@ -112,42 +126,41 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     end = dt.date.fromisoformat(str(settings.get("observation_end") or last)[:10])
     try:
         step("reading transactions")
-        baskets, categories, channels = _intermediates(ws, tx)
-        result, values = _value(ws, tx, baskets, categories, end, settings, step)
+        read = _intermediates(ws, tx, settings["margin"])
+        result, values = _value(tx, read, end, settings, step)
         step("describing")
-        profile = _describe(ws, tx, ws.ibis.create_table(_TEMPORARIES[4], ibis.memtable(values), temp=True),
-                            baskets, categories, channels)
+        profile = _describe(ws, tx, _temporary(ws, "values", ibis.memtable(values)), read)
         step("writing")
-        _write(ws, profile, {CUSTOMER_CATEGORY_SHARES: category_shares(categories),
-                             CUSTOMER_CHANNEL_SHARES: channel_shares(channels)}, result)
+        _write(ws, profile, {CUSTOMER_CATEGORY_SHARES: category_shares(read.categories, read.per_category),
+                             CUSTOMER_CHANNEL_SHARES: channel_shares(read.channels)}, result)
     finally:
         for name in _TEMPORARIES:
-            ws.con.execute(f"DROP TABLE IF EXISTS {name}")
+            ws.con.execute(f"DROP TABLE IF EXISTS _profile_{name}")
     # Rule segments read the profile: their members follow the new numbers.
     refresh_rules(ws)
     return result
 
 
-def _intermediates(ws: "Workspace", tx: "ir.Table") -> tuple["ir.Table", "ir.Table", "ir.Table"]:
-    """Baskets, customer categories and customer channels, materialised once: with them the
-    transaction log is read three times in all (baskets, category medians, categories) plus
-    once for returns, and the baskets once for the channels."""
-    baskets = ws.ibis.create_table(_TEMPORARIES[0], customer_baskets(tx), temp=True)
-    medians = ws.ibis.create_table(_TEMPORARIES[1], category_medians(tx, ws.table("products")), temp=True)
-    lines = purchase_lines(tx, ws.table("products"), medians)
-    categories = ws.ibis.create_table(_TEMPORARIES[2], customer_categories(lines), temp=True)
-    return baskets, categories, ws.ibis.create_table(_TEMPORARIES[3], customer_channels(baskets), temp=True)
+def _intermediates(ws: "Workspace", tx: "ir.Table", default_margin: float) -> _Intermediates:
+    """Baskets, customer x category, its per-customer summary and customer x channel,
+    materialised once: with them the transaction log is read three times in all (baskets,
+    category medians, categories) plus once for returns."""
+    baskets = _temporary(ws, "baskets", customer_baskets(tx))
+    medians = _temporary(ws, "medians", category_medians(tx, ws.table("products")))
+    categories = _temporary(ws, "categories", customer_categories(purchase_lines(tx, ws.table("products"), medians)))
+    return _Intermediates(baskets, categories, _temporary(ws, "per_category", category_profile(categories, default_margin)),
+                          _temporary(ws, "channels", customer_channels(baskets)))
 
 
-def _value(ws: "Workspace", tx: "ir.Table", baskets: "ir.Table", categories: "ir.Table", end: dt.date,
-           settings: dict, step: Callable[[str], None]) -> tuple[ProfileResult, pa.Table]:
+def _value(tx: "ir.Table", read: _Intermediates, end: dt.date, settings: dict,
+           step: Callable[[str], None]) -> tuple[ProfileResult, pa.Table]:
     """RFM summary, model choice and fit, and the value columns per customer (as Arrow)."""
     unit = settings["unit"]
     step("summarising")
-    first = baskets.ts.min().execute()
+    first = read.baskets.ts.min().execute()
     cal_end = _calibration_end((end - first.date()).days, end, settings["holdout_weeks"])
-    summary = (profile_summary(tx, end, cal_end, unit, baskets)
-               .left_join(customer_margins(categories, settings["margin"]), "customer_id")
+    summary = (profile_summary(tx, end, cal_end, unit, read.baskets)
+               .left_join(read.per_category.select("customer_id", "margin"), "customer_id")
                .drop("customer_id_right").to_pyarrow())
     rfm = pd.DataFrame({c: summary[c].to_numpy() for c in ("frequency", "recency", "T")})
 
@@ -197,15 +210,14 @@ def _split_frame(summary: pa.Table) -> pd.DataFrame:
     return split.filter(pc.is_valid(split["frequency_cal"])).to_pandas()
 
 
-def _describe(ws: "Workspace", tx: "ir.Table", values: "ir.Table", baskets: "ir.Table",
-              categories: "ir.Table", channels: "ir.Table") -> "ir.Table":
+def _describe(ws: "Workspace", tx: "ir.Table", values: "ir.Table", read: _Intermediates) -> "ir.Table":
     """The value columns with RFM scores and behaviour: the whole profile.
 
     Scores and behaviour are materialised apart and then joined: as one query the engine
     plans the windows and the many aggregations together and takes twice as long.
     """
-    scores = ws.ibis.create_table(_TEMPORARIES[5], rfm_scores(values), temp=True)
-    features = ws.ibis.create_table(_TEMPORARIES[6], behaviour(tx, baskets, categories, channels), temp=True)
+    scores = _temporary(ws, "scores", rfm_scores(values))
+    features = _temporary(ws, "features", behaviour(tx, read.baskets, read.per_category, read.channels))
     return scores.left_join(features, "customer_id").drop("customer_id_right")
 
 

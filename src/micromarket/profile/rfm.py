@@ -93,21 +93,25 @@ def purchase_occasions(baskets: ir.Table, start=None, end=None) -> ir.Table:
 
 
 def _occasion_totals(occasions: ir.Table, upto: ir.Value | None = None, suffix: str = "") -> dict[str, ir.Value]:
-    """Per-customer aggregates of the occasions (those up to ``upto`` only, if given)."""
+    """Per-customer aggregates of the occasions (those up to ``upto`` only, if given).
+
+    Without ``upto`` they include ``_first_value``, the value of the first occasion, which
+    is within any period that holds one.
+    """
     within = None if upto is None else occasions.day <= upto
     day = occasions.day if within is None else ibis.ifelse(within, occasions.day, ibis.null())
-    return {
+    totals = {
         f"_first{suffix}": day.min(), f"_last{suffix}": day.max(),
         f"_occasions{suffix}": occasions.count(where=within), f"_total{suffix}": occasions.value.sum(where=within),
-        f"_first_value{suffix}": occasions.value.argmin(occasions.day),  # the first day is within any period
     }
+    return totals if upto is not None else {**totals, "_first_value": occasions.value.argmin(occasions.day)}
 
 
 def _rfm_columns(per: ir.Table, end: ir.Value, scale: float, suffix: str = "") -> dict[str, ir.Value]:
     """``frequency, recency, T, monetary_value`` (each with ``suffix``) from :func:`_occasion_totals`."""
     first, last = per[f"_first{suffix}"], per[f"_last{suffix}"]
     frequency = per[f"_occasions{suffix}"] - 1
-    repeat_value = per[f"_total{suffix}"] - per[f"_first_value{suffix}"]
+    repeat_value = per[f"_total{suffix}"] - per._first_value
     return {
         f"frequency{suffix}": frequency,
         f"recency{suffix}": last.delta(first, unit="day") / scale,
