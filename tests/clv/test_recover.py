@@ -162,6 +162,17 @@ def test_second_difference_hessian_matches_the_analytic_one():
     np.testing.assert_allclose(model._second_differences(params, design), analytic, rtol=1e-4)
 
 
+@pytest.mark.parametrize("simulate, model, truth", CASES, ids=lambda c: getattr(c, "__name__", ""))
+def test_expected_purchases_by_horizon_matches_one_horizon_at_a_time(simulate, model, truth):
+    data = simulate(3_000, np.random.default_rng(4).uniform(10, 60, 3_000), **truth, seed=5)
+    fitted = model().fit(data)
+    horizons = [0.5, 4.0, 13.0, 52.0]
+    by_horizon = fitted.expected_purchases_by_horizon(data, horizons)
+    assert by_horizon.shape == (3_000, 4) and (np.diff(by_horizon, axis=1) > 0).all()
+    for j, t in enumerate(horizons):
+        np.testing.assert_allclose(by_horizon[:, j], fitted.expected_purchases(data, t), rtol=1e-12)
+
+
 def test_clv_sums_discounted_monthly_purchases():
     data = simulate_bgnbd(2_000, 52.0, 0.5, 5.0, 0.9, 3.0, seed=8)
     model = BetaGeoFitter().fit(data)

@@ -359,3 +359,19 @@ class MaximumLikelihoodFitter(BaseEstimator):
             rows.append({"parameter": name, "estimate": est, "std_error": se,
                          "lower_95": est - 1.959964 * se, "upper_95": est + 1.959964 * se})
         return pd.DataFrame(rows).set_index("parameter")
+
+
+class PurchaseModelFitter(MaximumLikelihoodFitter):
+    """Base of the purchase (buy-till-you-die) models: data ``frequency, recency, T``."""
+
+    _columns = ("frequency", "recency", "T")
+
+    def expected_purchases_by_horizon(self, data: Any, horizons: Any) -> np.ndarray:
+        """Expected purchases in the next ``t`` periods for each ``t`` of ``horizons``, given
+        each customer's history: an array (customers, horizons). The terms that do not depend
+        on the horizon are computed once (CLV asks for every month of its horizon)."""
+        raise NotImplementedError
+
+    def expected_purchases(self, data: Any, t: float) -> np.ndarray:
+        """Expected purchases in the next ``t`` periods given each customer's history."""
+        return self.expected_purchases_by_horizon(data, [t])[:, 0]

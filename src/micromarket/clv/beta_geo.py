@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import digamma, expit, gammaln, hyp2f1, polygamma
 
 from ..exceptions import SchemaError
-from ._base import MaximumLikelihoodFitter, by_value, per_pair
+from ._base import PurchaseModelFitter, by_value, per_pair
 
 
 _RFM_RULES = (
@@ -129,7 +129,7 @@ def bg_sums(params: np.ndarray, d: BGDesign, hessian: bool = False) -> tuple:
     return float(ll), gradient, np.triu(h) + np.triu(h, 1).T
 
 
-class BetaGeoFitter(MaximumLikelihoodFitter):
+class BetaGeoFitter(PurchaseModelFitter):
     """BG/NBD model (Fader, Hardie & Lee 2005).
 
     While alive a customer buys at rate lambda ~ Gamma(r, alpha); after each purchase
@@ -149,7 +149,6 @@ class BetaGeoFitter(MaximumLikelihoodFitter):
     """
 
     _param_names = ("r", "alpha", "a", "b")
-    _columns = ("frequency", "recency", "T")
 
     def _check(self, data: np.ndarray, where: str) -> None:
         check_rfm(data, where)
@@ -181,19 +180,21 @@ class BetaGeoFitter(MaximumLikelihoodFitter):
                             + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)), -np.inf)
         return expit(-log_odds)
 
-    def expected_purchases(self, data: Any, t: float) -> np.ndarray:
-        """Expected purchases in the next ``t`` periods given each customer's history (FHL 2005, eq. 10;
-        for MBG/NBD, Batislam et al. 2007)."""
+    def expected_purchases_by_horizon(self, data: Any, horizons: Any) -> np.ndarray:
+        """Expected purchases in the next ``t`` periods given each customer's history, for each
+        ``t`` of ``horizons`` (FHL 2005, eq. 10; for MBG/NBD, Batislam et al. 2007)."""
         r, alpha, a, b = self._fitted()
         e = self._extra
         x, t_x, T = self._arrays(data)
+        t = np.asarray(horizons, dtype=float).reshape(1, -1)
 
         def unconditional(xv, Tv):  # depends on frequency and T only
+            xv, Tv = xv[:, None], Tv[:, None]
             ratio = np.exp((r + xv) * (np.log(alpha + Tv) - np.log(alpha + Tv + t)))
             z = t / (alpha + Tv + t)
             return (a + b + xv - 1 + e) / (a - 1) * (1 - ratio * hyp2f1(r + xv, b + xv + e, a + b + xv - 1 + e, z))
 
-        return per_pair(unconditional, x, T) * self._p_alive(x, t_x, T)
+        return per_pair(unconditional, x, T) * self._p_alive(x, t_x, T)[:, None]
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases in ``t`` periods of a customer just acquired (FHL 2005, eq. 9)."""

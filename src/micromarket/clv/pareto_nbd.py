@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1
 
-from ._base import MaximumLikelihoodFitter, by_value, group_rows, per_pair
+from ._base import PurchaseModelFitter, by_value, group_rows, per_pair
 from .beta_geo import check_rfm
 
 
@@ -83,7 +83,7 @@ def pareto_total(params: np.ndarray, d: ParetoDesign) -> float:
     return float(d.w @ (head + np.logaddexp(alive, np.where(d.gone, gone, -np.inf))))
 
 
-class ParetoNBDFitter(MaximumLikelihoodFitter):
+class ParetoNBDFitter(PurchaseModelFitter):
     """Pareto/NBD model (Schmittlein, Morrison & Colombo 1987).
 
     While alive a customer buys at rate lambda ~ Gamma(r, alpha); their lifetime is
@@ -99,7 +99,6 @@ class ParetoNBDFitter(MaximumLikelihoodFitter):
     """
 
     _param_names = ("r", "alpha", "s", "beta")
-    _columns = ("frequency", "recency", "T")
     _analytic_gradient = False
 
     def _check(self, data: np.ndarray, where: str) -> None:
@@ -148,8 +147,9 @@ class ParetoNBDFitter(MaximumLikelihoodFitter):
                      + log_a0(params, x, t_x, T))
         return expit(-np.where(T > t_x, log_ratio, -np.inf))
 
-    def expected_purchases(self, data: Any, t: float) -> np.ndarray:
-        """Expected purchases in the next ``t`` periods given each customer's history (note 009, eq. 22)."""
+    def expected_purchases_by_horizon(self, data: Any, horizons: Any) -> np.ndarray:
+        """Expected purchases in the next ``t`` periods given each customer's history, for each
+        ``t`` of ``horizons`` (note 009, eq. 22)."""
         params = self._fitted()
         r, alpha, s, beta = params
         x, t_x, T = self._arrays(data)
@@ -157,8 +157,9 @@ class ParetoNBDFitter(MaximumLikelihoodFitter):
         first = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
                  - (r + x) * np.log(alpha + T) - s * np.log(beta + T))
         second = np.log(r + x) + np.log(beta + T) - np.log(alpha + T)
+        T, t = T[:, None], np.asarray(horizons, dtype=float).reshape(1, -1)
         third = np.log((1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1))
-        return np.exp(first + second + third - ll)
+        return np.exp((first + second - ll)[:, None] + third)
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases in ``t`` periods of a customer just acquired."""

@@ -56,12 +56,10 @@ def customer_lifetime_value(transaction_model, summary: pd.DataFrame, spend: np.
     rows = summary[["frequency", "recency", "T"]].to_numpy(dtype=float)
     unique, _, inverse = group_rows(rows, None)
     histories = pd.DataFrame(unique, columns=["frequency", "recency", "T"])
-    value = np.zeros(len(histories))
-    previous = np.zeros(len(histories))
-    for i in range(1, horizon_months + 1):
-        cumulative = transaction_model.expected_purchases(histories, i * month)
-        value += (cumulative - previous) / (1 + discount_rate) ** i
-        previous = cumulative
+    months = np.arange(1, horizon_months + 1)
+    cumulative = transaction_model.expected_purchases_by_horizon(histories, months * month)
+    in_month = np.diff(cumulative, axis=1, prepend=0.0)
+    value = in_month @ (1 + discount_rate) ** -months.astype(float)
     return value[inverse] * np.asarray(spend) * np.asarray(margin)
 
 
