@@ -82,7 +82,7 @@ def _calibration_end(summary_span_days: int, end: dt.date, holdout_weeks: int) -
 COMPARISON_CUSTOMERS = 100_000
 
 #: Intermediate tables of one profile run (temporary, ``_profile_<name>``), dropped when it ends.
-_TEMPORARIES = ("baskets", "medians", "categories", "per_category", "channels", "values", "scores", "features")
+_TEMPORARIES = ("baskets", "medians", "categories", "per_category", "channels", "values", "features")
 
 
 def _temporary(ws: "Workspace", name: str, expr: "ir.Table") -> "ir.Table":
@@ -213,10 +213,10 @@ def _split_frame(summary: pa.Table) -> pd.DataFrame:
 def _describe(ws: "Workspace", tx: "ir.Table", values: "ir.Table", read: _Intermediates) -> "ir.Table":
     """The value columns with RFM scores and behaviour: the whole profile.
 
-    Scores and behaviour are materialised apart and then joined: as one query the engine
-    plans the windows and the many aggregations together and takes twice as long.
+    The behaviour is materialised first: planned in one query with the scores' windows, its
+    many aggregations take twice as long. The scores are computed as the profile is written.
     """
-    scores = _temporary(ws, "scores", rfm_scores(values))
+    scores = rfm_scores(values)
     features = _temporary(ws, "features", behaviour(tx, read.baskets, read.per_category, read.channels))
     return scores.left_join(features, "customer_id").drop("customer_id_right")
 
