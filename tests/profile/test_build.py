@@ -97,7 +97,7 @@ def test_product_costs_set_the_margin(demo):
 
 def test_empty_workspace_and_bad_settings(tmp_path):
     with Workspace.create(tmp_path / "empty") as ws:
-        with pytest.raises(SchemaError, match="no transactions"):
+        with pytest.raises(SchemaError, match="no purchases with a customer id"):
             build_profile(ws)
         with pytest.raises(SchemaError, match="unknown profile setting"):
             build_profile(ws, horizon=3)

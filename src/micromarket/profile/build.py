@@ -120,14 +120,10 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     step = progress or (lambda _s: None)
     settings = _settings(ws, overrides)
     tx = ws.table("transactions")
-    last = tx.filter(tx.customer_id.notnull()).ts.max().execute()
-    if last is None or pd.isna(last):
-        raise SchemaError("the workspace has no transactions with a customer id: load some first (micromarket ingest)")
-    end = dt.date.fromisoformat(str(settings.get("observation_end") or last)[:10])
     try:
         step("reading transactions")
         read = _intermediates(ws, tx, settings["margin"])
-        result, values = _value(tx, read, end, settings, step)
+        result, values = _value(tx, read, settings, step)
         step("describing")
         profile = _describe(ws, tx, _temporary(ws, "values", ibis.memtable(values)), read)
         step("writing")
@@ -152,13 +148,21 @@ def _intermediates(ws: "Workspace", tx: "ir.Table", default_margin: float) -> _I
                           _temporary(ws, "channels", customer_channels(baskets)))
 
 
-def _value(tx: "ir.Table", read: _Intermediates, end: dt.date, settings: dict,
+def _period(baskets: "ir.Table", settings: dict) -> tuple[dt.date, dt.date]:
+    """The observation end (setting, else the last purchase day) and the calibration end."""
+    span = baskets.aggregate(first=baskets.ts.min(), last=baskets.ts.max()).to_pyarrow().to_pylist()[0]
+    if span["last"] is None:
+        raise SchemaError("the workspace has no purchases with a customer id: load some first (micromarket ingest)")
+    end = dt.date.fromisoformat(str(settings.get("observation_end") or span["last"])[:10])
+    return end, _calibration_end((end - span["first"].date()).days, end, settings["holdout_weeks"])
+
+
+def _value(tx: "ir.Table", read: _Intermediates, settings: dict,
            step: Callable[[str], None]) -> tuple[ProfileResult, pa.Table]:
     """RFM summary, model choice and fit, and the value columns per customer (as Arrow)."""
     unit = settings["unit"]
     step("summarising")
-    first = read.baskets.ts.min().execute()
-    cal_end = _calibration_end((end - first.date()).days, end, settings["holdout_weeks"])
+    end, cal_end = _period(read.baskets, settings)
     summary = (profile_summary(tx, end, cal_end, unit, read.baskets)
                .left_join(read.per_category.select("customer_id", "margin"), "customer_id")
                .drop("customer_id_right").to_pyarrow())
