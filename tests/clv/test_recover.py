@@ -171,6 +171,9 @@ def test_expected_purchases_by_horizon_matches_one_horizon_at_a_time(simulate, m
     assert by_horizon.shape == (3_000, 4) and (np.diff(by_horizon, axis=1) > 0).all()
     for j, t in enumerate(horizons):
         np.testing.assert_allclose(by_horizon[:, j], fitted.expected_purchases(data, t), rtol=1e-12)
+    weights = [0.5, -1.0, 2.0, 0.25]
+    np.testing.assert_allclose(fitted.expected_purchases_by_horizon(data, horizons, weights), by_horizon @ weights,
+                               rtol=1e-10)
 
 
 def test_clv_sums_discounted_monthly_purchases():

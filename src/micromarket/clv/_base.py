@@ -366,12 +366,29 @@ class PurchaseModelFitter(MaximumLikelihoodFitter):
 
     _columns = ("frequency", "recency", "T")
 
-    def expected_purchases_by_horizon(self, data: Any, horizons: Any) -> np.ndarray:
+    def expected_purchases_by_horizon(self, data: Any, horizons: Any, weights: Any = None) -> np.ndarray:
         """Expected purchases in the next ``t`` periods for each ``t`` of ``horizons``, given
-        each customer's history: an array (customers, horizons). The terms that do not depend
-        on the horizon are computed once (CLV asks for every month of its horizon)."""
+        each customer's history.
+
+        Parameters
+        ----------
+        data : table
+            ``frequency``, ``recency``, ``T``.
+        horizons : sequence of float
+            Periods ahead.
+        weights : sequence of float, optional
+            One per horizon: return the weighted sum over the horizons instead (what CLV
+            needs), formed before the result is spread to customers, so no (customers x
+            horizons) array is built.
+
+        Returns
+        -------
+        ndarray
+            (customers, horizons), or (customers,) with ``weights``. The terms that do not
+            depend on the horizon are computed once.
+        """
         raise NotImplementedError
 
     def expected_purchases(self, data: Any, t: float) -> np.ndarray:
         """Expected purchases in the next ``t`` periods given each customer's history."""
-        return self.expected_purchases_by_horizon(data, [t])[:, 0]
+        return self.expected_purchases_by_horizon(data, [t], weights=[1.0])

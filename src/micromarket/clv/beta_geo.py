@@ -180,9 +180,9 @@ class BetaGeoFitter(PurchaseModelFitter):
                             + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)), -np.inf)
         return expit(-log_odds)
 
-    def expected_purchases_by_horizon(self, data: Any, horizons: Any) -> np.ndarray:
-        """Expected purchases in the next ``t`` periods given each customer's history, for each
-        ``t`` of ``horizons`` (FHL 2005, eq. 10; for MBG/NBD, Batislam et al. 2007)."""
+    def expected_purchases_by_horizon(self, data: Any, horizons: Any, weights: Any = None) -> np.ndarray:
+        """See :meth:`PurchaseModelFitter.expected_purchases_by_horizon` (FHL 2005, eq. 10; for
+        MBG/NBD, Batislam et al. 2007)."""
         r, alpha, a, b = self._fitted()
         e = self._extra
         x, t_x, T = self._arrays(data)
@@ -192,9 +192,11 @@ class BetaGeoFitter(PurchaseModelFitter):
             xv, Tv = xv[:, None], Tv[:, None]
             ratio = np.exp((r + xv) * (np.log(alpha + Tv) - np.log(alpha + Tv + t)))
             z = t / (alpha + Tv + t)
-            return (a + b + xv - 1 + e) / (a - 1) * (1 - ratio * hyp2f1(r + xv, b + xv + e, a + b + xv - 1 + e, z))
+            per_horizon = (a + b + xv - 1 + e) / (a - 1) * (1 - ratio * hyp2f1(r + xv, b + xv + e, a + b + xv - 1 + e, z))
+            return per_horizon if weights is None else per_horizon @ np.asarray(weights, dtype=float)
 
-        return per_pair(unconditional, x, T) * self._p_alive(x, t_x, T)[:, None]
+        alive = self._p_alive(x, t_x, T)
+        return per_pair(unconditional, x, T) * (alive if weights is not None else alive[:, None])
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases in ``t`` periods of a customer just acquired (FHL 2005, eq. 9)."""

@@ -147,9 +147,8 @@ class ParetoNBDFitter(PurchaseModelFitter):
                      + log_a0(params, x, t_x, T))
         return expit(-np.where(T > t_x, log_ratio, -np.inf))
 
-    def expected_purchases_by_horizon(self, data: Any, horizons: Any) -> np.ndarray:
-        """Expected purchases in the next ``t`` periods given each customer's history, for each
-        ``t`` of ``horizons`` (note 009, eq. 22)."""
+    def expected_purchases_by_horizon(self, data: Any, horizons: Any, weights: Any = None) -> np.ndarray:
+        """See :meth:`PurchaseModelFitter.expected_purchases_by_horizon` (note 009, eq. 22)."""
         params = self._fitted()
         r, alpha, s, beta = params
         x, t_x, T = self._arrays(data)
@@ -157,9 +156,15 @@ class ParetoNBDFitter(PurchaseModelFitter):
         first = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
                  - (r + x) * np.log(alpha + T) - s * np.log(beta + T))
         second = np.log(r + x) + np.log(beta + T) - np.log(alpha + T)
-        T, t = T[:, None], np.asarray(horizons, dtype=float).reshape(1, -1)
-        third = np.log((1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1))
-        return np.exp((first + second - ll)[:, None] + third)
+        # first - ll <= 0 (the alive branch is part of the likelihood), so the product is finite.
+        history = np.exp(first + second - ll)
+        # The horizon enters through T only: once per distinct T.
+        T_values, T_index = by_value(T)
+        T_values, t = T_values[:, None], np.asarray(horizons, dtype=float).reshape(1, -1)
+        growth = (1 - ((beta + T_values) / (beta + T_values + t)) ** (s - 1)) / (s - 1)
+        if weights is not None:
+            return history * (growth @ np.asarray(weights, dtype=float))[T_index]
+        return history[:, None] * growth[T_index]
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases in ``t`` periods of a customer just acquired."""

@@ -56,10 +56,11 @@ def customer_lifetime_value(transaction_model, summary: pd.DataFrame, spend: np.
     rows = summary[["frequency", "recency", "T"]].to_numpy(dtype=float)
     unique, _, inverse = group_rows(rows, None)
     histories = pd.DataFrame(unique, columns=["frequency", "recency", "T"])
+    # sum_i (E_i - E_(i-1)) f_i = sum_i E_i (f_i - f_(i+1)), with E_0 = 0 and f_(H+1) = 0.
     months = np.arange(1, horizon_months + 1)
-    cumulative = transaction_model.expected_purchases_by_horizon(histories, months * month)
-    in_month = np.diff(cumulative, axis=1, prepend=0.0)
-    value = in_month @ (1 + discount_rate) ** -months.astype(float)
+    factors = (1 + discount_rate) ** -months.astype(float)
+    weights = factors - np.append(factors[1:], 0.0)
+    value = transaction_model.expected_purchases_by_horizon(histories, months * month, weights)
     return value[inverse] * np.asarray(spend) * np.asarray(margin)
 
 
