@@ -67,3 +67,23 @@ def test_bad_arguments(cdnow_sample):
         rfm_summary(cdnow_sample.table("transactions"), "1997-09-30", unit="fortnight")
     with pytest.raises(SchemaError, match="observation_end"):
         rfm_summary(cdnow_sample.table("transactions"), "30/09/1997")
+
+
+def test_model_comparison_fits_a_sample_and_scores_everyone(cdnow_sample):
+    import numpy as np
+
+    from micromarket.clv.selection import compare_models
+
+    split = calibration_holdout(cdnow_sample.table("transactions"), "1997-09-30", "1998-06-30").execute()
+    best, fitted, metrics = compare_models(split, ["bgnbd", "mbgnbd"], fit_customers=1_000)
+    cal = split.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
+    for name, model in fitted.items():
+        assert model.n_obs_ == 1_000
+        errors = model.expected_purchases(cal, 273 / 7) - split["frequency_holdout"]
+        assert metrics.loc[name, "holdout_rmse"] == pytest.approx(np.sqrt(np.mean(errors**2)), rel=1e-12)
+    assert best == metrics["holdout_rmse"].idxmin()
+    # Fitted on everyone the parameters move by less than their standard errors allow.
+    everyone = compare_models(split, ["bgnbd"])[1]["bgnbd"]
+    sample = fitted["bgnbd"]
+    assert everyone.n_obs_ == 2357
+    assert all(abs(sample.params_[k] - v) < 4 * sample.standard_errors_[k] for k, v in everyone.params_.items())

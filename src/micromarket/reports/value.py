@@ -56,9 +56,10 @@ def value_section(ws: "Workspace") -> Section | None:
                        "header": ("model", "parameter", "estimate", "std. error"),
                        "rows": [(run["model"], k, f"{v:.4g}", f"{run['standard_errors'][k]:.3g}") for k, v in run["params"].items()]
                        + [("gamma-gamma", k, f"{v:.4g}", f"{run['spend_standard_errors'][k]:.3g}") for k, v in run["spend_params"].items()]})
-    compared = run.get("comparison_customers")
+    fitted, scored = run.get("comparison_customers"), run.get("holdout_customers")
     sec.tables.append({"caption": "Model comparison on the holdout (lowest RMSE chosen"
-                                  + (f"; {compared:,} calibration customers)" if compared else ")"),
+                                  + (f"; fitted on {fitted:,} calibration customers" if fitted else "")
+                                  + (f", errors over {scored:,}" if scored else "") + ")",
                        "header": ("model", "log-likelihood", "BIC", "holdout RMSE", "holdout MAE", "total error %"),
                        "rows": [(c["model"], f"{c['log_likelihood']:,.1f}", f"{c['bic']:,.1f}", f"{c['holdout_rmse']:.3f}",
                                  f"{c['holdout_mae']:.3f}", f"{c['total_error_pct']:+.1f}") for c in run["comparison"]]})
