@@ -36,12 +36,24 @@ def test_unknown_table(ws):
     ("[nonsense]\n", "unknown section"),
     ("this is = = not toml", "not valid TOML"),
     ("[backend]\nmemory_limit = '3GB; DROP TABLE loads'\n", "memory_limit"),
+    ("[backend]\nmemory_limit = '50%'\n", "memory_limit"),
+    ("[backend]\nblock_allocator_memory = '40%%'\n", "block_allocator_memory.*a percentage"),
 ])
 def test_bad_config_is_named(tmp_path, snippet, message):
     Workspace.create(tmp_path / "w").close()
     (tmp_path / "w" / "micromarket.toml").write_text(snippet)
     with pytest.raises(ConfigError, match=message):
         Workspace.open(tmp_path / "w")
+
+
+def test_engine_settings_are_applied(tmp_path):
+    Workspace.create(tmp_path / "w").close()
+    (tmp_path / "w" / "micromarket.toml").write_text(
+        "[backend]\nmemory_limit = '2GB'\nthreads = 1\nblock_allocator_memory = '50%'\n")
+    with Workspace.open(tmp_path / "w") as ws:
+        settings = dict(ws.con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                       "('memory_limit', 'threads', 'block_allocator_memory')").fetchall())
+    assert settings == {"memory_limit": "1.8 GiB", "threads": "1", "block_allocator_memory": "953.6 MiB"}
 
 
 def test_transaction_rolls_back_and_append_matches_columns(ws):

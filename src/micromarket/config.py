@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
         "path": "micromarket.duckdb",
         "memory_limit": "3GB",
         "threads": 0,
+        # DuckDB's block allocator keeps the memory of freed blocks for reuse instead of
+        # returning it to the system and faulting it in again (a tenth of a large stage's time).
+        "block_allocator_memory": "100%",
     },
     "ingest": {
         "on_error": "fail",

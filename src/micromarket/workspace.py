@@ -44,7 +44,8 @@ class Workspace:
         self.config = config
         backend = config["backend"]
         self.con, self.ibis = connect_duckdb(
-            self.database_path, backend.get("memory_limit", ""), backend.get("threads", 0)
+            self.database_path, backend.get("memory_limit", ""), backend.get("threads", 0),
+            backend.get("block_allocator_memory", ""),
         )
         self._ensure_tables()
 
