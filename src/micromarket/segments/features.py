@@ -60,7 +60,11 @@ def feature_table(ws: "Workspace", customers: "ir.Table | None" = None) -> "ir.T
     for part in [w for w in wide if w is not None]:
         frame = frame.left_join(part, "customer_id").drop("customer_id_right")
     # No share row for a category means none of the customer's spend went there.
-    return frame.mutate(**{c: frame[c].fill_null(0.0) for c in frame.columns if c.startswith(("share:", "channel:"))})
+    frame = frame.mutate(**{c: frame[c].fill_null(0.0) for c in frame.columns if c.startswith(("share:", "channel:"))})
+    # In a fixed order: the clustering's seeded starts depend on the row order, and the
+    # engine's joins and aggregations leave it to chance, so the same data would not
+    # always give the same segments.
+    return frame.order_by("customer_id")
 
 
 def _wide(long: "ir.Table", key: str, prefix: str) -> "ir.Table | None":
