@@ -32,22 +32,23 @@ def run_measured(code: str) -> dict:
             "result": json.loads(payload[-1]) if payload else None}
 
 
-def generated(out: Path, n: int, products: int | None = None) -> Path:
-    """The folder of a generated chain of ``n`` customers (and ``products``, default the
-    generator's) under ``out``, generating it if missing."""
-    data = out / (f"gen-{n}" if products is None else f"gen-{n}-{products}p")
+def generated(out: Path, n: int, products: int | None = None, weeks: int | None = None) -> Path:
+    """The folder of a generated chain of ``n`` customers (and ``products`` and ``weeks``,
+    default the generator's) under ``out``, generating it if missing."""
+    data = out / ("-".join([f"gen-{n}"] + ([f"{products}p"] if products else []) + ([f"{weeks}w"] if weeks else [])))
     if not (data / "transactions.parquet").exists():
+        extra = f", weeks={weeks}" if weeks else ""
         run_measured(f"from micromarket.ingest.generate import generate\n"
-                     f"generate({str(data)!r}, customers={n}, products={products}, seed=1)")
+                     f"generate({str(data)!r}, customers={n}, products={products}, seed=1{extra})")
     return data
 
 
-def loaded(out: Path, name: str, n: int, products: int | None = None) -> Path:
+def loaded(out: Path, name: str, n: int, products: int | None = None, weeks: int | None = None) -> Path:
     """The workspace ``out/name`` loaded with a generated chain (see :func:`generated`),
     built when missing (not timed)."""
     ws = out / name
     if not (ws / "micromarket.toml").exists():
-        data = generated(out, n, products)
+        data = generated(out, n, products, weeks)
         loads = "".join(f"ws.ingest({str(data / (t + '.parquet'))!r}, table={t!r})\n"
                         for t in ("areas", "stores", "products", "customers", "transactions"))
         run_measured(f"from micromarket import Workspace\nws = Workspace.create({str(ws)!r})\n{loads}ws.close()")

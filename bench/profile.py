@@ -1,20 +1,24 @@
 """The whole profile stage (RFM + model choice + CLV + behaviour) on a generated chain.
 
 Target: 1 M customers / 50 M transactions <= 30 s with peak memory < 4 GB.
-Usage: python bench/profile.py [CUSTOMERS]   (default 1000000; reuses bench/out/ws-<N> from bench/ingest.py)
+Usage: python bench/profile.py [CUSTOMERS] [WEEKS]
+  CUSTOMERS  default 1000000; reuses bench/out/ws-<N> from bench/ingest.py (the generator's
+             104 weeks: 53.3 M lines for a million customers)
+  WEEKS      a shorter generated history, in its own workspace bench/out/ws-<N>-<WEEKS>w
+             (98 weeks: 51.5 M lines, the target's size), generated and loaded when missing
 """
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import record, run_measured  # noqa: E402
+from _common import loaded, record, run_measured  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 
 
-def main(n: int) -> None:
-    ws = OUT / f"ws-{n}"
+def main(n: int, weeks: int | None = None) -> None:
+    ws = loaded(OUT, f"ws-{n}-{weeks}w", n, weeks=weeks) if weeks else OUT / f"ws-{n}"
     if not (ws / "micromarket.toml").exists():
         raise SystemExit(f"{ws} missing: run python bench/ingest.py {n} first")
     # bench/ingest.py loads transactions only; the profile also reads products (categories, costs).
@@ -41,4 +45,4 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000, int(sys.argv[2]) if len(sys.argv) > 2 else None)
