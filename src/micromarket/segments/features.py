@@ -44,7 +44,11 @@ def customer_features(ws: "Workspace", customers: "ir.Table | None" = None) -> p
     transaction) and ``area:<census column>`` of the customer's area. ``customers`` (a
     table with ``customer_id``) restricts it to those customers.
     """
-    return feature_table(ws, customers).to_pyarrow().to_pandas().set_index("customer_id")
+    # In a fixed order: the clustering's seeded starts depend on the row order, and the
+    # engine's joins and aggregations leave it to chance, so the same data would not always
+    # give the same segments. (Assigning new customers reads feature_table row by row and
+    # needs no order.)
+    return feature_table(ws, customers).order_by("customer_id").to_pyarrow().to_pandas().set_index("customer_id")
 
 
 def feature_table(ws: "Workspace", customers: "ir.Table | None" = None) -> "ir.Table":
@@ -60,11 +64,7 @@ def feature_table(ws: "Workspace", customers: "ir.Table | None" = None) -> "ir.T
     for part in [w for w in wide if w is not None]:
         frame = frame.left_join(part, "customer_id").drop("customer_id_right")
     # No share row for a category means none of the customer's spend went there.
-    frame = frame.mutate(**{c: frame[c].fill_null(0.0) for c in frame.columns if c.startswith(("share:", "channel:"))})
-    # In a fixed order: the clustering's seeded starts depend on the row order, and the
-    # engine's joins and aggregations leave it to chance, so the same data would not
-    # always give the same segments.
-    return frame.order_by("customer_id")
+    return frame.mutate(**{c: frame[c].fill_null(0.0) for c in frame.columns if c.startswith(("share:", "channel:"))})
 
 
 def _wide(long: "ir.Table", key: str, prefix: str) -> "ir.Table | None":
