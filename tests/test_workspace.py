@@ -38,6 +38,7 @@ def test_unknown_table(ws):
     ("[backend]\nmemory_limit = '3GB; DROP TABLE loads'\n", "memory_limit"),
     ("[backend]\nmemory_limit = '50%'\n", "memory_limit"),
     ("[backend]\nblock_allocator_memory = '40%%'\n", "block_allocator_memory.*a percentage"),
+    ("[backend]\nblock_allocator_memory = 4\n", "block_allocator_memory = 4;"),
 ])
 def test_bad_config_is_named(tmp_path, snippet, message):
     Workspace.create(tmp_path / "w").close()

@@ -49,7 +49,7 @@ def connect_duckdb(path: Path, memory_limit: str = "", threads: int = 0,
         con.execute(f"SET memory_limit = '{_checked_size(memory_limit, 'memory_limit')}'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    if block_allocator_memory and block_allocator_memory.strip() != "0":
+    if block_allocator_memory and str(block_allocator_memory).strip() != "0":
         # After memory_limit: a percentage is of the limit in force when it is set.
         con.execute(f"SET block_allocator_memory = '{_checked_size(block_allocator_memory, 'block_allocator_memory', percent=True)}'")
     # Loads must keep file order so that row numbers in error messages are right.
