@@ -84,6 +84,37 @@ def test_rerun_replaces_and_failures_leave_it_as_it_was(demo, monkeypatch):
     assert ws.table("customer_profile").execute()["clv"].sum() == pytest.approx(after["clv"].sum())
 
 
+def test_a_failing_model_stops_the_behaviour_query_and_writes_nothing(demo, monkeypatch):
+    # The behaviour query runs on a thread while the models are fitted: when the model work
+    # fails, the query is interrupted, nothing is written and the workspace stays usable.
+    ws, _ = demo
+    tables = ("customer_profile", "customer_category_shares", "customer_channel_shares", "profile_runs")
+    before = {t: ws.con.execute(f"SELECT count(*), max(profile_run_id) FROM {t}").fetchone() for t in tables}
+
+    def fails(*_a, **_k):
+        raise RuntimeError("model failed")
+
+    monkeypatch.setattr("micromarket.profile.build.compare_models", fails)
+    with pytest.raises(RuntimeError, match="model failed"):
+        build_profile(ws)
+    assert {t: ws.con.execute(f"SELECT count(*), max(profile_run_id) FROM {t}").fetchone() for t in tables} == before
+    assert ws.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_profile_%'").fetchone()[0] == 0
+    monkeypatch.undo()
+    assert build_profile(ws, models=["bgnbd"]).run_id == before["profile_runs"][1] + 1
+
+
+def test_model_fits_use_one_blas_thread_on_small_data():
+    from threadpoolctl import threadpool_info
+
+    from micromarket.clv._base import THREADED_BLAS_ROWS, blas_threads_for
+
+    with blas_threads_for(THREADED_BLAS_ROWS - 1):
+        assert all(lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas")
+    default = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    with blas_threads_for(THREADED_BLAS_ROWS):
+        assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == default
+
+
 def test_product_costs_set_the_margin(demo):
     ws, truth = demo
     prof = ws.table("customer_profile").execute()

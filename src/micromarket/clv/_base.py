@@ -10,12 +10,14 @@ differences of the gradient).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from ..exceptions import NotFittedError, SchemaError
 
@@ -118,6 +120,15 @@ def per_pair(func, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 _WARM_START_ROWS = 50_000
 _LOG_BOUND = 20.7  # log-parameters stay within 1e-9 .. 1e9
 
+#: Fits on fewer distinct rows than this run BLAS on one thread: their dot products are too short
+#: for threads to pay, and waking them on every call cost a third of the time (docs/benchmarks.md).
+THREADED_BLAS_ROWS = 1_000_000
+
+
+def blas_threads_for(rows: int) -> contextlib.AbstractContextManager:
+    """One BLAS thread while working on fewer than :data:`THREADED_BLAS_ROWS` rows, else the default."""
+    return threadpool_limits(1, "blas") if rows < THREADED_BLAS_ROWS else contextlib.nullcontext()
+
 
 class MaximumLikelihoodFitter(BaseEstimator):
     """Base of the CLV models; see the subclasses for the models themselves.
@@ -183,6 +194,12 @@ class MaximumLikelihoodFitter(BaseEstimator):
         values, weights = self._matrix(data, where)
         self._check(values, where)
         unique, counts = distinct_rows(values, weights)
+        with blas_threads_for(len(unique)):
+            self._estimate(unique, counts)
+        return self
+
+    def _estimate(self, unique: np.ndarray, counts: np.ndarray) -> None:
+        """Set the fitted attributes from the distinct rows and their counts."""
         x0 = np.log(self._initial(unique, counts))
         design = self._prepare(unique, counts)
         theta, at_optimum = None, None
@@ -201,7 +218,6 @@ class MaximumLikelihoodFitter(BaseEstimator):
         self.converged_ = converged
         hessian = at_optimum[2] if at_optimum else self._difference_hessian(params, design)
         self.standard_errors_ = self._standard_errors(hessian)
-        return self
 
     def _objective(self, theta: np.ndarray, ll: float, grad: np.ndarray, total: float) -> tuple[float, np.ndarray]:
         """Mean penalised negative log-likelihood and its gradient in the log-parameters."""

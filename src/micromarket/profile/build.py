@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 import ibis
 import numpy as np
@@ -125,15 +127,24 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     try:
         step("reading transactions")
         read = _intermediates(ws, tx, settings["margin"])
-        result, values = _value(tx, read, settings, step)
-        step("describing")
-        profile = _describe(ws, tx, _temporary(ws, "values", ibis.memtable(values)), read)
+        step("summarising")
+        end, cal_end = _period(read.baskets, settings)
+        summary = _summary(tx, read, end, cal_end, settings["unit"])
+        # The behaviour needs no model: the database describes customers while NumPy values them.
+        with _in_background(ws, _temporary, ws, "features",
+                            behaviour(tx, read.baskets, read.per_category, read.channels)) as described:
+            result, values = _value(summary, end, cal_end, settings, step)
+            step("describing")
+            features = described()
+        _drop(ws, "baskets")  # the largest intermediate, no longer read: its memory serves the writing
+        profile = rfm_scores(_temporary(ws, "values", ibis.memtable(values))).left_join(
+            features, "customer_id").drop("customer_id_right")
         step("writing")
         _write(ws, profile, {CUSTOMER_CATEGORY_SHARES: category_shares(read.categories, read.per_category),
                              CUSTOMER_CHANNEL_SHARES: channel_shares(read.channels)}, result)
     finally:
         for name in _TEMPORARIES:
-            ws.con.execute(f"DROP TABLE IF EXISTS _profile_{name}")
+            _drop(ws, name)
     # Rule segments read the profile: their members follow the new numbers.
     refresh_rules(ws)
     return result
@@ -142,7 +153,7 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
 def _intermediates(ws: "Workspace", tx: "ir.Table", default_margin: float) -> _Intermediates:
     """Baskets, customer x category, its per-customer summary and customer x channel,
     materialised once: with them the transaction log is read three times in all (baskets,
-    category medians, categories) plus once for returns."""
+    category medians, categories), and its return lines once more."""
     baskets = _temporary(ws, "baskets", customer_baskets(tx))
     medians = _temporary(ws, "medians", category_medians(tx, ws.table("products")))
     categories = _temporary(ws, "categories", customer_categories(purchase_lines(tx, ws.table("products"), medians)))
@@ -159,15 +170,17 @@ def _period(baskets: "ir.Table", settings: dict) -> tuple[dt.date, dt.date]:
     return end, _calibration_end((end - span["first"].date()).days, end, settings["holdout_weeks"])
 
 
-def _value(tx: "ir.Table", read: _Intermediates, settings: dict,
+def _summary(tx: "ir.Table", read: _Intermediates, end: dt.date, cal_end: dt.date, unit: str) -> pa.Table:
+    """The RFM and calibration/holdout summary per customer with its margin, as Arrow."""
+    return (profile_summary(tx, end, cal_end, unit, read.baskets)
+            .left_join(read.per_category.select("customer_id", "margin"), "customer_id")
+            .drop("customer_id_right").to_pyarrow())
+
+
+def _value(summary: pa.Table, end: dt.date, cal_end: dt.date, settings: dict,
            step: Callable[[str], None]) -> tuple[ProfileResult, pa.Table]:
-    """RFM summary, model choice and fit, and the value columns per customer (as Arrow)."""
+    """Model choice and fit, and the value columns per customer (as Arrow), from :func:`_summary`."""
     unit = settings["unit"]
-    step("summarising")
-    end, cal_end = _period(read.baskets, settings)
-    summary = (profile_summary(tx, end, cal_end, unit, read.baskets)
-               .left_join(read.per_category.select("customer_id", "margin"), "customer_id")
-               .drop("customer_id_right").to_pyarrow())
     rfm = pd.DataFrame({c: summary[c].to_numpy() for c in ("frequency", "recency", "T")})
 
     step("choosing a model")
@@ -214,15 +227,27 @@ def _split_frame(summary: pa.Table) -> pd.DataFrame:
     return split.filter(pc.is_valid(split["frequency_cal"])).to_pandas()
 
 
-def _describe(ws: "Workspace", tx: "ir.Table", values: "ir.Table", read: _Intermediates) -> "ir.Table":
-    """The value columns with RFM scores and behaviour: the whole profile.
+@contextmanager
+def _in_background(ws: "Workspace", func: Callable, *args: Any) -> Iterator[Callable[[], Any]]:
+    """Run ``func(*args)`` (database work) on a thread while the body runs (NumPy work);
+    yields a function that waits for its result.
 
-    The behaviour is materialised first: planned in one query with the scores' windows, its
-    many aggregations take twice as long. The scores are computed as the profile is written.
+    The engine releases the GIL while it runs a query, so the two share the machine's
+    cores. Only the thread uses the connection until the result is taken. If the body
+    fails, the query is interrupted before the error goes on.
     """
-    scores = rfm_scores(values)
-    features = _temporary(ws, "features", behaviour(tx, read.baskets, read.per_category, read.channels))
-    return scores.left_join(features, "customer_id").drop("customer_id_right")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(func, *args)
+        try:
+            yield future.result
+        except BaseException:
+            ws.con.interrupt()
+            raise
+
+
+def _drop(ws: "Workspace", name: str) -> None:
+    """Drop the run's temporary table ``name`` if it exists."""
+    ws.con.execute(f"DROP TABLE IF EXISTS _profile_{name}")
 
 
 def _write(ws: "Workspace", profile: "ir.Table", shares: dict, result: ProfileResult) -> None:
