@@ -119,6 +119,8 @@ def per_pair(func, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 _WARM_START_ROWS = 50_000
 _LOG_BOUND = 20.7  # log-parameters stay within 1e-9 .. 1e9
+#: Newton steps (in log-parameters) below which a difference gradient may be at its noise floor.
+_DIFFERENCE_FLOOR = 1e-5
 
 #: Fits on fewer distinct rows than this run BLAS on one thread: their dot products are too short
 #: for threads to pay, and waking them on every call cost a third of the time (docs/benchmarks.md).
@@ -254,7 +256,7 @@ class MaximumLikelihoodFitter(BaseEstimator):
         theta = self._optimise(sample, float(_WARM_START_ROWS), x0).x
         total = counts.sum()
         sample_hessian = None
-        best = -np.inf
+        best, last_size = -np.inf, np.inf
         for _ in range(30):
             params = np.exp(theta)
             evaluated = self._loglik_hessian(params, design)
@@ -274,10 +276,16 @@ class MaximumLikelihoodFitter(BaseEstimator):
                 step = np.linalg.solve(hessian, gradient)
             except np.linalg.LinAlgError:
                 return None, None
-            if np.max(np.abs(step)) < 1e-7:  # parameters to 1e-7 relative
+            size = np.max(np.abs(step))
+            if size < 1e-7:  # parameters to 1e-7 relative
                 # With the analytic Hessian the evaluation is at the optimum: keep it.
                 return (theta, evaluated) if evaluated is not None else (theta - step, None)
-            theta = theta - step
+            if evaluated is None and size < _DIFFERENCE_FLOOR and size > last_size / 2:
+                # A gradient from differences has a noise floor (rounding in a total over
+                # millions of rows, divided by the difference step): steps that stop halving
+                # below it are that noise, and the parameters are as exact as it can tell.
+                return theta - step, None
+            theta, last_size = theta - step, size
             if np.max(np.abs(theta)) > _LOG_BOUND:
                 return None, None
         return None, None
