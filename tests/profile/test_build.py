@@ -59,6 +59,8 @@ def test_profile_run_is_recorded_with_model_comparison(demo):
     run = latest_run(ws)
     assert run["model"] in {"bgnbd", "pareto_nbd", "mbgnbd"}
     assert {c["model"] for c in run["comparison"]} == {"bgnbd", "pareto_nbd", "mbgnbd"}
+    # Under COMPARISON_CUSTOMERS the candidates are fitted on every calibration customer.
+    assert 0 < run["comparison_customers"] == run["holdout_customers"] < 4_000
     best = min(run["comparison"], key=lambda c: c["holdout_rmse"])
     assert best["model"] == run["model"]
     assert all(np.isfinite(v) and v > 0 for v in run["standard_errors"].values())

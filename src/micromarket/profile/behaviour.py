@@ -6,7 +6,7 @@ Every feature comes from three intermediate tables: the customer's baskets
 :func:`purchase_lines`) and :func:`customer_channels` (one row per customer and channel,
 from the baskets). A caller on a large database materialises them once
 (``backend.create_table(..., temp=True)``); then only the small :func:`category_medians`
-table and the returns read the transaction log again.
+table and the return lines are read from the transaction log again.
 """
 
 from __future__ import annotations
