@@ -114,10 +114,27 @@ def test_analytic_gradients_match_finite_differences():
             assert grad[j] == pytest.approx(numeric, rel=1e-5, abs=1e-6), (type(model).__name__, j)
 
 
+def test_gamma_gamma_sums_equal_the_per_customer_likelihood():
+    """The per-frequency arrangement of the sums against the likelihood written per customer
+    (FHL 2005b, eq. 3), with repeated rows and weights."""
+    from scipy.special import gammaln
+    spend = simulate_gamma_gamma(np.arange(1, 501) % 13 + 1, 5.0, 4.0, 20.0, seed=5)[["frequency", "monetary_value"]].to_numpy(float)
+    weights = np.arange(len(spend)) % 3 + 1.0
+    p, q, v = params = np.array([4.2, 3.1, 17.0])
+    x, m = spend[:, 0], spend[:, 1]
+    per_customer = (gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v) + (p * x - 1) * np.log(m)
+                    + p * x * np.log(x) - (p * x + q) * np.log(x * m + v))
+    model = GammaGammaFitter()
+    ll, _ = model._loglik_sums(params, model._prepare(spend, weights))
+    assert ll == pytest.approx(weights @ per_customer, rel=1e-12)
+
+
 def test_analytic_hessians_match_differences_of_the_gradient():
     data = simulate_bgnbd(300, 40.0, 0.5, 5.0, 0.9, 3.0, seed=3)[["frequency", "recency", "T"]].to_numpy(float)
-    for model in (BetaGeoFitter(), ModifiedBetaGeoFitter()):
-        params = np.array([0.5, 5.0, 0.9, 3.0])
+    spend = simulate_gamma_gamma(np.arange(1, 301) % 9 + 1, 5.0, 4.0, 20.0, seed=4)[["frequency", "monetary_value"]].to_numpy(float)
+    for model, params, rows in ((BetaGeoFitter(), [0.5, 5.0, 0.9, 3.0], data), (ModifiedBetaGeoFitter(), [0.5, 5.0, 0.9, 3.0], data),
+                                (GammaGammaFitter(), [5.0, 4.0, 20.0], spend)):
+        data, params = rows, np.array(params)
         design = model._prepare(data, np.ones(len(data)))
         ll, grad, hessian = model._loglik_hessian(params, design)
         plain_ll, plain_grad = _sums(model, params, data)
