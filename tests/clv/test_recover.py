@@ -215,6 +215,10 @@ def test_tiers_deciles_and_pareto_share():
     deciles = value_deciles(values)
     assert deciles[-1] == 1 and deciles[0] == 10 and np.bincount(deciles)[1:].tolist() == [10] * 10
     assert pareto_share(values, 0.2) == pytest.approx(sum(range(81, 101)) / sum(range(1, 101)))
+    # Ties are ranked in order of appearance, so equal values still fill tiers and deciles exactly.
+    tied = value_deciles(np.zeros(100))
+    assert tied[0] == 1 and tied[-1] == 10 and (np.diff(tied) >= 0).all() and np.bincount(tied)[1:].tolist() == [10] * 10
+    assert (value_tiers(np.ones(10))[:2] == "heavy").all() and (value_tiers(np.ones(10))[5:] == "light").all()
 
 
 def test_large_fit_with_a_noisy_gradient_settles_without_falling_back(monkeypatch):

@@ -64,9 +64,18 @@ def customer_lifetime_value(transaction_model, summary: pd.DataFrame, spend: np.
     return value[inverse] * np.asarray(spend) * np.asarray(margin)
 
 
+def _descending_ranks(values: np.ndarray) -> np.ndarray:
+    """Rank 1 for the highest value, ties in order of appearance (pandas' ``rank(method="first")``,
+    from one stable sort, cheaper than pandas' rank)."""
+    order = np.argsort(-np.asarray(values, dtype=float), kind="stable")
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
+
+
 def value_tiers(values: np.ndarray) -> np.ndarray:
     """``heavy`` / ``medium`` / ``light`` by rank of ``values`` (see :data:`TIER_SHARES`)."""
-    ranks = pd.Series(values).rank(method="first", ascending=False).to_numpy() / max(len(values), 1)
+    ranks = _descending_ranks(values) / max(len(values), 1)
     edges = np.cumsum([share for _, share in TIER_SHARES])
     names = np.array([name for name, _ in TIER_SHARES])
     return names[np.searchsorted(edges, ranks - 1e-12)]
@@ -74,7 +83,7 @@ def value_tiers(values: np.ndarray) -> np.ndarray:
 
 def value_deciles(values: np.ndarray) -> np.ndarray:
     """Decile 1 (highest value) to 10 (lowest), by rank."""
-    ranks = pd.Series(values).rank(method="first", ascending=False).to_numpy()
+    ranks = _descending_ranks(values)
     return np.minimum(10, np.ceil(ranks / max(len(values), 1) * 10).astype(int))
 
 
