@@ -16,6 +16,23 @@ def test_create_writes_config_and_database(tmp_path):
         assert ws.table("transactions").columns == tuple(TABLES["transactions"].column_names)
 
 
+def test_text_columns_keep_the_compression_the_schema_names(tmp_path):
+    """Large tables' text columns are written with the schema's compression, not DuckDB's pick."""
+    with Workspace.create(tmp_path / "shop") as ws:
+        # Values on which DuckDB's own pick is the other method for every one of these columns.
+        ws.con.execute("INSERT INTO transactions (invoice_id, customer_id, ts, product_id, store_id, channel) "
+                       "SELECT 'INV-' || (i // 4000), 'CUSTOMER-NUMBER-' || (i % 40000), TIMESTAMP '2024-01-01', "
+                       "'PRODUCT-CODE-' || (i % 30000), 'STORE-NUMBER-' || (i % 20000), 'CHANNEL-NAME-' || (i % 20000) "
+                       "FROM range(300000) AS r(i)")
+        ws.con.execute("CHECKPOINT")
+        used = dict(ws.con.execute(
+            "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('transactions') "
+            "WHERE segment_type = 'VARCHAR' AND compression NOT IN ('Constant', 'Uncompressed') GROUP BY ALL").fetchall())
+        for column in TABLES["transactions"].columns:
+            if column.compression:
+                assert used[column.name] == [{"fsst": "FSST", "dictionary": "Dictionary"}[column.compression]], column.name
+
+
 def test_create_twice_and_open_missing(tmp_path):
     Workspace.create(tmp_path / "a").close()
     with pytest.raises(WorkspaceError, match="already a workspace"):

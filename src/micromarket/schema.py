@@ -37,6 +37,12 @@ class Column:
     source : bool
         Whether it can come from an input file; ``False`` for columns micromarket
         derives (keys, flags, load ids).
+    compression : str
+        DuckDB compression for a text column of a large table: ``dictionary`` for codes that
+        repeat (customers in the log, products, stores, channels, categories, labels),
+        ``fsst`` for ids that seldom do (invoices, one row per customer). Empty lets DuckDB
+        try each method on every block it writes, which made writing these columns about a
+        fifth slower (docs/decisions.md).
     """
 
     name: str
@@ -44,6 +50,7 @@ class Column:
     description: str
     required: bool = False
     source: bool = True
+    compression: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,8 @@ class Table:
 
     def ddl(self) -> str:
         """``CREATE TABLE IF NOT EXISTS`` statement for DuckDB."""
-        cols = ",\n  ".join(f'"{c.name}" {c.dtype}' for c in self.columns)
+        cols = ",\n  ".join(f'"{c.name}" {c.dtype}' + (f" USING COMPRESSION {c.compression}" if c.compression else "")
+                             for c in self.columns)
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  {cols}\n)'
 
 
@@ -131,16 +139,19 @@ TRANSACTIONS = Table(
     "One row per invoice line. Returns and cancellations are negative lines.",
     (
         Column("line_id", "UBIGINT", "Natural key: a hash of the line's canonical values and its occurrence number, so re-loading a line adds nothing.", source=False),
-        Column("invoice_id", TEXT, "Invoice (basket, order) id; made from customer and time when the source has none."),
-        Column("customer_id", TEXT, "Buyer; NULL for anonymous sales (kept for store revenue, ignored by customer stages)."),
+        Column("invoice_id", TEXT, "Invoice (basket, order) id; made from customer and time when the source has none.",
+               compression="fsst"),
+        Column("customer_id", TEXT, "Buyer; NULL for anonymous sales (kept for store revenue, ignored by customer stages).",
+               compression="dictionary"),
         Column("ts", TIMESTAMP, "Time of the purchase, in the workspace time zone.", required=True),
-        Column("product_id", TEXT, "Product (see `products`); NULL where the source records baskets only."),
+        Column("product_id", TEXT, "Product (see `products`); NULL where the source records baskets only.",
+               compression="dictionary"),
         Column("quantity", NUMBER, "Units; negative on returns and cancellations."),
         Column("unit_price", NUMBER, "Price per unit before line discount; `amount / quantity` when the source gives only the amount."),
         Column("amount", NUMBER, "Line value after discount: `quantity * unit_price - discount` unless the source gives it."),
         Column("discount", NUMBER, "Money taken off the line (0 when none)."),
-        Column("store_id", TEXT, "Store (see `stores`); NULL for online and unknown."),
-        Column("channel", TEXT, "Sales channel, e.g. `store`, `web`, `app`, `phone`."),
+        Column("store_id", TEXT, "Store (see `stores`); NULL for online and unknown.", compression="dictionary"),
+        Column("channel", TEXT, "Sales channel, e.g. `store`, `web`, `app`, `phone`.", compression="dictionary"),
         Column("is_return", BOOLEAN, "True for returns and cancellations (negative quantity or a cancellation invoice).", source=False),
         Column("original_invoice_id", TEXT, "For a return: the earlier invoice of the same customer and product it reverses, where found."),
         _LOAD_ID,
@@ -274,15 +285,24 @@ LOADS = Table(
 _RUN_ID = Column("profile_run_id", INTEGER, "The profile run that wrote the row (see `profile_runs`).", source=False)
 
 
-def _derived(name: str, dtype: str, description: str) -> Column:
-    return Column(name, dtype, description, source=False)
+def _derived(name: str, dtype: str, description: str, compression: str = "") -> Column:
+    return Column(name, dtype, description, source=False, compression=compression)
+
+
+def _label(name: str, description: str) -> Column:
+    """A derived text column of few distinct values (codes, names, tiers)."""
+    return _derived(name, TEXT, description, "dictionary")
+
+
+#: ``customer_id`` of a derived per-customer table (fsst: one row, or a few, per customer).
+_CUSTOMER = Column("customer_id", TEXT, "Customer.", source=False, compression="fsst")
 
 
 CUSTOMER_PROFILE = Table(
     "customer_profile",
     "One row per customer with purchases: RFM, value (buy-till-you-die model, Gamma-Gamma spend, CLV), tiers and behaviour. Rewritten by `micromarket profile`.",
     (
-        Column("customer_id", TEXT, "Customer.", source=False),
+        _CUSTOMER,
         _derived("frequency", INTEGER, "Repeat purchase occasions (days with purchases after the first)."),
         _derived("recency", NUMBER, "Time from first to last purchase occasion, in the profile's unit."),
         _derived("T", NUMBER, "Time from first purchase occasion to the observation end, in the profile's unit."),
@@ -292,28 +312,28 @@ CUSTOMER_PROFILE = Table(
         _derived("r_score", INTEGER, "Recency quintile score, 5 = most recent."),
         _derived("f_score", INTEGER, "Frequency quintile score, 5 = most frequent."),
         _derived("m_score", INTEGER, "Monetary quintile score, 5 = highest spend."),
-        _derived("rfm_code", TEXT, "The three scores, e.g. `545`."),
-        _derived("rfm_segment", TEXT, "Named RFM segment (docs/concepts/value.md)."),
+        _label("rfm_code", "The three scores, e.g. `545`."),
+        _label("rfm_segment", "Named RFM segment (docs/concepts/value.md)."),
         _derived("p_alive", NUMBER, "Probability the customer is still active."),
         _derived("expected_purchases", NUMBER, "Expected purchases over the CLV horizon."),
         _derived("expected_spend", NUMBER, "Expected spend per purchase (Gamma-Gamma)."),
         _derived("margin", NUMBER, "Margin share used for the CLV (from product costs where known)."),
         _derived("clv", NUMBER, "Discounted expected margin over the horizon."),
-        _derived("value_tier", TEXT, "`heavy` (top 20 % by CLV), `medium` (next 30 %), `light`."),
+        _label("value_tier", "`heavy` (top 20 % by CLV), `medium` (next 30 %), `light`."),
         _derived("value_decile", INTEGER, "CLV decile, 1 = highest."),
         _derived("avg_basket_value", NUMBER, "Mean invoice value."),
         _derived("avg_basket_items", NUMBER, "Mean units per invoice."),
         _derived("mean_interpurchase_days", NUMBER, "Mean days between invoices (NULL with one invoice)."),
         _derived("tenure_days", INTEGER, "Days from first to last invoice."),
-        _derived("top_category", TEXT, "Category with the largest share of spend."),
+        _label("top_category", "Category with the largest share of spend."),
         _derived("top_category_share", NUMBER, "That share."),
         _derived("n_categories", INTEGER, "Categories bought."),
         _derived("price_sensitivity", NUMBER, "Share of spend bought on discount or below the category's median unit price."),
         _derived("weekend_share", NUMBER, "Share of invoices on Saturday or Sunday."),
         _derived("preferred_dow", INTEGER, "Most frequent day of the week (0 = Monday)."),
         _derived("preferred_hour", INTEGER, "Most frequent hour of the day."),
-        _derived("preferred_channel", TEXT, "Channel with most spend."),
-        _derived("preferred_store", TEXT, "Store with most spend."),
+        _label("preferred_channel", "Channel with most spend."),
+        _label("preferred_store", "Store with most spend."),
         _derived("return_rate", NUMBER, "Returned value over bought value."),
         _RUN_ID,
     ),
@@ -325,8 +345,8 @@ CUSTOMER_CATEGORY_SHARES = Table(
     "customer_category_shares",
     "One row per customer and category bought: spend and share of the customer's spend.",
     (
-        Column("customer_id", TEXT, "Customer.", source=False),
-        _derived("category", TEXT, "Product category (`(unknown)` for lines without one)."),
+        _CUSTOMER,
+        _label("category", "Product category (`(unknown)` for lines without one)."),
         _derived("spend", NUMBER, "Spend in the category."),
         _derived("share", NUMBER, "Share of the customer's spend."),
         _RUN_ID,
@@ -339,8 +359,8 @@ CUSTOMER_CHANNEL_SHARES = Table(
     "customer_channel_shares",
     "One row per customer and sales channel used: spend and share of the customer's spend.",
     (
-        Column("customer_id", TEXT, "Customer.", source=False),
-        _derived("channel", TEXT, "Sales channel, e.g. `store`, `web`, `app`."),
+        _CUSTOMER,
+        _label("channel", "Sales channel, e.g. `store`, `web`, `app`."),
         _derived("spend", NUMBER, "Spend through the channel."),
         _derived("share", NUMBER, "Share of the customer's spend."),
         _RUN_ID,
