@@ -1,9 +1,9 @@
 """Maximum-likelihood machinery shared by the buy-till-you-die and spend models.
 
-Each model supplies its parameter names, starting values and a function returning the
-per-row log-likelihood and its gradient with respect to the parameters. The base class
-validates and groups the input (identical rows are evaluated once and weighted by their
-count), maximises the weighted log-likelihood over log-parameters with L-BFGS-B, and
+Each model supplies its parameter names, starting values, how it arranges the distinct rows
+once per fit, and a function returning the weighted total log-likelihood and its gradient
+with respect to the parameters. The base class validates and groups the input (identical
+rows are evaluated once and weighted by their count), maximises the weighted log-likelihood over log-parameters with L-BFGS-B, and
 derives standard errors from the Hessian (analytic where the model has it, else
 differences of the gradient).
 """
@@ -155,8 +155,12 @@ class MaximumLikelihoodFitter(BaseEstimator):
         self.max_iter = max_iter
 
     # -- what subclasses provide ---------------------------------------------------------
-    def _loglik(self, params: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-row log-likelihood (n,) and gradient with respect to the parameters (n, k)."""
+    def _prepare(self, unique: np.ndarray, counts: np.ndarray) -> Any:
+        """Whatever the likelihood needs from the distinct rows and their weights, computed once per fit."""
+        raise NotImplementedError
+
+    def _loglik_sums(self, params: np.ndarray, design: Any) -> tuple[float, np.ndarray]:
+        """Weighted total log-likelihood and its gradient with respect to the parameters."""
         raise NotImplementedError
 
     def _initial(self, data: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -302,16 +306,6 @@ class MaximumLikelihoodFitter(BaseEstimator):
         params = np.exp(theta)
         grad = self._loglik_sums(params, design)[1]
         return self._theta_hessian(theta, grad, self._difference_hessian(params, design), total)
-
-    def _prepare(self, unique: np.ndarray, counts: np.ndarray) -> Any:
-        """Whatever the likelihood needs, computed once per fit (default: the rows and their weights)."""
-        return unique, counts
-
-    def _loglik_sums(self, params: np.ndarray, design: Any) -> tuple[float, np.ndarray]:
-        """Weighted total log-likelihood and its gradient (models may compute these directly)."""
-        unique, counts = design
-        ll, grad = self._loglik(params, unique)
-        return float(counts @ ll), counts @ grad
 
     def _loglik_total(self, params: np.ndarray, design: Any) -> float:
         """Weighted total log-likelihood alone (models whose gradient is a difference make it cheaper)."""

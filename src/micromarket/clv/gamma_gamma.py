@@ -61,10 +61,10 @@ def gg_sums(params: np.ndarray, d: GGDesign, hessian: bool = False) -> tuple:
         return float(ll), gradient
     tri_pq, tri_p = polygamma(1, px + q), polygamma(1, px)
     wxR2, wR2 = d.w_x @ inv_xmv**2, d.w @ inv_xmv**2
-    h_pv, h_qv = -wxR, d.total / v - wR
+    h_pq, h_pv, h_qv = d.wx @ (d.xs * tri_pq), -wxR, d.total / v - wR
     h = np.array([
-        [d.wx @ (d.xs**2 * (tri_pq - tri_p)), d.wx @ (d.xs * tri_pq), h_pv],
-        [d.wx @ (d.xs * tri_pq), d.wx @ tri_pq - d.total * polygamma(1, q), h_qv],
+        [d.wx @ (d.xs**2 * (tri_pq - tri_p)), h_pq, h_pv],
+        [h_pq, d.wx @ tri_pq - d.total * polygamma(1, q), h_qv],
         [h_pv, h_qv, -d.total * q / v**2 + p * wxR2 + q * wR2],
     ])
     return float(ll), gradient, h
