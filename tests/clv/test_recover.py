@@ -134,17 +134,17 @@ def test_analytic_hessians_match_differences_of_the_gradient():
     spend = simulate_gamma_gamma(np.arange(1, 301) % 9 + 1, 5.0, 4.0, 20.0, seed=4)[["frequency", "monetary_value"]].to_numpy(float)
     for model, params, rows in ((BetaGeoFitter(), [0.5, 5.0, 0.9, 3.0], data), (ModifiedBetaGeoFitter(), [0.5, 5.0, 0.9, 3.0], data),
                                 (GammaGammaFitter(), [5.0, 4.0, 20.0], spend)):
-        data, params = rows, np.array(params)
-        design = model._prepare(data, np.ones(len(data)))
+        params = np.array(params)
+        design = model._prepare(rows, np.ones(len(rows)))
         ll, grad, hessian = model._loglik_hessian(params, design)
-        plain_ll, plain_grad = _sums(model, params, data)
+        plain_ll, plain_grad = _sums(model, params, rows)
         assert ll == pytest.approx(plain_ll) and grad == pytest.approx(plain_grad)
         for j in range(len(params)):
             h = 1e-5 * params[j]
             up, down = params.copy(), params.copy()
             up[j] += h
             down[j] -= h
-            numeric = (_sums(model, up, data)[1] - _sums(model, down, data)[1]) / (2 * h)
+            numeric = (_sums(model, up, rows)[1] - _sums(model, down, rows)[1]) / (2 * h)
             assert hessian[:, j] == pytest.approx(numeric, rel=1e-6, abs=1e-6), (type(model).__name__, j)
 
 
