@@ -56,6 +56,8 @@ def test_unknown_table(ws):
     ("[backend]\nmemory_limit = '50%'\n", "memory_limit"),
     ("[backend]\nblock_allocator_memory = '40%%'\n", "block_allocator_memory.*a percentage"),
     ("[backend]\nblock_allocator_memory = 4\n", "block_allocator_memory = 4;"),
+    ("[profile]\ndatabase_memory_share = 1.5\n", r"profile.database_memory_share = 1.5; expected a share"),
+    ("[profile]\ndatabase_memory_share = '75%'\n", "profile.database_memory_share"),
 ])
 def test_bad_config_is_named(tmp_path, snippet, message):
     Workspace.create(tmp_path / "w").close()
@@ -72,6 +74,31 @@ def test_engine_settings_are_applied(tmp_path):
         settings = dict(ws.con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
                                        "('memory_limit', 'threads', 'block_allocator_memory')").fetchall())
     assert settings == {"memory_limit": "1.8 GiB", "threads": "1", "block_allocator_memory": "953.6 MiB"}
+
+
+def test_memory_share_lowers_the_limit_for_a_block_and_restores_it(tmp_path):
+    import duckdb
+
+    from micromarket.backend import memory_share, size_bytes
+
+    def limit(con):
+        return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    configured = duckdb.connect()
+    configured.execute("SET memory_limit = '2GB'")
+    with memory_share(configured, 0.5, "2GB") as inside:
+        assert inside == 1_000_000_000 and limit(configured) == "953.6 MiB"
+    assert limit(configured) == "1.8 GiB"
+    # Without a configured limit: half of DuckDB's default, and the default again after, also on errors.
+    default = duckdb.connect()
+    before = limit(default)
+    with pytest.raises(RuntimeError, match="inside"):
+        with memory_share(default, 0.5) as inside:
+            assert inside == pytest.approx(size_bytes(before) / 2, rel=0.05)
+            raise RuntimeError("inside")
+    assert limit(default) == before
+    with pytest.raises(ValueError, match="'3 parsecs' is not a size"):
+        size_bytes("3 parsecs")
 
 
 def test_transaction_rolls_back_and_append_matches_columns(ws):

@@ -7,7 +7,10 @@ file readers (CSV sniffing, rejects tables) and for explicit transactions.
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 import ibis
@@ -57,10 +60,57 @@ def connect_duckdb(path: Path, memory_limit: str = "", threads: int = 0,
     return con, ibis.duckdb.from_connection(con)
 
 
+@contextmanager
+def memory_share(con: duckdb.DuckDBPyConnection, share: float, memory_limit: str = "") -> Iterator[int]:
+    """Run a block with DuckDB's memory limit at ``share`` of ``memory_limit``, then restore it.
+
+    For a stage that holds large arrays of its own beside the database (model fitting on
+    every customer): DuckDB otherwise keeps cached blocks and intermediates up to its whole
+    limit while those arrays are alive, and the process's peak is the sum of both.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    share : float
+        In (0, 1].
+    memory_limit : str, optional
+        The limit the connection was opened with (``backend.memory_limit``), restored after the
+        block. Empty: DuckDB's default, read from the connection and reset after.
+
+    Yields
+    ------
+    int
+        The limit in force within the block, in bytes.
+    """
+    in_force = memory_limit or con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    limit = int(size_bytes(in_force) * share)
+    con.execute(f"SET memory_limit = '{limit}B'")
+    try:
+        yield limit
+    finally:
+        con.execute(f"SET memory_limit = '{_checked_size(memory_limit, 'memory_limit')}'" if memory_limit
+                    else "RESET memory_limit")
+
+
+#: Bytes per unit of a size as DuckDB reads it (KB, MB, ... decimal; KiB, MiB, ... binary).
+_UNITS = {"b": 1, **{u + "b": 1000 ** (i + 1) for i, u in enumerate("kmgt")},
+          **{u + "ib": 1024 ** (i + 1) for i, u in enumerate("kmgt")}}
+
+
+def size_bytes(size: str) -> float:
+    """Bytes in a size such as ``"3GB"`` or ``"2.7 GiB"`` (DuckDB's units).
+
+    >>> size_bytes("3GB"), size_bytes("1.5 KiB")
+    (3000000000.0, 1536.0)
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", str(size), re.I)
+    if not match or match[2].lower() not in _UNITS:
+        raise ValueError(f"{size!r} is not a size such as '3GB'")
+    return float(match[1]) * _UNITS[match[2].lower()]
+
+
 def _checked_size(value: str, key: str, percent: bool = False) -> str:
     # The value is interpolated into a SET statement, so allow only a size (or percentage) literal.
-    import re
-
     from .exceptions import ConfigError
 
     units = "B|KB|MB|GB|TB|KiB|MiB|GiB|TiB" + ("|%" if percent else "")

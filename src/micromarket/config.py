@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
         "margin": 0.3,
         "holdout_weeks": 0,
         "models": ["bgnbd", "pareto_nbd", "mbgnbd"],
+        # The database's share of backend.memory_limit while the stage runs: the model arrays
+        # (every customer's history, predictions and value) sit beside it in the same process.
+        "database_memory_share": 0.75,
     },
     "local": {
         "months": 12,
@@ -133,7 +136,7 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
             )
         if action not in RULE_ACTIONS:
             raise ConfigError(f"{path}: ingest.rules.{rule} = {action!r}; expected one of {RULE_ACTIONS}")
-    _validate_profile(merged["profile"], path)
+    validate_profile(merged["profile"], path)
     _validate_local(merged["local"], path)
     _validate_offers(merged["offers"], path)
     _validate_recommend(merged["recommend"], path)
@@ -145,7 +148,8 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
     return merged
 
 
-def _validate_profile(profile: dict, path) -> None:
+def validate_profile(profile: dict, path) -> None:
+    """Check the ``[profile]`` settings (also those given to the stage as arguments, ``path`` naming where from)."""
     _check_section("profile", profile, path, [
         (profile["unit"] in ("week", "day"), "profile.unit", "'week' or 'day'"),
         (isinstance(profile["horizon_months"], int) and profile["horizon_months"] >= 1, "profile.horizon_months", "a whole number >= 1"),
@@ -153,6 +157,8 @@ def _validate_profile(profile: dict, path) -> None:
         (isinstance(profile["margin"], (int, float)) and 0 < profile["margin"] <= 1, "profile.margin", "a share in (0, 1]"),
         (isinstance(profile["holdout_weeks"], int) and profile["holdout_weeks"] >= 0, "profile.holdout_weeks", "a whole number >= 0 (0 = a third of the period, at most 52)"),
         (bool(profile["models"]) and set(profile["models"]) <= {"bgnbd", "pareto_nbd", "mbgnbd"}, "profile.models", "a list of bgnbd, pareto_nbd, mbgnbd"),
+        (isinstance(profile["database_memory_share"], (int, float)) and not isinstance(profile["database_memory_share"], bool)
+         and 0 < profile["database_memory_share"] <= 1, "profile.database_memory_share", "a share of backend.memory_limit in (0, 1]"),
     ])
 
 

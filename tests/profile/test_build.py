@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from micromarket import SchemaError
+from micromarket import ConfigError, SchemaError
 from micromarket.demo import run_demo
 from micromarket.profile import build_profile, latest_run
 from micromarket.schema import CUSTOMER_PROFILE
@@ -101,8 +101,28 @@ def test_a_failing_model_stops_the_behaviour_query_and_writes_nothing(demo, monk
         build_profile(ws)
     assert {t: ws.con.execute(f"SELECT count(*), max(profile_run_id) FROM {t}").fetchone() for t in tables} == before
     assert ws.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_profile_%'").fetchone()[0] == 0
+    assert ws.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "2.7 GiB"  # restored
     monkeypatch.undo()
     assert build_profile(ws, models=["bgnbd"]).run_id == before["profile_runs"][1] + 1
+
+
+def test_the_database_works_within_its_share_of_the_memory_limit_during_the_stage(demo):
+    # The model arrays sit beside the database in the process: while the stage runs, DuckDB's
+    # limit is the configured share of backend.memory_limit (3GB), and the whole limit after.
+    import duckdb
+
+    ws, _ = demo
+    seen = {}
+
+    def shown(con, size=None):  # the limit as DuckDB shows it (rounded), after setting ``size``
+        if size:
+            con.execute(f"SET memory_limit = '{size}'")
+        return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    build_profile(ws, models=["bgnbd"], database_memory_share=0.5,
+                  progress=lambda step: seen.setdefault("reading", shown(ws.con)) if step == "reading transactions" else None)
+    assert seen["reading"] == shown(duckdb.connect(), "1500000000B")
+    assert shown(ws.con) == shown(duckdb.connect(), "3GB")
 
 
 def test_model_fits_use_one_blas_thread_on_small_data():
@@ -134,6 +154,8 @@ def test_empty_workspace_and_bad_settings(tmp_path):
             build_profile(ws)
         with pytest.raises(SchemaError, match="unknown profile setting"):
             build_profile(ws, horizon=3)
+        with pytest.raises(ConfigError, match=r"build_profile arguments: profile.margin = 2; expected a share in \(0, 1\]"):
+            build_profile(ws, margin=2)
 
 
 def test_cli_profile_json(tmp_path):

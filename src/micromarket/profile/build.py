@@ -22,9 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..backend import memory_share
 from ..clv import GammaGammaFitter
 from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
 from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, value_tiers
+from ..config import validate_profile
 from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, CUSTOMER_PROFILE
 from .behaviour import (behaviour, category_medians, category_profile, category_shares, channel_shares,
@@ -72,6 +74,7 @@ def _settings(ws: "Workspace", overrides: dict) -> dict:
     if unknown:
         raise SchemaError(f"unknown profile setting(s) {sorted(unknown)}; settings: {', '.join(settings)}, observation_end")
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    validate_profile({k: v for k, v in settings.items() if k != "observation_end"}, "build_profile arguments")
     return settings
 
 
@@ -115,7 +118,8 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     **overrides
         ``observation_end`` (date; default the last purchase day) and any ``[profile]``
         setting: ``unit``, ``horizon_months``, ``discount_rate``, ``margin``,
-        ``holdout_weeks``, ``models``.
+        ``holdout_weeks``, ``models``, ``database_memory_share`` (the database's share of
+        ``backend.memory_limit`` during the stage, the rest left to the model arrays).
 
     Returns
     -------
@@ -123,6 +127,15 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     """
     step = progress or (lambda _s: None)
     settings = _settings(ws, overrides)
+    with memory_share(ws.con, settings["database_memory_share"], ws.config["backend"].get("memory_limit", "")):
+        result = _build(ws, settings, step)
+    # Rule segments read the profile: their members follow the new numbers.
+    refresh_rules(ws)
+    return result
+
+
+def _build(ws: "Workspace", settings: dict, step: Callable[[str], None]) -> ProfileResult:
+    """The stage's reading, valuing and writing (see :func:`build_profile`)."""
     tx = ws.table("transactions")
     try:
         step("reading transactions")
@@ -145,8 +158,6 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     finally:
         for name in _TEMPORARIES:
             _drop(ws, name)
-    # Rule segments read the profile: their members follow the new numbers.
-    refresh_rules(ws)
     return result
 
 
