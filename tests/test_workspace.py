@@ -76,7 +76,7 @@ def test_engine_settings_are_applied(tmp_path):
     assert settings == {"memory_limit": "1.8 GiB", "threads": "1", "block_allocator_memory": "953.6 MiB"}
 
 
-def test_memory_share_lowers_the_limit_for_a_block_and_restores_it(tmp_path):
+def test_memory_share_lowers_the_limit_for_a_block_and_restores_it():
     import duckdb
 
     from micromarket.backend import memory_share, size_bytes
