@@ -95,6 +95,9 @@ def memory_share(con: duckdb.DuckDBPyConnection, share: float, memory_limit: str
 #: Bytes per unit of a size as DuckDB reads it (KB, MB, ... decimal; KiB, MiB, ... binary).
 _UNITS = {"b": 1, **{u + "b": 1000 ** (i + 1) for i, u in enumerate("kmgt")},
           **{u + "ib": 1024 ** (i + 1) for i, u in enumerate("kmgt")}}
+#: A size in one of those units (any case), and a percentage.
+_SIZE = re.compile(rf"\s*(\d+(?:\.\d+)?)\s*({'|'.join(_UNITS)})\s*", re.I)
+_PERCENT = re.compile(r"\s*\d+(?:\.\d+)?\s*%\s*")
 
 
 def size_bytes(size: str) -> float:
@@ -103,8 +106,8 @@ def size_bytes(size: str) -> float:
     >>> size_bytes("3GB"), size_bytes("1.5 KiB")
     (3000000000.0, 1536.0)
     """
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", str(size), re.I)
-    if not match or match[2].lower() not in _UNITS:
+    match = _SIZE.fullmatch(str(size))
+    if not match:
         raise ValueError(f"{size!r} is not a size such as '3GB'")
     return float(match[1]) * _UNITS[match[2].lower()]
 
@@ -113,7 +116,6 @@ def _checked_size(value: str, key: str, percent: bool = False) -> str:
     # The value is interpolated into a SET statement, so allow only a size (or percentage) literal.
     from .exceptions import ConfigError
 
-    units = "B|KB|MB|GB|TB|KiB|MiB|GiB|TiB" + ("|%" if percent else "")
-    if not re.fullmatch(rf"\s*\d+(\.\d+)?\s*({units})\s*", str(value), re.I):
+    if not (_SIZE.fullmatch(str(value)) or (percent and _PERCENT.fullmatch(str(value)))):
         raise ConfigError(f"backend.{key} = {value!r}; expected a size such as '3GB'" + (" or a percentage such as '50%'" if percent else ""))
     return str(value).strip()

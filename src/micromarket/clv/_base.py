@@ -3,9 +3,9 @@
 Each model supplies its parameter names, starting values, how it arranges the distinct rows
 once per fit, and a function returning the weighted total log-likelihood and its gradient
 with respect to the parameters. The base class validates and groups the input (identical
-rows are evaluated once and weighted by their count), maximises the weighted log-likelihood over log-parameters with L-BFGS-B, and
-derives standard errors from the Hessian (analytic where the model has it, else
-differences of the gradient).
+rows are evaluated once and weighted by their count), maximises the weighted
+log-likelihood over log-parameters with L-BFGS-B, and derives standard errors from the
+Hessian (analytic where the model has it, else differences of the gradient).
 """
 
 from __future__ import annotations
