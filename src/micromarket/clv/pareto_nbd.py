@@ -24,9 +24,71 @@ def _log_hyp2f1_c_eq_a_plus_1(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> np
 
     Euler's transformation 2F1(a, b; c; z) = (1 - z)^(c - a - b) 2F1(c - a, c - b; c; z) turns it
     into (1 - z)^(1 - b) 2F1(1, a + 1 - b; a + 1; z), whose series is bounded by 1 / (1 - z)
-    because a + 1 - b < a + 1; the direct series overflows for large frequencies.
+    because a + 1 - b < a + 1; the direct series overflows for large frequencies. SciPy's
+    ``hyp2f1`` is exact to about 1e-13 below z = 0.99, but above it returns NaN or loses digits
+    (1e-4 in the log at z = 1 - 1e-6, checked against mpmath) and slows down a hundredfold.
+    That happens when one scale parameter dwarfs the other (alpha or beta a hundred times the
+    other plus T): those entries come from :func:`_log_hyp2f1_by_quadrature`.
     """
+    a, b, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, z)))
+    near_one = z >= _SCIPY_Z_LIMIT
+    # SciPy is slow where it fails, so those entries are left out of its call, not overwritten.
+    out = np.full(a.shape, np.nan)
+    by_scipy = ~near_one if near_one.any() else ...
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[by_scipy] = _log_hyp2f1_by_scipy(a[by_scipy], b[by_scipy], z[by_scipy])
+    redo = ~np.isfinite(out)
+    if redo.any():
+        out[redo] = _log_hyp2f1_by_quadrature(a[redo], b[redo], z[redo])
+    return out
+
+
+def _log_hyp2f1_by_scipy(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The Euler-transformed form of :func:`_log_hyp2f1_c_eq_a_plus_1` by SciPy's hyp2f1 (for z < 0.99)."""
     return (1 - b) * np.log1p(-z) + np.log(hyp2f1(1.0, a + 1 - b, a + 1, z))
+
+
+#: Above this z SciPy's hyp2f1 is not trusted (see :func:`_log_hyp2f1_c_eq_a_plus_1`).
+_SCIPY_Z_LIMIT = 0.99
+#: Gauss-Laguerre and Gauss-Legendre rules of :func:`_log_hyp2f1_by_quadrature`.
+_TAIL_NODES, _TAIL_WEIGHTS = np.polynomial.laguerre.laggauss(24)
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(80)
+# The Laguerre weight exp(-t) is divided out: the integrand carries it (see the function).
+_LOG_TAIL_WEIGHTS, _LOG_WEIGHTS = np.log(_TAIL_WEIGHTS) + _TAIL_NODES, np.log(_WEIGHTS)
+#: exp(-u) is below double precision beyond this u.
+_U_END = 40.0
+
+
+def _log_hyp2f1_by_quadrature(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """log 2F1(a, b; a + 1; z) from Euler's integral, for any 0 <= z < 1.
+
+    2F1(a, b; a + 1; z) = a * int_0^1 t^(a-1) (1 - z t)^(-b) dt, and t = exp(-u / a) makes it
+    int_0^inf exp(-u) g(u) du with g(u) = (1 - z exp(-u / a))^(-b), which is (1 - z)^(-b) at
+    u = 0 and falls off as a power of u beyond about u_c = a (1 - z) / b. The integral is
+    taken in v = log u, where the integrand u exp(-u) g(u) is smooth on a scale of 1: from
+    -inf to log u_c it tends to exp(v) g(0), which 24 Gauss-Laguerre nodes integrate; from
+    log u_c to log 40 (where exp(-u) is below double precision) 80 Gauss-Legendre nodes do.
+    Within 2e-10 of mpmath's value (relative, in the log) for a in [0.05, 5000], b in [0.05,
+    2000] and 1 - z in [1e-14, 0.5] (tests/clv/test_hypergeometric.py); 64 nodes would give
+    1e-8 where a and b are both below 1.
+    """
+    a, b, z = a[:, None], b[:, None], z[:, None]
+    gap = 1 - z
+
+    def log_integrand(v: np.ndarray) -> np.ndarray:
+        # 1 - z exp(-u/a) written so that no digits cancel when z is near 1 and u / a small.
+        u = np.exp(v)
+        return v - u - b * np.log(gap - z * np.expm1(-u / a))
+
+    start = np.log(np.minimum(a * gap / np.maximum(b, 1.0), 1.0))
+    # Below start: v = start - t, and the Laguerre weight exp(-t) is part of exp(v).
+    tail = _LOG_TAIL_WEIGHTS + log_integrand(start - _TAIL_NODES)
+    half = (np.log(_U_END) - start) / 2
+    body = _LOG_WEIGHTS + log_integrand(half * _NODES + start + half)
+    # log of the sum of exp over both, by hand: scipy's logsumexp costs as much as the terms.
+    top = np.maximum(tail.max(axis=1), body.max(axis=1))[:, None]
+    sums = np.exp(tail - top).sum(axis=1) + half[:, 0] * np.exp(body - top).sum(axis=1)
+    return top[:, 0] + np.log(sums)
 
 
 def _log_f(params: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -91,11 +153,13 @@ class ParetoNBDFitter(PurchaseModelFitter):
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"frequency": [0, 2, 5, 1, 0, 3], "recency": [0, 20, 30, 5, 0, 35],
-    ...                    "T": [40, 40, 38, 39, 40, 36]})
-    >>> sorted(ParetoNBDFitter().fit(df).params_)
-    ['alpha', 'beta', 'r', 's']
+    Recover the parameters of 5,000 simulated customers observed for a year of weeks:
+
+    >>> from micromarket.clv.simulate import simulate_pareto_nbd
+    >>> df = simulate_pareto_nbd(5000, 52.0, r=0.5, alpha=5.0, s=0.8, beta=12.0, seed=1)
+    >>> m = ParetoNBDFitter().fit(df)
+    >>> {name: round(value, 2) for name, value in m.params_.items()}
+    {'r': 0.48, 'alpha': 4.88, 's': 0.84, 'beta': 14.45}
     """
 
     _param_names = ("r", "alpha", "s", "beta")
