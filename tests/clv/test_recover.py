@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate
+from sklearn.exceptions import ConvergenceWarning
 
 from micromarket.clv import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 from micromarket.clv.simulate import simulate_bgnbd, simulate_gamma_gamma, simulate_mbgnbd, simulate_pareto_nbd
@@ -129,6 +130,37 @@ def test_pareto_nbd_recovers_what_is_identified_when_the_scales_are_far_apart(tr
     design = ParetoDesign(*distinct_rows(data[["frequency", "recency", "T"]].to_numpy(float), None))
     assert fitted.log_likelihood_ >= pareto_total(np.array(truth), design)
     assert fitted.probability_alive(data).mean() == pytest.approx(data["true_alive"].mean(), abs=0.02)
+
+
+def test_an_unconverged_fit_warns_and_says_so():
+    data = simulate_pareto_nbd(500, 40.0, 0.6, 9.0, 0.7, 12.0, seed=3)
+    with pytest.warns(ConvergenceWarning, match="raise max_iter"):
+        fitted = ParetoNBDFitter(max_iter=2).fit(data)
+    assert not fitted.converged_
+
+
+def test_remaining_gain_is_what_a_newton_step_would_add():
+    """converged_ rests on this estimate: at the optimum it is nil, and a little way off it
+    matches the log-likelihood actually lost (the log-likelihood is nearly quadratic there)."""
+    from micromarket.clv._base import distinct_rows
+
+    data = simulate_bgnbd(5_000, 52.0, 0.5, 5.0, 0.8, 2.5, seed=1)
+    model = BetaGeoFitter().fit(data)
+    design = model._prepare(*distinct_rows(data[["frequency", "recency", "T"]].to_numpy(float), None))
+    best = np.array(list(model.params_.values()))
+    ll, grad, hessian = model._loglik_hessian(best, design)
+    assert model.converged_ and model._remaining_gain(best, grad, hessian) < 1e-6
+    off = best * np.array([1.02, 0.98, 1.03, 0.97])
+    off_ll, off_grad, off_hessian = model._loglik_hessian(off, design)
+    assert model._remaining_gain(off, off_grad, off_hessian) == pytest.approx(ll - off_ll, rel=0.1)
+
+
+def test_a_line_search_stopped_at_the_optimum_counts_as_converged(recwarn):
+    """L-BFGS-B often ends with an abnormal line search once it cannot improve at the precision
+    of the gradient (Gamma-Gamma on CDNOW does): that is the optimum, and no warning is due."""
+    spend = simulate_gamma_gamma(np.arange(1, 2_001) % 9 + 1, 5.0, 4.0, 20.0, seed=4)
+    fitted = GammaGammaFitter(tol=1e-14).fit(spend)  # a test no line search can meet
+    assert fitted.converged_ and not [w for w in recwarn if w.category is ConvergenceWarning]
 
 
 def _sums(model, params, rows):

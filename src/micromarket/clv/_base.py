@@ -11,12 +11,14 @@ Hessian (analytic where the model has it, else differences of the gradient).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from ..exceptions import NotFittedError, SchemaError
@@ -119,6 +121,9 @@ def per_pair(func, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 _WARM_START_ROWS = 50_000
 _LOG_BOUND = 20.7  # log-parameters stay within 1e-9 .. 1e9
+#: A fit whose next Newton step would add less than this to the log-likelihood is at its maximum
+#: for every statistical purpose (a confidence interval is where it has fallen by 1.92).
+_SETTLED_GAIN = 1e-3
 #: Newton steps (in log-parameters) below which a difference gradient may be at its noise floor.
 _DIFFERENCE_FLOOR = 1e-5
 
@@ -208,22 +213,60 @@ class MaximumLikelihoodFitter(BaseEstimator):
         """Set the fitted attributes from the distinct rows and their counts."""
         x0 = np.log(self._initial(unique, counts))
         design = self._prepare(unique, counts)
-        theta, at_optimum = None, None
+        theta, at_optimum, result = None, None, None
         if len(unique) > 4 * _WARM_START_ROWS:
             theta, at_optimum = self._fit_large(unique, counts, design, x0)
-        converged = theta is not None
         if theta is None:
             result = self._optimise(design, counts.sum(), x0)
-            theta, converged = result.x, bool(result.success)
+            theta = result.x
         params = np.exp(theta)
         if at_optimum is None:
             at_optimum = self._loglik_hessian(params, design)
+        if at_optimum is None:
+            ll, grad = self._loglik_sums(params, design)
+            hessian = self._difference_hessian(params, design)
+        else:
+            ll, grad, hessian = at_optimum
         self.params_ = dict(zip(self._param_names, params.tolist()))
-        self.log_likelihood_ = float(at_optimum[0] if at_optimum else self._loglik_sums(params, design)[0])
+        self.log_likelihood_ = float(ll)
         self.n_obs_ = float(counts.sum())
-        self.converged_ = converged
-        hessian = at_optimum[2] if at_optimum else self._difference_hessian(params, design)
+        # The Newton steps of the large-data path stop only once settled; L-BFGS-B's line
+        # search also stops when it can no longer improve at the precision of the gradient,
+        # which is the optimum too unless a Newton step would still gain something.
+        gain = 0.0 if result is None or result.success else self._remaining_gain(params, grad, hessian)
+        self.converged_ = gain < _SETTLED_GAIN
+        if not self.converged_:
+            self._warn_unconverged(result, gain)
         self.standard_errors_ = self._standard_errors(hessian)
+
+    def _remaining_gain(self, params: np.ndarray, grad: np.ndarray, hessian: np.ndarray) -> float:
+        """What one Newton step would add to the penalised log-likelihood (half the Newton decrement).
+
+        Parameters held at a bound of the search are left out (the maximum is on the bound).
+        Infinite where the Hessian is not negative definite (not near a maximum).
+        """
+        free = np.abs(np.log(params)) < _LOG_BOUND - 1e-3
+        grad = (grad - 2 * self.penalizer_coef * params)[free]
+        curvature = -(hessian - 2 * self.penalizer_coef * np.eye(len(params)))[np.ix_(free, free)]
+        try:
+            factor = np.linalg.cholesky(curvature)
+        except np.linalg.LinAlgError:
+            return np.inf
+        half_step = np.linalg.solve(factor, grad)
+        return float(half_step @ half_step / 2)
+
+    def _warn_unconverged(self, result, gain: float) -> None:
+        """Say why the optimiser stopped short of the maximum, and what to do."""
+        name, message = type(self).__name__, str(result.message).rstrip(": ")
+        if result.nit >= self.max_iter:
+            advice = f"raise max_iter (now {self.max_iter})"
+        else:
+            advice = ("the log-likelihood is nearly flat along some combination of parameters, e.g. a shape and its "
+                      "scale growing together where customers barely differ in that rate; their ratio and the "
+                      "predictions are estimated, the parameters along that direction are not: see standard_errors_")
+        where = (f"where one more Newton step would raise the log-likelihood by about {gain:.3g}" if np.isfinite(gain)
+                 else "where the log-likelihood is not yet curved like a maximum")
+        warnings.warn(f"{name}: the optimiser stopped ({message}) {where}; {advice}", ConvergenceWarning, stacklevel=4)
 
     def _objective(self, theta: np.ndarray, ll: float, grad: np.ndarray, total: float) -> tuple[float, np.ndarray]:
         """Mean penalised negative log-likelihood and its gradient in the log-parameters."""

@@ -140,12 +140,13 @@ class BetaGeoFitter(PurchaseModelFitter):
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"frequency": [0, 2, 5, 1, 0, 3], "recency": [0, 20, 30, 5, 0, 35],
-    ...                    "T": [40, 40, 38, 39, 40, 36]})
+    Recover the parameters of 5,000 simulated customers observed for a year of weeks:
+
+    >>> from micromarket.clv.simulate import simulate_bgnbd
+    >>> df = simulate_bgnbd(5000, 52.0, r=0.5, alpha=5.0, a=0.8, b=2.5, seed=1)
     >>> m = BetaGeoFitter().fit(df)
-    >>> sorted(m.params_)
-    ['a', 'alpha', 'b', 'r']
+    >>> {name: round(value, 2) for name, value in m.params_.items()}
+    {'r': 0.49, 'alpha': 4.72, 'a': 0.84, 'b': 2.66}
     """
 
     _param_names = ("r", "alpha", "a", "b")
