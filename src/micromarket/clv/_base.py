@@ -121,8 +121,8 @@ def per_pair(func, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 _WARM_START_ROWS = 50_000
 _LOG_BOUND = 20.7  # log-parameters stay within 1e-9 .. 1e9
-#: A fit whose next Newton step would add less than this to the log-likelihood is at its maximum
-#: for every statistical purpose (a confidence interval is where it has fallen by 1.92).
+#: A fit that could gain less than this in log-likelihood is at its maximum for every statistical
+#: purpose (a 95 % confidence interval is where it has fallen by 1.92).
 _SETTLED_GAIN = 1e-3
 #: Newton steps (in log-parameters) below which a difference gradient may be at its noise floor.
 _DIFFERENCE_FLOOR = 1e-5
@@ -232,7 +232,7 @@ class MaximumLikelihoodFitter(BaseEstimator):
         self.n_obs_ = float(counts.sum())
         # The Newton steps of the large-data path stop only once settled; L-BFGS-B's line
         # search also stops when it can no longer improve at the precision of the gradient,
-        # which is the optimum too unless a Newton step would still gain something.
+        # which is the optimum too unless the local quadratic model promises a real gain.
         gain = 0.0 if result is None or result.success else self._remaining_gain(params, grad, hessian)
         self.converged_ = gain < _SETTLED_GAIN
         if not self.converged_:
@@ -240,20 +240,22 @@ class MaximumLikelihoodFitter(BaseEstimator):
         self.standard_errors_ = self._standard_errors(hessian)
 
     def _remaining_gain(self, params: np.ndarray, grad: np.ndarray, hessian: np.ndarray) -> float:
-        """What one Newton step would add to the penalised log-likelihood (half the Newton decrement).
+        """What the penalised log-likelihood could still gain within an e-fold change of the parameters.
 
-        Parameters held at a bound of the search are left out (the maximum is on the bound).
-        Infinite where the Hessian is not negative definite (not near a maximum).
+        Its quadratic model in the log-parameters, maximised along each eigendirection of the
+        curvature with steps of at most 1: where the curvature is a maximum's and the Newton
+        step shorter, half the Newton decrement; along flat or upward-curving directions (a
+        ridge running off towards a limit such as a, b -> 0) the gain over one unit. Parameters
+        held at a bound of the search are left out (the maximum is on the bound).
         """
-        free = np.abs(np.log(params)) < _LOG_BOUND - 1e-3
-        grad = (grad - 2 * self.penalizer_coef * params)[free]
-        curvature = -(hessian - 2 * self.penalizer_coef * np.eye(len(params)))[np.ix_(free, free)]
-        try:
-            factor = np.linalg.cholesky(curvature)
-        except np.linalg.LinAlgError:
-            return np.inf
-        half_step = np.linalg.solve(factor, grad)
-        return float(half_step @ half_step / 2)
+        theta = np.log(params)
+        free = np.abs(theta) < _LOG_BOUND - 1e-3
+        slope = -self._objective(theta, 0.0, grad, 1.0)[1][free]
+        curvature = self._theta_hessian(theta, grad, hessian, 1.0)[np.ix_(free, free)]
+        values, vectors = np.linalg.eigh(curvature)
+        along = np.abs(vectors.T @ slope)
+        step = np.where(values > along, along / np.where(values > along, values, 1.0), 1.0)
+        return float(np.sum(along * step - values * step**2 / 2))
 
     def _warn_unconverged(self, result, gain: float) -> None:
         """Say why the optimiser stopped short of the maximum, and what to do."""
@@ -264,9 +266,8 @@ class MaximumLikelihoodFitter(BaseEstimator):
             advice = ("the log-likelihood is nearly flat along some combination of parameters, e.g. a shape and its "
                       "scale growing together where customers barely differ in that rate; their ratio and the "
                       "predictions are estimated, the parameters along that direction are not: see standard_errors_")
-        where = (f"where one more Newton step would raise the log-likelihood by about {gain:.3g}" if np.isfinite(gain)
-                 else "where the log-likelihood is not yet curved like a maximum")
-        warnings.warn(f"{name}: the optimiser stopped ({message}) {where}; {advice}", ConvergenceWarning, stacklevel=4)
+        warnings.warn(f"{name}: the optimiser stopped ({message}) where the log-likelihood could still rise by about "
+                      f"{gain:.3g}; {advice}", ConvergenceWarning, stacklevel=4)
 
     def _objective(self, theta: np.ndarray, ll: float, grad: np.ndarray, total: float) -> tuple[float, np.ndarray]:
         """Mean penalised negative log-likelihood and its gradient in the log-parameters."""
