@@ -57,7 +57,9 @@ def test_demo_writes_a_self_contained_report(tmp_path):
     assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", html)
     assert "Plotly.newPlot" in html and len(html) > 3_000_000
     for heading in ("Overview", "Data quality", "Net revenue by month", "Top products by revenue", "Revenue by category",
-                    "Local markets", "Penetration index by area", "Core range"):
+                    "Local markets", "Penetration index by area", "Core range", "Model parameters",
+                    "Model comparison on the holdout"):
         assert heading in html
+    assert "<th>converged</th>" in html and "no (see the warning)" not in html
     again = run("demo", tmp_path / "demo", "--customers", "1500", check=False)
     assert again.returncode == 1 and "--force" in again.stderr

@@ -63,6 +63,7 @@ def test_profile_run_is_recorded_with_model_comparison(demo):
     assert 0 < run["comparison_customers"] == run["holdout_customers"] < 4_000
     best = min(run["comparison"], key=lambda c: c["holdout_rmse"])
     assert best["model"] == run["model"]
+    assert all(c["converged"] for c in run["comparison"])
     assert all(np.isfinite(v) and v > 0 for v in run["standard_errors"].values())
     assert 0.2 < run["pareto_top20_share"] < 1
 

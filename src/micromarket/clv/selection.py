@@ -36,8 +36,9 @@ def compare_models(split: pd.DataFrame, candidates: list[str] | None = None, fit
     -------
     (best name, {name: fitted model}, metrics DataFrame)
         Metrics per model: calibration log-likelihood and BIC (of the customers fitted),
-        holdout RMSE and MAE per customer, and the error of the total forecast in percent
-        (over all customers). The best model has the lowest holdout RMSE.
+        holdout RMSE and MAE per customer, the error of the total forecast in percent
+        (over all customers), and whether the fit converged. The best model has the lowest
+        holdout RMSE.
     """
     names = candidates or list(CANDIDATES)
     cal = _calibration_frame(split)
@@ -56,6 +57,7 @@ def compare_models(split: pd.DataFrame, candidates: list[str] | None = None, fit
             "holdout_rmse": float(np.sqrt(np.mean((predicted - actual) ** 2))),
             "holdout_mae": float(np.mean(np.abs(predicted - actual))),
             "total_error_pct": float(100 * (predicted.sum() - actual.sum()) / max(actual.sum(), 1e-9)),
+            "converged": bool(model.converged_),
         })
     metrics = pd.DataFrame(rows).set_index("model")
     return str(metrics["holdout_rmse"].idxmin()), fitted, metrics

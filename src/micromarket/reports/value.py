@@ -60,9 +60,13 @@ def value_section(ws: "Workspace") -> Section | None:
     sec.tables.append({"caption": "Model comparison on the holdout (lowest RMSE chosen"
                                   + (f"; fitted on {fitted:,} calibration customers" if fitted else "")
                                   + (f", errors over {scored:,}" if scored else "") + ")",
-                       "header": ("model", "log-likelihood", "BIC", "holdout RMSE", "holdout MAE", "total error %"),
+                       "header": ("model", "log-likelihood", "BIC", "holdout RMSE", "holdout MAE", "total error %",
+                                  "converged"),
+                       # Runs recorded before the column existed count as converged (they had no test).
                        "rows": [(c["model"], f"{c['log_likelihood']:,.1f}", f"{c['bic']:,.1f}", f"{c['holdout_rmse']:.3f}",
-                                 f"{c['holdout_mae']:.3f}", f"{c['total_error_pct']:+.1f}") for c in run["comparison"]]})
+                                 f"{c['holdout_mae']:.3f}", f"{c['total_error_pct']:+.1f}",
+                                 "yes" if c.get("converged", True) else "no (see the warning)")
+                                for c in run["comparison"]]})
     sec.tables.append({"caption": "Value tiers", "header": ("tier", "customers", "CLV", "mean CLV"),
                        "rows": [(t, f"{r.customers:,}", money(r.clv, cur), money(r.mean_clv, cur)) for t, r in tiers.iterrows()]})
     return sec
