@@ -163,6 +163,30 @@ def test_a_line_search_stopped_at_the_optimum_counts_as_converged(recwarn):
     assert fitted.converged_ and not [w for w in recwarn if w.category is ConvergenceWarning]
 
 
+def test_a_stalled_fit_stops_and_only_then():
+    """StallStop ends L-BFGS-B once ten iterations together add under 1e-4 to the total
+    log-likelihood (here 5,000 customers, so 2e-8 of the mean objective), not before."""
+    from types import SimpleNamespace
+
+    from micromarket.clv._base import StallStop
+
+    rising, flat = StallStop(5_000.0), StallStop(5_000.0)
+    for i in range(30):  # the mean objective falling by 1e-8 an iteration: 5e-4 per ten
+        rising(intermediate_result=SimpleNamespace(fun=3.0 - 1e-8 * i))
+    for i in range(10):
+        flat(intermediate_result=SimpleNamespace(fun=3.0 - 1e-10 * i))
+    with pytest.raises(StopIteration):  # the eleventh: ten iterations have added 5e-6 in all
+        flat(intermediate_result=SimpleNamespace(fun=3.0 - 1e-9))
+
+
+def test_standard_errors_are_infinite_where_the_data_do_not_pin_a_parameter_down():
+    """Where the log-likelihood does not curve down along a parameter (a ridge), its variance
+    comes out negative: the error is infinite, not the 0 that clipping would give."""
+    model = BetaGeoFitter()
+    hessian = np.diag([-4.0, -0.25, 1e-3, -1.0])
+    assert model._standard_errors(hessian) == {"r": 0.5, "alpha": 2.0, "a": np.inf, "b": 1.0}
+
+
 def _sums(model, params, rows):
     return model._loglik_sums(np.asarray(params, dtype=float), model._prepare(rows, np.ones(len(rows))))
 
