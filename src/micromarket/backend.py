@@ -49,7 +49,7 @@ def connect_duckdb(path: Path, memory_limit: str = "", threads: int = 0,
                                  "close it there and try again") from None
         raise
     if memory_limit:
-        con.execute(f"SET memory_limit = '{_checked_size(memory_limit, 'memory_limit')}'")
+        _set_memory_limit(con, memory_limit)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if block_allocator_memory and str(block_allocator_memory).strip() != "0":
@@ -88,8 +88,15 @@ def memory_share(con: duckdb.DuckDBPyConnection, share: float, memory_limit: str
     try:
         yield limit
     finally:
-        con.execute(f"SET memory_limit = '{_checked_size(memory_limit, 'memory_limit')}'" if memory_limit
-                    else "RESET memory_limit")
+        if memory_limit:
+            _set_memory_limit(con, memory_limit)
+        else:
+            con.execute("RESET memory_limit")
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+    """Set DuckDB's memory limit to the configured ``backend.memory_limit`` (checked first)."""
+    con.execute(f"SET memory_limit = '{_checked_size(memory_limit, 'memory_limit')}'")
 
 
 #: Bytes per unit of a size as DuckDB reads it (KB, MB, ... decimal; KiB, MiB, ... binary).

@@ -286,7 +286,9 @@ class MaximumLikelihoodFitter(BaseEstimator):
         curvature = self._theta_hessian(theta, grad, hessian, 1.0)[np.ix_(free, free)]
         values, vectors = np.linalg.eigh(curvature)
         along = np.abs(vectors.T @ slope)
-        step = np.where(values > along, along / np.where(values > along, values, 1.0), 1.0)
+        # The Newton step where it is shorter than 1 along a maximum's curvature, else 1.
+        curved = values > along
+        step = np.where(curved, along / np.where(curved, values, 1.0), 1.0)
         return float(np.sum(along * step - np.maximum(values, 0.0) * step**2 / 2))
 
     def _warn_unconverged(self, result, gain: float) -> None:
