@@ -1,11 +1,13 @@
 """The ``micromarket`` command: a thin layer over the library.
 
 Domain errors become ``Error: ...`` on stderr with exit status 1; usage errors (Typer's
-own handling) exit 2.
+own handling) exit 2. Any other exception is a bug: the user gets one ``Error:`` line that
+says so, not a traceback; ``MICROMARKET_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..exceptions import IngestError, MicromarketError
@@ -21,4 +23,12 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, IngestError) and len(exc.problems) > 1:
             for problem in exc.problems[1:6]:
                 sys.stderr.write(f"  also: {problem['message']}\n")
+        sys.exit(1)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # the last line of defence: a user never sees a traceback
+        if os.environ.get("MICROMARKET_DEBUG"):
+            raise
+        sys.stderr.write(f"Error: unexpected failure ({type(exc).__name__}: {exc}). This is a bug in micromarket: "
+                         "please report it with the command and MICROMARKET_DEBUG=1's traceback.\n")
         sys.exit(1)

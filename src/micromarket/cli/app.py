@@ -14,7 +14,7 @@ from ..ingest.presets import PRESETS
 from ..schema import INGESTIBLE
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, pairs, print_json
-from .progress import counter, stderr, steps
+from .progress import counter, results, steps
 from .local import app as local_app
 from .offers import app as offers_app
 from .segment import app as segment_app
@@ -82,7 +82,7 @@ def ingest(
     out = RichTable(title=f"Load {report.load_id}: {report.table} from {report.source}", show_header=False)
     for label, value in report.lines():
         out.add_row(label, value)
-    stderr.print(out)
+    results.print(out)
 
 
 @app.command()
@@ -115,9 +115,9 @@ def profile(
     for name, value in {**result.params, **result.spend_params}.items():
         se = {**result.standard_errors, **result.spend_standard_errors}[name]
         out.add_row(name, f"{value:.4g}", f"{se:.3g}")
-    stderr.print(out)
-    stderr.print(f"Total CLV over {ws.config['profile']['horizon_months'] if horizon_months is None else horizon_months} "
-                 f"months: {result.total_clv:,.0f}; the top 20 % of customers hold {result.pareto_top20_share:.0%} of it.")
+    results.print(out)
+    results.print(f"Total CLV over {ws.config['profile']['horizon_months'] if horizon_months is None else horizon_months} "
+                  f"months: {result.total_clv:,.0f}; the top 20 % of customers hold {result.pareto_top20_share:.0%} of it.")
 
 
 @app.command()
@@ -135,7 +135,7 @@ def info(workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     out.add_column("rows", justify="right")
     for table, n in counts.items():
         out.add_row(table, f"{n:,}")
-    stderr.print(out)
+    results.print(out)
 
 
 @app.command()
@@ -168,7 +168,7 @@ def generate(
     if as_json:
         print_json(info_)
     else:
-        stderr.print(f"Wrote {info_['customers']:,} customers and {info_['transactions']:,} transaction lines to {directory}")
+        results.print(f"Wrote {info_['customers']:,} customers and {info_['transactions']:,} transaction lines to {directory}")
 
 
 @app.command()
@@ -187,4 +187,4 @@ def demo(
     if as_json:
         print_json(result)
     else:
-        stderr.print(f"Report written to [bold]{result['report']}[/bold]")
+        results.print(f"Report written to [bold]{result['report']}[/bold]")

@@ -10,7 +10,7 @@ from rich.table import Table as RichTable
 
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, parse_date, parse_k, print_json
-from .progress import stderr, steps
+from .progress import results, steps, warn
 
 app = typer.Typer(help="Local marketing: each area, store catchment or place as a market of its own.", no_args_is_help=True)
 
@@ -44,7 +44,7 @@ def markets(
     for row in shown.itertuples():
         out.add_row(str(row.rank), str(row.unit), f"{row.customers:,}", f"{getattr(row, value):.4g}",
                     f"{getattr(row, low):.4g} - {getattr(row, high):.4g}", f"{row.index:.0f}", row.verdict)
-    stderr.print(out)
+    results.print(out)
 
 
 @app.command("stores")
@@ -68,7 +68,7 @@ def stores(
         out.add_column(column)
     for row in result.clusters.itertuples():
         out.add_row(row.store_cluster, str(row.stores), f"{row.customers:,}", f"{row.revenue_share:.1%}", row.top_categories)
-    stderr.print(out)
+    results.print(out)
 
 
 @app.command("assortment")
@@ -107,16 +107,16 @@ def assortment(
 
 def _print_assortment(result, summary, top: int) -> None:
     chain = summary.loc["chain"]
-    stderr.print(f"Period {result.period[0]} to {result.period[1]}: core range {int(chain['core_skus'])} items; "
-                 f"{int(chain['skus_across_stores'])} distinct items across all store ranges; "
-                 f"mean departure {chain['departure']:.1%}.")
+    results.print(f"Period {result.period[0]} to {result.period[1]}: core range {int(chain['core_skus'])} items; "
+                  f"{int(chain['skus_across_stores'])} distinct items across all store ranges; "
+                  f"mean departure {chain['departure']:.1%}.")
     check = result.validation
     if check:
-        stderr.print(f"Checked out of sample on {check['stores']} stores: localised ranges learnt on the period before "
-                     f"sold {check['gain']:,.2f} more than the core range ({check['gain_share']:+.2%} of revenue); "
-                     f"{check['stores_gaining']:.0%} of stores gained.")
+        results.print(f"Checked out of sample on {check['stores']} stores: localised ranges learnt on the period before "
+                      f"sold {check['gain']:,.2f} more than the core range ({check['gain_share']:+.2%} of revenue); "
+                      f"{check['stores_gaining']:.0%} of stores gained.")
     else:
-        stderr.print("No out of sample check: the data do not reach back half a period before this one.")
+        warn("No out of sample check: the data do not reach back half a period before this one.")
     rec = result.recommendations
     found = rec[(rec["level"] == "cluster") & (rec["direction"] != "none")].sort_values("q_value").head(top)
     out = RichTable(title=f"Strongest cluster discoveries ({len(rec[(rec['level'] == 'cluster') & (rec['direction'] != 'none')])})")
@@ -124,4 +124,4 @@ def _print_assortment(result, summary, top: int) -> None:
         out.add_column(column, justify="right" if column in ("index", "q") else "left")
     for row in found.itertuples():
         out.add_row(row.store_cluster, row.item_id, row.item_group, f"{row.index:.0f}", f"{row.q_value:.1e}", row.action)
-    stderr.print(out)
+    results.print(out)

@@ -10,7 +10,7 @@ from rich.table import Table as RichTable
 
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, print_json
-from .progress import stderr, steps
+from .progress import note, results, steps
 
 app = typer.Typer(help="Next best offers: uplift from past randomised campaigns, and who gets what under a budget.",
                   no_args_is_help=True)
@@ -51,7 +51,7 @@ def score(campaign: Optional[str] = CampaignOpt, days: Optional[int] = DaysOpt, 
         print_json({"campaign": result.campaign, "value_per_response": result.value_per_response,
                     "quality": result.quality})
         return
-    stderr.print(_quality_table(result))
+    results.print(_quality_table(result))
 
 
 @app.command("plan")
@@ -77,7 +77,7 @@ def plan(campaign: Optional[str] = CampaignOpt, days: Optional[int] = DaysOpt, l
         print_json({"campaign": scores.campaign, "quality": scores.quality, "planned": len(result.plan),
                     "comparison": result.comparison.to_dict("records"), "notes": result.notes})
         return
-    stderr.print(_quality_table(scores))
+    results.print(_quality_table(scores))
     out = RichTable(title=f"The plan: {len(result.plan):,} of {result.eligible:,} reachable customers"
                           + (f", budget {result.budget:,.2f}" if result.budget else ", no budget limit"))
     for column in ("targeting", "customers", "cost", "expected profit", "realised on held-out half"):
@@ -85,9 +85,9 @@ def plan(campaign: Optional[str] = CampaignOpt, days: Optional[int] = DaysOpt, l
     for row in result.comparison.itertuples():
         out.add_row(row.rule, f"{row.customers:,}", f"{row.cost:,.2f}", f"{row.expected_profit:,.2f}",
                     f"{row.held_out_realised_profit:,.2f}")
-    stderr.print(out)
-    for note in result.notes:
-        stderr.print(f"Note: {note}")
+    results.print(out)
+    for message in result.notes:
+        note(message)
 
 
 @app.command("recommend")
@@ -123,8 +123,8 @@ def recommend(model: Optional[str] = typer.Option(None, help="auto, als, bpr, it
         for row in result.evaluation.itertuples():
             out.add_row(row.model, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.ndcg:.3f}", f"{row.coverage:.1%}",
                         f"{row.seconds:.1f}")
-        stderr.print(out)
-    stderr.print(f"{result.table.num_rows:,} recommendations from {result.model} written to the recommendations table")
+        results.print(out)
+    results.print(f"{result.table.num_rows:,} recommendations from {result.model} written to the recommendations table")
 
 
 @app.command("propensity")
@@ -151,6 +151,6 @@ def propensity(target: str = typer.Option("any", help="any, category:<name> or p
         out.add_column(column, justify="left" if not column else "right")
     out.add_row("calibrated", f"{q['auc']:.3f}", f"{q['brier']:.4f}", f"{q['log_loss']:.4f}")
     out.add_row("raw gradient boosting", f"{q['auc_raw']:.3f}", f"{q['brier_raw']:.4f}", f"{q['log_loss_raw']:.4f}")
-    stderr.print(out)
-    stderr.print(f"Base rate {q['base_rate']:.1%}; top decile {q['top_decile_rate']:.1%}. "
-                 f"{len(result.scores):,} customers scored into propensity_scores.")
+    results.print(out)
+    results.print(f"Base rate {q['base_rate']:.1%}; top decile {q['top_decile_rate']:.1%}. "
+                  f"{len(result.scores):,} customers scored into propensity_scores.")

@@ -1,13 +1,42 @@
-"""Rich progress on stderr, so that ``--json`` output on stdout stays clean."""
+"""Where the CLI writes: results on stdout; progress, notes, warnings and errors on stderr.
+
+So ``micromarket info | grep`` finds the table, and ``--json`` output on stdout stays clean.
+"""
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 stderr = Console(stderr=True)
+
+
+class _Results(Console):
+    """Results on stdout; a pipe or file gets wide, unwrapped lines instead of Rich's 80 columns."""
+
+    @property
+    def width(self) -> int:
+        return super().width if sys.stdout.isatty() else 200
+
+    @width.setter
+    def width(self, value: int) -> None:
+        Console.width.fset(self, value)
+
+
+results = _Results()
+
+
+def note(message: str) -> None:
+    """A remark about a result (``Note: ...``) on stderr."""
+    stderr.print(f"Note: {message}", highlight=False)
+
+
+def warn(message: str) -> None:
+    """A weak or doubtful result (``Warning: ...``) on stderr: the result stands, but read it with this in mind."""
+    stderr.print(f"[yellow]Warning:[/yellow] {message}", highlight=False)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from rich.table import Table as RichTable
 
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, pairs, parse_k, print_json
-from .progress import stderr, steps
+from .progress import results, steps
 
 app = typer.Typer(help="Segments from mass to one: rules, clusters with personas, area types.", no_args_is_help=True)
 
@@ -31,8 +31,8 @@ def rule(
     if as_json:
         print_json(info)
         return
-    stderr.print(f"Segment {name!r}: {int(info['size']):,} customers ({info['customer_share']:.1%}), "
-                 f"{info['clv_share']:.1%} of CLV.")
+    results.print(f"Segment {name!r}: {int(info['size']):,} customers ({info['customer_share']:.1%}), "
+                  f"{info['clv_share']:.1%} of CLV.")
 
 
 @app.command("list")
@@ -56,7 +56,7 @@ def list_(
     for row in frame.itertuples():
         out.add_row(row.name, row.kind, f"{int(row.size or 0):,}", f"{row.customer_share:.1%}", f"{row.clv_share:.1%}",
                     row.persona_name or "")
-    stderr.print(out)
+    results.print(out)
 
 
 @app.command("show")
@@ -72,12 +72,12 @@ def show(name: str = typer.Argument(..., help="Segment name."), workspace: Path 
     if as_json:
         print_json(info)
         return
-    stderr.print(f"[bold]{name}[/bold] ({info['kind']}): {int(info['size'] or 0):,} customers, "
-                 f"{info['clv_share']:.1%} of CLV, mean CLV {info['mean_clv'] or 0:,.2f}")
+    results.print(f"[bold]{name}[/bold] ({info['kind']}): {int(info['size'] or 0):,} customers, "
+                  f"{info['clv_share']:.1%} of CLV, mean CLV {info['mean_clv'] or 0:,.2f}")
     if info["kind"] == "rule":
-        stderr.print(f"rule: {info['definition']}")
+        results.print(f"rule: {info['definition']}")
     if persona:
-        stderr.print(f"[bold]{info['persona_name']}[/bold]: {persona}")
+        results.print(f"[bold]{info['persona_name']}[/bold]: {persona}")
 
 
 @app.command("overlap")
@@ -98,7 +98,7 @@ def overlap_(names: list[str] = typer.Argument(..., help="Two or more segment na
         out.add_column(column)
     for row in frame.itertuples():
         out.add_row(row.a, row.b, f"{row.both:,}", f"{row.jaccard:.3f}", f"{row.share_of_a_in_b:.1%}")
-    stderr.print(out)
+    results.print(out)
 
 
 @app.command("refresh")
@@ -108,7 +108,7 @@ def refresh(workspace: Path = WorkspaceOpt) -> None:
 
     with Workspace.open(workspace) as ws:
         n = refresh_rules(ws)
-    stderr.print(f"Refreshed {n} rule segment(s).")
+    results.print(f"Refreshed {n} rule segment(s).")
 
 
 @app.command("delete")
@@ -118,7 +118,7 @@ def delete_(name: str = typer.Argument(..., help="Segment name."), workspace: Pa
 
     with Workspace.open(workspace) as ws:
         delete(ws, name)
-    stderr.print(f"Deleted {name!r}.")
+    results.print(f"Deleted {name!r}.")
 
 
 @app.command("cluster")
@@ -146,14 +146,14 @@ def cluster(
         print_json({**{key: v for key, v in result.__dict__.items() if key != "segments"},
                     "segments": result.segments.drop(columns=["definition"]).to_dict("records")})
         return
-    stderr.print(f"{name}: k = {result.k}, levels {result.levels}; silhouette {result.silhouette:.3f}, "
-                 f"bootstrap stability (ARI) {result.stability:.3f}")
+    results.print(f"{name}: k = {result.k}, levels {result.levels}; silhouette {result.silhouette:.3f}, "
+                  f"bootstrap stability (ARI) {result.stability:.3f}")
     out = RichTable(title="Segments")
     for column in ("name", "customers", "persona"):
         out.add_column(column)
     for row in result.segments[result.segments["granularity"] == "segment"].itertuples():
         out.add_row(row.name, f"{row.size:,}", row.persona_name)
-    stderr.print(out)
+    results.print(out)
 
 
 @app.command("assign")
@@ -163,7 +163,7 @@ def assign(name: str = typer.Option("clusters", help="Segmentation name."), work
 
     with Workspace.open(workspace) as ws:
         n = assign_new_customers(ws, name)
-    stderr.print(f"Assigned {n:,} new customer(s) to {name!r}.")
+    results.print(f"Assigned {n:,} new customer(s) to {name!r}.")
 
 
 @app.command("areas")
@@ -189,4 +189,4 @@ def areas(
     for row in result.types.itertuples():
         out.add_row(row.area_type, str(row.areas), f"{row.customers:,}", f"{row.penetration:.1%}",
                     f"{row.mean_clv or 0:,.2f}", row.top_categories or "")
-    stderr.print(out)
+    results.print(out)
