@@ -107,7 +107,8 @@ class Table:
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  {cols}\n)'
 
 
-_LOAD_ID = Column("load_id", INTEGER, "The load that wrote or last updated the row (see `loads`).", source=False)
+_LOAD_ID = Column("load_id", INTEGER, "The load that added the row (see `loads`); later loads may fill in or update its values.",
+                  source=False)
 
 CUSTOMERS = Table(
     "customers",
@@ -138,7 +139,7 @@ TRANSACTIONS = Table(
     "transactions",
     "One row per invoice line. Returns and cancellations are negative lines.",
     (
-        Column("line_id", "UBIGINT", "Natural key: a hash of the line's canonical values and its occurrence number, so re-loading a line adds nothing.", source=False),
+        Column("line_id", "UBIGINT", "Natural key: a hash of what identifies the line (invoice, customer, time, product, quantity, unit price) and its occurrence number, so re-loading a line adds nothing, whichever optional columns the file carries.", source=False),
         Column("invoice_id", TEXT, "Invoice (basket, order) id; made from customer and time when the source has none.",
                compression="fsst"),
         Column("customer_id", TEXT, "Buyer; NULL for anonymous sales (kept for store revenue, ignored by customer stages).",
@@ -278,6 +279,8 @@ LOADS = Table(
         Column("rows_excluded", INTEGER, "Rows kept out by a data-quality rule.", source=False),
         Column("rows_quarantined", INTEGER, "Invalid rows kept in `quarantine`.", source=False),
         Column("report", TEXT, "The full data-quality report as JSON text.", source=False),
+        Column("unloaded_at", TIMESTAMP, "When `micromarket unload` took the load's rows out again; NULL while they are in.",
+               source=False),
     ),
     ingestible=False,
 )

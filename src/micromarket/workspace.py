@@ -150,6 +150,15 @@ class Workspace:
         return ingest(self, source, table=table, preset=preset, mapping=mapping,
                       on_error=on_error, progress=progress, **options)
 
+    def unload(self, load_id: int) -> dict:
+        """Remove the rows one load added, as one transaction.
+
+        See :func:`micromarket.ingest.unload.unload`.
+        """
+        from .ingest.unload import unload
+
+        return unload(self, load_id)
+
     @contextmanager
     def transaction(self):
         """One database transaction around the ``with`` block, rolled back on any error."""

@@ -14,7 +14,7 @@ from ..ingest.presets import PRESETS
 from ..schema import INGESTIBLE
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, pairs, print_json
-from .progress import counter, results, steps
+from .progress import counter, note, results, steps
 from .local import app as local_app
 from .offers import app as offers_app
 from .segment import app as segment_app
@@ -136,6 +136,43 @@ def info(workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     for table, n in counts.items():
         out.add_row(table, f"{n:,}")
     results.print(out)
+
+
+@app.command()
+def loads(workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+    """List the loads: what was loaded from where, when, and what each added (unloaded ones marked)."""
+    with Workspace.open(workspace) as ws:
+        records = [{k: v for k, v in load.items() if k != "report"} for load in ws.loads()]
+    if as_json:
+        print_json(records)
+        return
+    out = RichTable(title=f"{len(records)} load(s)")
+    for column in ("load", "table", "source", "finished", "read", "added", "already present", "excluded",
+                   "quarantined", "status"):
+        out.add_column(column, justify="right" if column in ("load", "read", "added", "already present", "excluded",
+                                                             "quarantined") else "left")
+    for r in records:
+        status = f"unloaded {r['unloaded_at']:%Y-%m-%d %H:%M}" if r["unloaded_at"] else "loaded"
+        out.add_row(str(r["load_id"]), r["table_name"], r["source"], f"{r['finished_at']:%Y-%m-%d %H:%M}",
+                    f"{r['rows_read']:,}", f"{r['rows_loaded']:,}", f"{r['rows_already_present']:,}",
+                    f"{r['rows_excluded']:,}", f"{r['rows_quarantined']:,}", status)
+    results.print(out)
+
+
+@app.command()
+def unload(load_id: int = typer.Argument(..., help="The load to take out (see `micromarket loads`)."),
+           workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+    """Remove the rows one load added, as one transaction; the load stays in the log, marked unloaded."""
+    with Workspace.open(workspace) as ws:
+        result = ws.unload(load_id)
+    if as_json:
+        print_json(result)
+        return
+    removed = ", ".join(f"{n:,} from {table}" for table, n in result["removed"].items()) or "no rows"
+    results.print(f"Unloaded load {load_id} ({result['table']} from {result['source']}): removed {removed}.")
+    if result["kept_changes"]:
+        note(f"{result['kept_changes']:,} existing row(s) it updated or filled in keep the values it gave them.")
+    note(result["note"])
 
 
 @app.command()

@@ -14,19 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 stderr = Console(stderr=True)
 
 
-class _Results(Console):
-    """Results on stdout; a pipe or file gets wide, unwrapped lines instead of Rich's 80 columns."""
-
-    @property
-    def width(self) -> int:
-        return super().width if sys.stdout.isatty() else 200
-
-    @width.setter
-    def width(self, value: int) -> None:
-        Console.width.fset(self, value)
-
-
-results = _Results()
+#: Results on stdout; a pipe or a file gets wide lines instead of Rich's 80 columns, so
+#: tables stay whole for ``grep`` and ``cut``.
+results = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def note(message: str) -> None:

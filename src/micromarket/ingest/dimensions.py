@@ -87,8 +87,9 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict, ext
             f"(n.{ident(c)} IS NOT NULL AND n.{ident(c)} IS DISTINCT FROM t.{ident(c)})" for c in values
         )
         sets = ", ".join(f"{ident(c)} = coalesce(n.{ident(c)}, t.{ident(c)})" for c in values)
+        # load_id stays the load that added the row, so that unloading a later load removes only what it added.
         updated = con.execute(
-            f"UPDATE {ident(table.name)} t SET {sets}, load_id = {int(load_id)} FROM _new n WHERE {match} AND ({differs})"
+            f"UPDATE {ident(table.name)} t SET {sets} FROM _new n WHERE {match} AND ({differs})"
         ).fetchone()[0]
     collist = ", ".join(ident(c) for c in cols)
     inserted = con.execute(

@@ -21,8 +21,8 @@ from .presets import get_preset
 from .report import LoadReport
 from .sources import Source, drop_temporaries, open_source
 from .sql import literal
-from .transactions import (build_keyed_view, key_check, link_returns, quality_counts, upsert_side_tables,
-                           write_transactions)
+from .transactions import (KEY_VERSION, build_keyed_view, fill_stored_lines, key_check, link_returns,
+                           quality_counts, rekey_stored_lines, revenue_loaded, upsert_side_tables, write_transactions)
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -147,7 +147,7 @@ def _write(ws, tbl, src: Source, plan: dict, preset: str | None, started) -> Loa
         report = LoadReport(load_id, tbl.name, src.name, preset, src.fingerprint, src.rows_read,
                             mapping=plan["mapping"], side_mapping=plan["side"], date_layouts=plan["layouts"],
                             problems=plan["problems"])
-        seen = con.execute("SELECT count(*) FROM loads WHERE fingerprint = ? AND table_name = ?",
+        seen = con.execute("SELECT count(*) FROM loads WHERE fingerprint = ? AND table_name = ? AND unloaded_at IS NULL",
                            [src.fingerprint, tbl.name]).fetchone()[0]
         if tbl.name == "transactions":
             _write_transactions(con, src, plan, report, load_id, quarantine=not seen)
@@ -170,14 +170,17 @@ def _write_transactions(con, src, plan, report, load_id, quarantine: bool) -> No
                          "CASE WHEN _reason = 'invalid' THEN _problem.rule ELSE 'quality:' || _reason END",
                          "CASE WHEN _reason = 'invalid' THEN _problem.message ELSE _reason END")
     report.key_check = key_check(con)
+    report.key_version = KEY_VERSION
+    report.lines_rekeyed = rekey_stored_lines(con)
     inserted, present = write_transactions(con, load_id, plan["loadable"])
+    report.rows_filled = fill_stored_lines(con, load_id) if present else 0
     upsert_side_tables(con, plan["side"], load_id)
     link_returns(con, load_id)
     report.rows_loaded, report.rows_already_present = inserted, present
     report.excluded = {k: v for k, v in plan["excluded"].items() if k != "invalid"}
     report.rows_excluded = sum(report.excluded.values())
     report.rules = plan["matched"]
-    report.summary = plan["summary"]
+    report.summary = {**plan["summary"], "revenue_loaded": revenue_loaded(con, load_id)}
 
 
 def _write_keyed(con, tbl, src, plan, report, load_id, quarantine: bool) -> None:
@@ -212,7 +215,7 @@ def _quarantine_structural(con, table: str, src: Source, load_id: int) -> None:
 
 def _log(con, report: LoadReport, started) -> None:
     con.execute(
-        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
         [report.load_id, report.table, report.source, report.fingerprint, report.preset, started,
          dt.datetime.now(), report.rows_read, report.rows_loaded, report.rows_already_present,
          report.rows_excluded, report.rows_quarantined, json.dumps(report.to_dict(), default=str)],

@@ -13,7 +13,7 @@ RULE_LABELS: dict[str, str] = {
     "negative_price": "negative prices",
     "zero_price": "zero prices",
     "non_product_code": "non-product codes (postage, fees, adjustments)",
-    "exact_duplicate": "exact duplicates of an earlier line",
+    "exact_duplicate": "repeats of an earlier line (same invoice, customer, time, product, quantity, price)",
     "cancellation": "cancellations",
     "missing_customer_id": "missing customer id",
     "duplicate_key": "repeated key in the file (last one wins)",
@@ -36,6 +36,9 @@ class LoadReport:
         Rows added (and, for dimension tables, rows updated).
     rows_already_present : int
         Rows whose natural key was already in the table: nothing added.
+    rows_filled : int
+        Of those, stored lines that gained a store, channel or original invoice from this
+        source (transactions only).
     rows_excluded : int
         Rows kept out by a data-quality rule (stored in ``quarantine``).
     rows_quarantined : int
@@ -72,6 +75,9 @@ class LoadReport:
     date_layouts: dict[str, str] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)
     key_check: str = ""
+    key_version: int = 0
+    lines_rekeyed: int = 0
+    rows_filled: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary, JSON-serialisable."""
@@ -83,6 +89,7 @@ class LoadReport:
             ("rows read", f"{self.rows_read:,}"),
             ("rows loaded", f"{self.rows_loaded:,}"),
             ("already present (skipped)", f"{self.rows_already_present:,}"),
+            *([("  of which filled in (store, channel)", f"{self.rows_filled:,}")] if self.rows_filled else []),
             ("excluded by quality rules", f"{self.rows_excluded:,}"),
             ("quarantined as invalid", f"{self.rows_quarantined:,}"),
         ]

@@ -1,8 +1,11 @@
 """Transactions: derived values, natural keys, data-quality rules, and the write.
 
-A line's natural key (``line_id``) hashes its canonical values with its occurrence
-number, so the same line loaded again (alone or inside a newer, longer export) adds
-nothing, while real repeated lines in one file (CDNOW's same-day orders) stay distinct.
+A line's natural key (``line_id``) hashes what identifies it -- invoice, customer, time,
+product, quantity and unit price -- with its occurrence number, so the same line loaded
+again (alone, inside a newer, longer export, or from a file that carries one more column)
+adds nothing, while real repeated lines in one file (CDNOW's same-day orders) stay
+distinct. Optional columns (store, channel, side attributes) are never part of it: a later
+file that carries them fills them in on the lines already stored.
 """
 
 from __future__ import annotations
@@ -15,8 +18,23 @@ from ..exceptions import ConfigError
 from .report import RULE_LABELS
 from .sql import ident, literal
 
-_KEY_COLUMNS = ("invoice_id", "customer_id", "ts", "product_id", "quantity", "unit_price",
-                "amount", "discount", "store_id", "channel")
+#: What identifies a line, whichever optional columns a file happens to carry.
+KEY_COLUMNS = ("invoice_id", "customer_id", "ts", "product_id", "quantity", "unit_price")
+#: Version of the line key, recorded by each load: stored lines keyed by an older version
+#: are re-keyed before a load compares against them (:func:`rekey_stored_lines`).
+KEY_VERSION = 2
+#: Columns a later load fills in on stored lines where they are empty.
+FILLABLE_COLUMNS = ("store_id", "channel", "original_invoice_id")
+
+
+def line_key(prefix: str = "") -> str:
+    """SQL for a line's base key (before its occurrence number) over columns named ``prefix`` + name.
+
+    Each value is cast to its stored type, so a line keyed while loading (where an absent
+    quantity is the integer 1) and the same line keyed from storage hash alike.
+    """
+    types = {"ts": "TIMESTAMP", "quantity": "DOUBLE", "unit_price": "DOUBLE"}
+    return "hash(" + ", ".join(f"CAST({prefix}{ident(c)} AS {types.get(c, 'VARCHAR')})" for c in KEY_COLUMNS) + ")"
 
 
 def _col(mapping: dict, name: str, default: str = "NULL") -> str:
@@ -47,7 +65,10 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
     # Sources without invoices (CDNOW) get one per customer and purchase time.
     invoice = (f"coalesce({_col(mapping, 'invoice_id')}, coalesce({_col(mapping, 'customer_id')}, 'anon') "
                f"|| '@' || strftime(ts, '%Y%m%d%H%M%S'))")
-    channel = f"coalesce({_col(mapping, 'channel')}, {literal(options['channel']) if options.get('channel') else 'NULL'})"
+    # A line sold in a store was sold through the store channel, whatever default the load gives.
+    in_store = "CASE WHEN store_id IS NOT NULL THEN 'store' END" if "store_id" in mapping else "NULL"
+    default = literal(options["channel"]) if options.get("channel") else "NULL"
+    channel = f"coalesce({_col(mapping, 'channel')}, {in_store}, {default})"
     con.execute(
         "CREATE OR REPLACE TEMP VIEW _derived AS SELECT _row, _problem, "
         f"{invoice} AS invoice_id, {_col(mapping, 'customer_id')} AS customer_id, ts, "
@@ -59,12 +80,10 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
     )
     flags = _flag_expressions(options, non_product_codes)
     flag_cols = ", ".join(f"coalesce({expr}, false) AS {ident('_f_' + rule)}" for rule, expr in flags.items())
-    # Every column read takes part in the key, so "exact duplicate" means the same in all
-    # of them. Text sources are typed once into a table that every later pass reads;
-    # typed sources (Parquet, a database table) are cheaper to read again than to copy.
-    key = ", ".join(ident(c) for c in (*_KEY_COLUMNS, *side_columns))
+    # Text sources are typed once into a table that every later pass reads; typed sources
+    # (Parquet, a database table) are cheaper to read again than to copy.
     kind = "TABLE" if materialise else "VIEW"
-    con.execute(f"CREATE OR REPLACE TEMP {kind} _hashed AS SELECT *, hash({key}) AS _base, {flag_cols} FROM _derived")
+    con.execute(f"CREATE OR REPLACE TEMP {kind} _hashed AS SELECT *, {line_key()} AS _base, {flag_cols} FROM _derived")
     # Occurrence numbers are needed only where a line repeats: number those few.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _dupkeys AS SELECT _base FROM _hashed WHERE _problem IS NULL "
@@ -120,8 +139,8 @@ def quality_counts(con: duckdb.DuckDBPyConnection, rules: dict, side: dict) -> t
         "invoices": "count(DISTINCT invoice_id) FILTER (WHERE _problem IS NULL)",
         "customers_with_id": "count(DISTINCT customer_id) FILTER (WHERE _problem IS NULL)",
         "products": "count(DISTINCT product_id) FILTER (WHERE _problem IS NULL)",
-        "revenue_read": "round(sum(quantity * unit_price) FILTER (WHERE _problem IS NULL), 2)",
-        "revenue_loaded": "round(sum(amount) FILTER (WHERE _reason IS NULL), 2)",
+        # Both after discounts, so that what was read and what was loaded compare like for like.
+        "revenue_read": "round(sum(amount) FILTER (WHERE _problem IS NULL), 2)",
         "first_purchase": "CAST(min(ts) FILTER (WHERE _reason IS NULL) AS VARCHAR)",
         "last_purchase": "CAST(max(ts) FILTER (WHERE _reason IS NULL) AS VARCHAR)",
     }
@@ -165,6 +184,35 @@ def key_check(con: duckdb.DuckDBPyConnection) -> str:
     return probe
 
 
+def rekey_stored_lines(con: duckdb.DuckDBPyConnection) -> int:
+    """Re-key stored lines whose loads used an older line key; return how many lines were re-keyed.
+
+    Key version 1 hashed every column a file carried, so a file with one more column
+    looked new. The stored columns hold everything the current key needs, and the stored
+    order (load, then source row) gives each repeated line the occurrence number a load
+    would give it.
+    """
+    stale = con.execute(
+        "SELECT count(*) FROM loads WHERE table_name = 'transactions' "
+        f"AND coalesce(TRY_CAST(json_extract(report, '$.key_version') AS INTEGER), 1) < {KEY_VERSION}"
+    ).fetchone()[0]
+    if not stale:
+        return 0
+    rekeyed = con.execute(
+        "UPDATE transactions SET line_id = n.line_id FROM ("
+        " SELECT rid, CASE WHEN occ = 1 THEN base ELSE hash(base, occ) END AS line_id FROM ("
+        f"  SELECT rowid AS rid, {line_key()} AS base FROM transactions) b"
+        "  JOIN (SELECT rowid AS rid, row_number() OVER (PARTITION BY "
+        f"{line_key()} ORDER BY load_id, source_row) AS occ FROM transactions) o USING (rid)"
+        ") n WHERE transactions.rowid = n.rid"
+    ).fetchone()[0]
+    con.execute(
+        "UPDATE loads SET report = json_merge_patch(report, ?) WHERE table_name = 'transactions'",
+        [f'{{"key_version": {KEY_VERSION}}}'],
+    )
+    return rekeyed
+
+
 def write_transactions(con: duckdb.DuckDBPyConnection, load_id: int, candidates: int) -> tuple[int, int]:
     """Insert the ``candidates`` lines of ``_keyed`` that pass and are new; return (inserted, already present)."""
     empty = con.execute("SELECT NOT EXISTS (SELECT 1 FROM transactions)").fetchone()[0]
@@ -176,6 +224,25 @@ def write_transactions(con: duckdb.DuckDBPyConnection, load_id: int, candidates:
         select += " ANTI JOIN transactions t ON t.line_id = k.line_id AND t.invoice_id = k.invoice_id"
     inserted = con.execute(f"INSERT INTO transactions {select}{where}").fetchone()[0]
     return inserted, candidates - inserted
+
+
+def fill_stored_lines(con: duckdb.DuckDBPyConnection, load_id: int) -> int:
+    """Fill :data:`FILLABLE_COLUMNS` on stored lines that this load carries again with a value
+    where the stored line has none; return how many lines gained a value."""
+    # Columns the source lacks are untyped NULLs in _keyed: cast them to the stored text type.
+    sets = ", ".join(f"{ident(c)} = coalesce(t.{ident(c)}, CAST(k.{ident(c)} AS VARCHAR))" for c in FILLABLE_COLUMNS)
+    gains = " OR ".join(f"(t.{ident(c)} IS NULL AND k.{ident(c)} IS NOT NULL)" for c in FILLABLE_COLUMNS)
+    return con.execute(
+        f"UPDATE transactions t SET {sets} FROM _keyed k WHERE k._reason IS NULL AND t.line_id = k.line_id "
+        f"AND t.invoice_id = k.invoice_id AND t.load_id <> {int(load_id)} AND ({gains})"
+    ).fetchone()[0]
+
+
+def revenue_loaded(con: duckdb.DuckDBPyConnection, load_id: int) -> float:
+    """Value of the lines this load added (after discounts): 0 when it added none."""
+    value = con.execute("SELECT round(coalesce(sum(amount), 0), 2) FROM transactions WHERE load_id = ?",
+                        [load_id]).fetchone()[0]
+    return float(value)
 
 
 def link_returns(con: duckdb.DuckDBPyConnection, load_id: int) -> None:
