@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
         "min_date": "1990-01-01",
         "max_date": "",
         "max_line_bytes": 16_000_000,
+        # "day-first" or "month-first" for dates such as 02/10/2017 when no value in a file
+        # decides; "" makes such a load stop and ask.
+        "date_order": "",
         # Codes that are not products (postage, fees, adjustments); presets add their own.
         "non_product_codes": ["POST", "POSTAGE", "SHIPPING", "DELIVERY", "CARRIAGE", "BANK CHARGES",
                               "AMAZONFEE", "ADJUST", "GIFT CARD"],
@@ -128,6 +131,9 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
     on_error = merged["ingest"]["on_error"]
     if on_error not in ON_ERROR:
         raise ConfigError(f"{path}: ingest.on_error = {on_error!r}; expected one of {ON_ERROR}")
+    if merged["ingest"]["date_order"] not in ("", "day-first", "month-first"):
+        raise ConfigError(f"{path}: ingest.date_order = {merged['ingest']['date_order']!r}; "
+                          "expected \"day-first\", \"month-first\" or \"\" (ask when a file does not decide)")
     rules = merged["ingest"]["rules"]
     for rule, action in rules.items():
         if rule not in DEFAULTS["ingest"]["rules"]:

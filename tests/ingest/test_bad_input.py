@@ -142,3 +142,38 @@ def test_ragged_whitespace_rows(ws, tmp_path):
     report = ws.ingest(path, preset="cdnow", on_error="quarantine")
     assert (report.rows_loaded, report.rows_quarantined) == (2, 1)
     assert ws.table("quarantine").rule.execute().tolist() == ["csv:wrong_field_count"]
+
+
+def test_ambiguous_dates_stop_the_load_and_ask(ws, tmp_path):
+    path = write(tmp_path / "us_or_uk.csv", HEADER + "I1,C1,02/10/2017 09:30,P1,1,2.0\nI2,C1,03/11/2017 09:30,P1,1,2.0\n")
+    before = ws.counts()
+    with pytest.raises(IngestError) as err:
+        ws.ingest(path)
+    message = str(err.value)
+    assert "us_or_uk.csv: column 'date'" in message and "'02/10/2017 09:30' and '03/11/2017 09:30'" in message
+    assert "2 October 2017 day-first, 10 February 2017 month-first" in message
+    assert "--date-format '%d/%m/%Y %H:%M'" in message and "ingest.date_order" in message
+    _unchanged(ws, before)
+    report = ws.ingest(path, date_format="%m/%d/%Y %H:%M")
+    assert report.date_layouts["ts"] == "%m/%d/%Y %H:%M" and ("date layout ts", "%m/%d/%Y %H:%M") in report.lines()
+    assert sorted(str(d)[:10] for d in ws.table("transactions").ts.execute()) == ["2017-02-10", "2017-03-11"]
+
+
+def test_the_workspace_date_order_decides_ambiguous_dates(ws, tmp_path):
+    ws.update_config({"ingest": {"date_order": "day-first"}})
+    path = write(tmp_path / "uk.csv", HEADER + "I1,C1,02/10/2017 09:30,P1,1,2.0\n")
+    assert ws.ingest(path).date_layouts["ts"] == "%d/%m/%Y %H:%M"
+    assert str(ws.table("transactions").ts.execute()[0])[:10] == "2017-10-02"
+
+
+def test_a_value_beyond_the_sample_decides_the_date_order(ws, tmp_path):
+    rows = "".join(f"I{i},C1,0{1 + i % 9}/0{1 + i % 8}/2017 09:30,P1,1,2.0\n" for i in range(20_001))
+    path = write(tmp_path / "late.csv", HEADER + rows + "I9,C1,12/25/2017 09:30,P1,1,2.0\n")
+    report = ws.ingest(path, rules={"exact_duplicate": "keep"})
+    assert report.date_layouts["ts"] == "%m/%d/%Y %H:%M" and report.rows_loaded == 20_002
+
+
+def test_a_date_error_points_to_the_date_format_option(ws, tmp_path):
+    path = write(tmp_path / "dots.csv", HEADER + "I1,C1,2017.10.02 09:30,P1,1,2.0\nI2,C1,2017-10-03,P1,1,2.0\n")
+    with pytest.raises(IngestError, match=r"--date-format"):
+        ws.ingest(path)

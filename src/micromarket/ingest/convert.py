@@ -34,26 +34,67 @@ def _text(col: str) -> str:
     return f"nullif(trim(CAST({ident(col)} AS VARCHAR)), '')"
 
 
-def detect_timestamp_format(con: duckdb.DuckDBPyConnection, column: str, day_first: bool = True) -> str | None:
+def _counterpart(fmt: str) -> str | None:
+    """The same layout with day and month swapped (``%d/%m/%Y`` <-> ``%m/%d/%Y``), if it is one we try."""
+    swapped = fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+    return swapped if swapped != fmt and swapped in TIMESTAMP_FORMATS else None
+
+
+def _parsed(con: duckdb.DuckDBPyConnection, relation: str, fmt: str) -> int:
+    return con.execute(f"SELECT count(try_strptime(v, {literal(fmt)})) FROM {relation}").fetchone()[0]
+
+
+def detect_timestamp_format(con: duckdb.DuckDBPyConnection, column: str, day_first: bool | None = None,
+                            source: str = "the source") -> str | None:
     """Pick the layout that parses most of a sample of ``column`` (``None``: ISO cast works).
 
-    Ties between day-first and month-first layouts go to ``day_first``.
+    When a day-first and a month-first layout parse equally well, the whole column is read
+    for a value that only one of them parses (a day above 12); if none decides, ``day_first``
+    does, and without it the load stops and asks.
+
+    Raises
+    ------
+    IngestError
+        If nothing decides between day-first and month-first; it names two example values
+        and the ``--date-format`` and ``ingest.date_order`` to choose with.
     """
     sample = f"(SELECT {_text(column)} AS v FROM _src WHERE {_text(column)} IS NOT NULL LIMIT 20000)"
-    iso_ok, total = con.execute(
-        f"SELECT count(TRY_CAST(v AS TIMESTAMP)), count(*) FROM {sample}"
-    ).fetchone()
+    iso_ok, total = con.execute(f"SELECT count(TRY_CAST(v AS TIMESTAMP)), count(*) FROM {sample}").fetchone()
     if total == 0 or iso_ok == total:
         return None
-    scores = []
-    for fmt in TIMESTAMP_FORMATS:
-        ok = con.execute(f"SELECT count(try_strptime(v, {literal(fmt)})) FROM {sample}").fetchone()[0]
-        preferred = fmt.startswith("%d") if day_first else fmt.startswith("%m")
-        scores.append((ok, preferred, fmt))
-    best_ok, _, best = max(scores)
+    best_ok, best = max((_parsed(con, sample, fmt), fmt) for fmt in TIMESTAMP_FORMATS)
     if best_ok <= iso_ok:
         return None
-    return best
+    other = _counterpart(best)
+    if other is None or _parsed(con, sample, other) < best_ok:
+        return best
+    day, month = (best, other) if best.startswith("%d") else (other, best)
+    everything = f"(SELECT {_text(column)} AS v FROM _src WHERE {_text(column)} IS NOT NULL)"
+    day_ok, month_ok = _parsed(con, everything, day), _parsed(con, everything, month)
+    if day_ok != month_ok:
+        return day if day_ok > month_ok else month
+    if day_first is not None:
+        return day if day_first else month
+    raise _ambiguous_dates(con, sample, column, day, month, source)
+
+
+def _ambiguous_dates(con, sample: str, column: str, day: str, month: str, source: str) -> IngestError:
+    examples = [v for (v,) in con.execute(
+        f"SELECT v FROM {sample} WHERE try_strptime(v, {literal(day)}) <> try_strptime(v, {literal(month)}) LIMIT 2"
+    ).fetchall()]
+    first = examples[0] if examples else None
+    as_day = con.execute(f"SELECT strftime(strptime(?, {literal(day)}), '%-d %B %Y')", [first]).fetchone()[0] if first else ""
+    as_month = con.execute(f"SELECT strftime(strptime(?, {literal(month)}), '%-d %B %Y')", [first]).fetchone()[0] if first else ""
+    shown = " and ".join(repr(v) for v in examples) or "its values"
+    read = f" ({first!r} is {as_day} day-first, {as_month} month-first)" if first else ""
+    return IngestError(
+        f"{source}: column {column!r}: dates such as {shown} can be read day-first or month-first{read}, and no "
+        f"value in the file decides. Nothing was loaded. Say which: --date-format '{day}' (day first) or "
+        f"--date-format '{month}' (month first), or set ingest.date_order = \"day-first\" or \"month-first\" in "
+        "micromarket.toml.",
+        [{"row": None, "column": column, "value": examples[0] if examples else None, "rule": "ambiguous_date",
+          "message": "day-first and month-first both fit every value"}],
+    )
 
 
 def typed_expression(canonical_type: str, col: str, source_type: str, fmt: str | None, is_id: bool = False) -> str:
@@ -111,7 +152,7 @@ def _rule_message(canonical_type: str, fmt: str | None) -> str:
 
 def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, str],
                      source_types: dict[str, str], options: dict, required_rows: list[str],
-                     extra: dict[str, str] | None = None) -> dict[str, str]:
+                     extra: dict[str, str] | None = None, source: str = "the source") -> dict[str, str]:
     """Create the view ``_typed`` over ``_src``.
 
     Parameters
@@ -121,12 +162,15 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
     source_types : dict
         Source column -> DuckDB type.
     options : dict
-        ``date_format`` forces a timestamp layout; ``day_first`` breaks ties.
+        ``date_format`` forces a timestamp layout; ``day_first`` (true, false or None: ask)
+        decides between day-first and month-first where no value does.
     required_rows : list of str
         Canonical columns that must be present in every row (rule ``required``).
     extra : dict, optional
         Further output name -> source column to carry as typed columns, each with its
         canonical type given as ``"TYPE:source"``.
+    source : str
+        The source's name, for messages.
 
     Returns
     -------
@@ -141,7 +185,7 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
     for out_name, dtype, src in targets:
         fmt = None
         if dtype in (TIMESTAMP, DATE) and not source_types[src].upper().startswith(("TIMESTAMP", "DATE")):
-            fmt = options.get("date_format") or detect_timestamp_format(con, src, options.get("day_first", True))
+            fmt = options.get("date_format") or detect_timestamp_format(con, src, options.get("day_first"), source)
             layouts[out_name] = fmt or "ISO 8601"
         expr = typed_expression(dtype, src, source_types[src], fmt, is_id=out_name.endswith("_id"))
         selects.append(f"{expr} AS {ident(out_name)}")
@@ -196,8 +240,10 @@ def raise_for_problems(source: str, total: int, problems: list[dict]) -> None:
         return
     first = problems[0]["message"]
     more = f"; {total - 1:,} more row(s) have problems" if total > 1 else ""
+    dates = (" If the dates are right but in another layout, give it with --date-format, e.g. '%d/%m/%Y %H:%M'."
+             if problems[0]["rule"] == _RULE[TIMESTAMP] else "")
     raise IngestError(
         f"{first}{more}. Nothing was loaded. Fix the file, map the column differently, or use "
-        "--on-error quarantine to load the good rows and keep these in the quarantine table.",
+        f"--on-error quarantine to load the good rows and keep these in the quarantine table.{dates}",
         problems,
     )

@@ -58,7 +58,9 @@ def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, 
         Called with the name of each step as it starts.
     **options
         Reader and rule options: ``delimiter``, ``header``, ``columns``, ``encoding``,
-        ``date_format``, ``day_first``, ``cancellation_prefix``, ``channel``,
+        ``date_format``, ``day_first`` (where no value decides between day-first and
+        month-first dates; default ``ingest.date_order``, else the load stops and asks),
+        ``cancellation_prefix``, ``channel``,
         ``min_date``, ``max_date``, ``url_env``, ``rules`` (rule -> keep/exclude).
 
     Returns
@@ -96,7 +98,8 @@ def _options(ws: "Workspace", preset_def: dict, options: dict) -> dict:
     cfg = ws.config["ingest"]
     opts: dict[str, Any] = {
         "min_date": cfg["min_date"], "max_date": cfg["max_date"], "max_line_bytes": cfg["max_line_bytes"],
-        "day_first": not ws.config["workspace"]["timezone"].startswith("America/"),
+        # Day-first or month-first where no value decides: the workspace's choice, else the load asks.
+        "day_first": {"day-first": True, "month-first": False}.get(cfg["date_order"]),
     }
     opts.update(preset_def.get("options", {}))
     unknown = set(options) - set(_READER_OPTIONS) - {"rules"}
@@ -124,7 +127,7 @@ def _plan(ws, tbl, src: Source, preset_def, mapping, opts, on_error) -> dict:
     extra = {f"_side_{t}_{a}": f"{TEXT}:{c}" for t, attrs in side.items() for a, c in attrs.items()}
     census = extra_numeric_columns(con, tbl, colmap, src.columns)
     required = [c for c in tbl.required if c in colmap]
-    layouts = build_typed_view(con, tbl, colmap, src.columns, opts, required, {**extra, **census})
+    layouts = build_typed_view(con, tbl, colmap, src.columns, opts, required, {**extra, **census}, source=src.name)
     invalid, problems = first_problems(con, src.name)
     problems = src.structural_errors[:20] + problems
     total_bad = invalid + len(src.structural_errors)

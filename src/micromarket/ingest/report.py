@@ -93,6 +93,8 @@ class LoadReport:
             ("excluded by quality rules", f"{self.rows_excluded:,}"),
             ("quarantined as invalid", f"{self.rows_quarantined:,}"),
         ]
+        for column, layout in self.date_layouts.items():
+            out.append((f"date layout {column}", layout))
         for rule, info in self.rules.items():
             out.append((f"  {RULE_LABELS.get(rule, rule)}", f"{info['rows']:,} ({info['action']})"))
         for key, value in self.summary.items():
