@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from ..exceptions import IngestError, MicromarketError
 from .app import app
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning as one ``Warning:`` line on stderr, without the source file and line."""
+    from .progress import warn
+
+    warn(str(message))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``micromarket`` console script."""
     try:
-        app(args=argv, prog_name="micromarket")
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # each distinct warning once
+            warnings.showwarning = _show_warning
+            app(args=argv, prog_name="micromarket")
     except MicromarketError as exc:
         sys.stderr.write(f"Error: {exc}\n")
         if isinstance(exc, IngestError) and len(exc.problems) > 1:

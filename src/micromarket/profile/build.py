@@ -204,7 +204,15 @@ def _value(summary: pa.Table, end: dt.date, cal_end: dt.date, settings: dict,
     spend_in = pd.DataFrame({"frequency": rfm["frequency"], "monetary_value": summary["monetary_value"].to_numpy()})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        spend_model = GammaGammaFitter().fit(spend_in[spend_in["frequency"] > 0])
+        # Gamma-Gamma models positive spend: repeat buyers whose repeat purchases were free
+        # (CDNOW's zero-value orders) are left out of the fit, and still get a prediction.
+        paying = (spend_in["frequency"] > 0) & (spend_in["monetary_value"] > 0)
+        spend_model = GammaGammaFitter().fit(spend_in[paying])
+        free = int(((spend_in["frequency"] > 0) & ~paying).sum())
+        if free:
+            warnings.warn(f"{free:,} repeat buyer(s) whose repeat purchases were worth nothing were left out of "
+                          "the spend model's fit (it models positive spend); their expected spend is predicted",
+                          stacklevel=2)
     spend = spend_model.expected_spend(spend_in)
 
     step("valuing")
