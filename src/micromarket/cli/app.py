@@ -51,12 +51,14 @@ def ingest(
     workspace: Path = WorkspaceOpt,
     table: str = typer.Option("transactions", "--table", "-t", help=f"Target table: {', '.join(INGESTIBLE)}."),
     preset: Optional[str] = typer.Option(None, help=f"Known dataset layout: {', '.join(PRESETS)}."),
-    map_: Optional[list[str]] = typer.Option(None, "--map", help="Column mapping CANONICAL=SOURCE (repeatable)."),
+    map_: Optional[list[str]] = typer.Option(None, "--map", help="Column mapping CANONICAL=SOURCE, or CANONICAL=A+B to "
+                                             "sum numeric columns (repeatable, each canonical column once)."),
     save_mapping: bool = typer.Option(False, "--save-mapping", help="Store the --map pairs in micromarket.toml."),
     delimiter: Optional[str] = typer.Option(None, help="Field delimiter (one character, or 'whitespace'); sniffed by default."),
     header: Optional[bool] = typer.Option(None, "--header/--no-header", help="Whether the first line names the columns; detected by default."),
     encoding: Optional[str] = typer.Option(None, help="Text encoding: utf-8 (default), latin-1 or utf-16."),
     date_format: Optional[str] = typer.Option(None, help="strptime layout of dates, e.g. '%d/%m/%Y %H:%M'; detected by default."),
+    decimal: Optional[str] = typer.Option(None, help="Decimal mark of numbers written as text: '.' (default) or ','."),
     on_error: Optional[str] = typer.Option(None, help="fail (default): stop on invalid rows; quarantine: load the rest."),
     rule: Optional[list[str]] = typer.Option(None, "--rule", help="Quality rule action RULE=keep|exclude (repeatable)."),
     url_env: Optional[str] = typer.Option(None, help="Environment variable holding the PostgreSQL URL (default MICROMARKET_POSTGRES_URL)."),
@@ -75,7 +77,7 @@ def ingest(
         with steps(f"Loading {Path(source).name}", ["reading", "checking", "writing"]) as advance:
             report = ws.ingest(source, table=table, preset=preset, mapping=mapping, on_error=on_error,
                                progress=advance, delimiter=delimiter, header=header, encoding=encoding,
-                               date_format=date_format, url_env=url_env, rules=rules or None)
+                               date_format=date_format, decimal=decimal, url_env=url_env, rules=rules or None)
     if as_json:
         print_json(report.to_dict())
         return

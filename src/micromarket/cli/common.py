@@ -13,12 +13,15 @@ JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout
 
 
 def pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    """``NAME=VALUE`` options as a dict (a usage error names the bad item)."""
+    """``NAME=VALUE`` options as a dict (a usage error names the bad item, or a name given twice)."""
     out = {}
     for item in values or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise typer.BadParameter(f"{what} {item!r}: expected NAME=VALUE")
+        if key.strip() in out:
+            raise typer.BadParameter(f"{what} {key.strip()} is given twice ({out[key.strip()]!r} and {value.strip()!r}); "
+                                     "give it once (to sum columns: NAME=A+B)")
         out[key.strip()] = value.strip()
     return out
 

@@ -97,10 +97,12 @@ def _ambiguous_dates(con, sample: str, column: str, day: str, month: str, source
     )
 
 
-def typed_expression(canonical_type: str, col: str, source_type: str, fmt: str | None, is_id: bool = False) -> str:
+def typed_expression(canonical_type: str, col: str, source_type: str, fmt: str | None, is_id: bool = False,
+                     decimal: str = ".") -> str:
     """SQL for the typed value of source column ``col``; NULL where it does not convert.
 
-    ``is_id`` marks identifier columns, whose float spellings are normalised.
+    ``is_id`` marks identifier columns, whose float spellings are normalised. ``decimal``
+    is the decimal mark of numbers written as text: with ``","``, ``1.234,5`` is 1234.5.
     """
     base = source_type.split("(")[0].upper()
     if canonical_type == TEXT:
@@ -117,6 +119,12 @@ def typed_expression(canonical_type: str, col: str, source_type: str, fmt: str |
     if canonical_type == BOOLEAN and base == "BOOLEAN":
         return ident(col)
     text = _text(col)
+    if canonical_type in (NUMBER, INTEGER) and decimal == ",":
+        # 1.234,5 -> 1234.5 and 0,5 -> 0.5; a point anywhere but between thousands (2.50) is
+        # left invalid rather than read as 250.
+        thousands = f"regexp_full_match({text}, '-?[0-9]{{1,3}}(\\.[0-9]{{3}})+(,[0-9]*)?')"
+        text = (f"CASE WHEN {thousands} THEN replace(replace({text}, '.', ''), ',', '.') "
+                f"WHEN contains({text}, '.') THEN NULL ELSE replace({text}, ',', '.') END")
     if canonical_type == NUMBER:
         return f"TRY_CAST({text} AS DOUBLE)"
     if canonical_type == INTEGER:
@@ -183,24 +191,29 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
         dtype, src = spec.split(":", 1)
         targets.append((out_name, dtype, src))
     for out_name, dtype, src in targets:
-        fmt = None
-        if dtype in (TIMESTAMP, DATE) and not source_types[src].upper().startswith(("TIMESTAMP", "DATE")):
-            fmt = options.get("date_format") or detect_timestamp_format(con, src, options.get("day_first"), source)
-            layouts[out_name] = fmt or "ISO 8601"
-        expr = typed_expression(dtype, src, source_types[src], fmt, is_id=out_name.endswith("_id"))
-        selects.append(f"{expr} AS {ident(out_name)}")
-        if dtype != TEXT and not _native(dtype, source_types[src]):
-            message = _rule_message(dtype, fmt)
-            checks.append(
-                f"WHEN {_text(src)} IS NOT NULL AND ({expr}) IS NULL THEN "
-                f"{{'column': {literal(src)}, 'value': {_text(src)}, 'rule': {literal(_RULE[dtype])}, "
-                f"'message': {literal(message)}}}"
-            )
+        exprs = []
+        for part in source_parts(src, source_types):
+            fmt = None
+            if dtype in (TIMESTAMP, DATE) and not source_types[part].upper().startswith(("TIMESTAMP", "DATE")):
+                fmt = options.get("date_format") or detect_timestamp_format(con, part, options.get("day_first"), source)
+                layouts[out_name] = fmt or "ISO 8601"
+            expr = typed_expression(dtype, part, source_types[part], fmt, is_id=out_name.endswith("_id"),
+                                    decimal=options.get("decimal") or ".")
+            exprs.append(expr)
+            if dtype != TEXT and not _native(dtype, source_types[part]):
+                checks.append(
+                    f"WHEN {_text(part)} IS NOT NULL AND ({expr}) IS NULL THEN "
+                    f"{{'column': {literal(part)}, 'value': {_text(part)}, 'rule': {literal(_RULE[dtype])}, "
+                    f"'message': {literal(_rule_message(dtype, fmt))}}}"
+                )
+        selects.append(f"{_sum(exprs)} AS {ident(out_name)}")
     for canonical in required_rows:
-        src = mapping[canonical]
-        empty = f"{ident(src)} IS NULL" if _native(table.column(canonical).dtype, source_types[src]) else f"{_text(src)} IS NULL"
+        parts = source_parts(mapping[canonical], source_types)
+        empty = " AND ".join(
+            f"{ident(p)} IS NULL" if _native(table.column(canonical).dtype, source_types[p]) else f"{_text(p)} IS NULL"
+            for p in parts)
         checks.append(
-            f"WHEN {empty} THEN {{'column': {literal(src)}, 'value': NULL, "
+            f"WHEN {empty} THEN {{'column': {literal(mapping[canonical])}, 'value': NULL, "
             f"'rule': 'required', 'message': {literal(canonical + ' is required but empty')}}}"
         )
     problem = f"CASE {' '.join(checks)} END" if checks else "NULL"
@@ -210,6 +223,21 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
         f"CREATE OR REPLACE TEMP VIEW _typed AS SELECT _row, {', '.join(selects)}, {problem} AS _problem FROM _src"
     )
     return layouts
+
+
+def source_parts(src: str, source_types: dict[str, str]) -> list[str]:
+    """The source columns behind a mapping: ``"a"``, or ``"a+b"`` summed (a real column named ``a+b`` wins)."""
+    if src in source_types:
+        return [src]
+    return [part.strip() for part in src.split("+")]
+
+
+def _sum(exprs: list[str]) -> str:
+    """One value, or the sum of several where any is present (missing parts count as 0)."""
+    if len(exprs) == 1:
+        return exprs[0]
+    present = " OR ".join(f"({e}) IS NOT NULL" for e in exprs)
+    return f"CASE WHEN {present} THEN {' + '.join(f'coalesce({e}, 0)' for e in exprs)} END"
 
 
 def first_problems(con: duckdb.DuckDBPyConnection, source: str, limit: int = 20) -> tuple[int, list[dict]]:

@@ -12,6 +12,7 @@ import re
 import duckdb
 
 from ..schema import Table
+from .mapping import used_columns
 from .sql import ident
 
 
@@ -25,7 +26,7 @@ def extra_numeric_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping:
     """
     if not table.extra_numeric:
         return {}
-    used = set(mapping.values())
+    used = used_columns(mapping, {}, list(source_types))
     known = set(table.column_names)
     extra = {}
     for src in source_types:

@@ -16,7 +16,7 @@ from ..exceptions import ConfigError
 from ..schema import TEXT, get_table
 from .convert import build_typed_view, first_problems, raise_for_problems
 from .dimensions import add_extra_columns, extra_numeric_columns, write_keyed
-from .mapping import resolve_mapping, resolve_side
+from .mapping import resolve_mapping, resolve_side, used_columns
 from .presets import get_preset
 from .report import LoadReport
 from .sources import Source, drop_temporaries, open_source
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 Progress = Callable[[str], None]
-_READER_OPTIONS = ("format", "delimiter", "header", "columns", "encoding", "url_env", "date_format",
+_READER_OPTIONS = ("format", "delimiter", "header", "columns", "encoding", "url_env", "date_format", "decimal",
                    "day_first", "cancellation_prefix", "channel", "min_date", "max_date", "max_line_bytes",
                    "non_product_codes")
 
@@ -58,7 +58,7 @@ def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, 
         Called with the name of each step as it starts.
     **options
         Reader and rule options: ``delimiter``, ``header``, ``columns``, ``encoding``,
-        ``date_format``, ``day_first`` (where no value decides between day-first and
+        ``date_format``, ``decimal`` (``","`` for decimal commas), ``day_first`` (where no value decides between day-first and
         month-first dates; default ``ingest.date_order``, else the load stops and asks),
         ``cancellation_prefix``, ``channel``,
         ``min_date``, ``max_date``, ``url_env``, ``rules`` (rule -> keep/exclude).
@@ -113,6 +113,8 @@ def _options(ws: "Workspace", preset_def: dict, options: dict) -> dict:
     if bad:
         raise ConfigError(f"rules {bad}: each of {', '.join(cfg['rules'])} must be 'keep' or 'exclude'")
     opts["rules"] = rules
+    if opts.get("decimal") not in (None, ".", ","):
+        raise ConfigError(f"decimal = {opts['decimal']!r}: the decimal mark is '.' (default) or ','")
     opts["non_product_codes"] = sorted({*cfg["non_product_codes"], *opts.get("non_product_codes", [])})
     return opts
 
@@ -133,8 +135,10 @@ def _plan(ws, tbl, src: Source, preset_def, mapping, opts, on_error) -> dict:
     total_bad = invalid + len(src.structural_errors)
     if on_error == "fail":
         raise_for_problems(src.name, total_bad, problems)
+    used = used_columns(colmap, side, columns) | {c.split(":", 1)[1] for c in census.values()}
     plan = {"mapping": colmap, "side": side, "census": census, "layouts": layouts,
-            "invalid": invalid, "problems": problems[:20], "rules": opts["rules"]}
+            "invalid": invalid, "problems": problems[:20], "rules": opts["rules"],
+            "unused": [c for c in columns if c not in used and c != "_row"]}
     if tbl.name == "transactions":
         build_keyed_view(con, colmap, opts, opts["rules"], opts["non_product_codes"], list(extra),
                          materialise=src.kind in ("csv", "whitespace"))
@@ -149,7 +153,7 @@ def _write(ws, tbl, src: Source, plan: dict, preset: str | None, started) -> Loa
         load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
         report = LoadReport(load_id, tbl.name, src.name, preset, src.fingerprint, src.rows_read,
                             mapping=plan["mapping"], side_mapping=plan["side"], date_layouts=plan["layouts"],
-                            problems=plan["problems"])
+                            problems=plan["problems"], unused_columns=plan["unused"])
         seen = con.execute("SELECT count(*) FROM loads WHERE fingerprint = ? AND table_name = ? AND unloaded_at IS NULL",
                            [src.fingerprint, tbl.name]).fetchone()[0]
         if tbl.name == "transactions":

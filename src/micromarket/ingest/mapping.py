@@ -10,7 +10,7 @@ import difflib
 import re
 
 from ..exceptions import SchemaError
-from ..schema import Table
+from ..schema import INTEGER, NUMBER, Table
 
 #: Common source names for canonical columns, compared after normalising (lower case,
 #: letters and digits only). The canonical name itself always matches.
@@ -20,13 +20,14 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "invoice_id": ("invoiceno", "invoice", "invoicenumber", "orderid", "order", "orderno", "ordernumber",
                    "receiptid", "receipt", "basketid", "transactionid", "txnid", "ticketid"),
     "ts": ("invoicedate", "date", "datetime", "timestamp", "orderdate", "purchasedate", "transactiondate",
-           "time", "createdat", "eventtime", "occurredat", "purchasedat", "orderedat"),
+           "time", "createdat", "eventtime", "occurredat", "purchasedat", "orderedat", "transactiontimestamp",
+           "transactiontime", "transactiondatetime", "saledate"),
     "product_id": ("stockcode", "productid", "sku", "product", "itemid", "item", "productcode",
                    "articleid", "article", "ean", "upc", "itemcode"),
     "quantity": ("qty", "units", "numberofcds", "quantitysold", "itemcount"),
     "unit_price": ("unitprice", "price", "itemprice", "priceperunit", "sellingprice"),
     "amount": ("revenue", "sales", "total", "linetotal", "value", "dollarvalue", "netamount",
-               "spend", "linevalue", "totalprice", "salesamount"),
+               "spend", "linevalue", "totalprice", "salesamount", "salesvalue", "netsales"),
     "discount": ("discountamount", "promodiscount", "markdown"),
     "store_id": ("store", "storeid", "shopid", "shop", "branchid", "branch", "locationid", "outletid"),
     "channel": ("saleschannel", "orderchannel"),
@@ -110,12 +111,8 @@ def resolve_mapping(table: Table, columns: list[str], source: str, *layers: dict
                 )
             mapping.setdefault(canonical, src)
     for canonical, src in mapping.items():
-        if src not in columns:
-            raise SchemaError(
-                f"{source}: mapping {table.name}.{canonical} = {src!r}, but the source has no column {src!r}; "
-                f"its columns are: {', '.join(columns)}{_suggest(src, columns)}"
-            )
-    taken = set(mapping.values())
+        _check_source(table, canonical, src, columns, source)
+    taken = {part for src in mapping.values() for part in source_columns(src, columns)}
     for col in table.source_columns:
         if col.name not in mapping:
             found = _auto_detect(col.name, columns, taken)
@@ -126,11 +123,35 @@ def resolve_mapping(table: Table, columns: list[str], source: str, *layers: dict
     return mapping
 
 
+def source_columns(src: str, columns: list[str]) -> list[str]:
+    """The source columns a mapping value reads: ``"a"``, or each of ``"a+b"`` (summed)."""
+    return [src] if src in columns else [part.strip() for part in src.split("+")]
+
+
+def used_columns(mapping: dict[str, str], side: dict[str, dict[str, str]], columns: list[str]) -> set[str]:
+    """Every source column a mapping and the side attributes read."""
+    used = {part for src in mapping.values() for part in source_columns(src, columns)}
+    return used | {src for attrs in side.values() for src in attrs.values()}
+
+
+def _check_source(table: Table, canonical: str, src: str, columns: list[str], source: str) -> None:
+    parts = source_columns(src, columns)
+    for part in parts:
+        if part not in columns:
+            raise SchemaError(
+                f"{source}: mapping {table.name}.{canonical} = {src!r}, but the source has no column {part!r}; "
+                f"its columns are: {', '.join(columns)}{_suggest(part, columns)}"
+            )
+    if len(parts) > 1 and table.column(canonical).dtype not in (NUMBER, INTEGER):
+        raise SchemaError(f"{source}: mapping {table.name}.{canonical} = {src!r} sums columns, but {canonical} is "
+                          f"{table.column(canonical).dtype}: only numeric columns can be summed")
+
+
 def resolve_side(table: Table, columns: list[str], mapping: dict[str, str], preset_side: dict) -> dict[str, dict[str, str]]:
     """Find the customer and product attributes a transactions source carries."""
     if table.name != "transactions":
         return {}
-    taken = set(mapping.values())
+    taken = used_columns(mapping, {}, columns)
     side: dict[str, dict[str, str]] = {}
     for target, attrs in SIDE_COLUMNS.items():
         chosen = {k: v for k, v in (preset_side.get(target) or {}).items() if v in columns}
@@ -155,11 +176,23 @@ def _check_required(table: Table, mapping: dict[str, str], columns: list[str], s
     if len(columns) == 1:
         hint = (f"; the file was read as one column ({columns[0][:60]!r}): is the delimiter wrong? "
                 "Give --delimiter, e.g. ';' or 'whitespace'")
+    taken = set(mapping.values())
+    likely = [f"--map {name.split()[0]}={found}" for name in missing
+              if (found := _likely_source(name.split()[0], [c for c in columns if c not in taken]))]
+    suggestion = f" (likely: {' '.join(likely)})" if likely else ""
     raise SchemaError(
         f"{source}: required column(s) {', '.join(missing)} of {table.name} not found; the source's columns are: "
         f"{', '.join(columns)}. Map them with --map CANONICAL=SOURCE (or [mapping.{table.name}] in "
-        f"micromarket.toml){_suggest(missing[0], columns)}{hint}"
+        f"micromarket.toml){suggestion}{hint}"
     )
+
+
+def _likely_source(canonical: str, columns: list[str]) -> str | None:
+    """The source column whose name is closest to the canonical name or one of its synonyms."""
+    names = [normalise(canonical), *SYNONYMS.get(canonical, ())]
+    scored = [(max(difflib.SequenceMatcher(None, normalise(c), n).ratio() for n in names), c) for c in columns]
+    best = max(scored, default=(0.0, None))
+    return best[1] if best[0] >= 0.6 else None
 
 
 def _suggest(name: str, candidates) -> str:

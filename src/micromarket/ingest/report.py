@@ -55,6 +55,8 @@ class LoadReport:
         Canonical column -> source column used.
     date_layouts : dict
         Timestamp layout detected or given per column.
+    unused_columns : list of str
+        Source columns that feed nothing: map them with ``--map`` if they matter.
     """
 
     load_id: int
@@ -74,6 +76,7 @@ class LoadReport:
     side_mapping: dict[str, dict[str, str]] = field(default_factory=dict)
     date_layouts: dict[str, str] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)
+    unused_columns: list[str] = field(default_factory=list)
     key_check: str = ""
     key_version: int = 0
     lines_rekeyed: int = 0
@@ -93,6 +96,8 @@ class LoadReport:
             ("excluded by quality rules", f"{self.rows_excluded:,}"),
             ("quarantined as invalid", f"{self.rows_quarantined:,}"),
         ]
+        if self.unused_columns:
+            out.append(("columns not used", ", ".join(self.unused_columns)))
         for column, layout in self.date_layouts.items():
             out.append((f"date layout {column}", layout))
         for rule, info in self.rules.items():
