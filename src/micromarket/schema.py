@@ -71,6 +71,10 @@ class Table:
     extra_numeric : bool
         Whether unmapped numeric source columns are kept as extra ``DOUBLE`` columns
         (census variables on ``areas``).
+    extra_attributes : bool
+        Whether every unmapped source column is kept as an extra column, numbers as
+        ``DOUBLE`` and the rest as text (customer and product attributes, described in
+        ``attributes``).
     ingestible : bool
         Whether ``ingest`` can load it from a file or database table.
     """
@@ -80,6 +84,7 @@ class Table:
     columns: tuple[Column, ...]
     natural_key: tuple[str, ...] = ()
     extra_numeric: bool = False
+    extra_attributes: bool = False
     ingestible: bool = True
 
     @property
@@ -133,6 +138,7 @@ CUSTOMERS = Table(
         _LOAD_ID,
     ),
     natural_key=("customer_id",),
+    extra_attributes=True,
 )
 
 TRANSACTIONS = Table(
@@ -177,6 +183,7 @@ PRODUCTS = Table(
         _LOAD_ID,
     ),
     natural_key=("product_id",),
+    extra_attributes=True,
 )
 
 STORES = Table(
@@ -282,6 +289,24 @@ LOADS = Table(
         Column("unloaded_at", TIMESTAMP, "When `micromarket unload` took the load's rows out again; NULL while they are in.",
                source=False),
     ),
+    ingestible=False,
+)
+
+ATTRIBUTES = Table(
+    "attributes",
+    "One row per extra column a load kept on `customers`, `products` or `areas` (columns the canonical model has no "
+    "name for: income band, household size, manufacturer, census variables), with its kind and, for bands, their order.",
+    (
+        Column("table_name", TEXT, "Table the column was added to.", source=False),
+        Column("column_name", TEXT, "The column, the source's name in snake case.", source=False),
+        Column("source_column", TEXT, "The source column it came from (in the latest load that carried it).", source=False),
+        Column("kind", TEXT, "`number`, `band` (ordered ranges such as `35-44`, `50-74K`, `65+`), `category` (few "
+               "distinct values) or `text`.", source=False),
+        Column("levels", TEXT, "JSON: a band's values in order, or a category's values by frequency; values that are "
+               "no band (`Unknown`) under `unordered`.", source=False),
+        Column("load_id", INTEGER, "The load that last described the column.", source=False),
+    ),
+    natural_key=("table_name", "column_name"),
     ingestible=False,
 )
 
@@ -672,7 +697,7 @@ PROPENSITY_RUNS = _runs("propensity_runs", "One row per `micromarket offers prop
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS,
+    for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS, ATTRIBUTES,
               CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
               AREA_TYPES, MICRO_MARKETS, STORE_CLUSTERS, ASSORTMENT_RECOMMENDATIONS, ASSORTMENT_SEGMENTS,
               ASSORTMENT_SUMMARY, OFFER_SCORES, OFFER_PLAN, OFFER_RUNS, RECOMMENDATIONS,

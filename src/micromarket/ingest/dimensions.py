@@ -7,48 +7,10 @@ already present. Within one file the last row of a key wins.
 
 from __future__ import annotations
 
-import re
-
 import duckdb
 
 from ..schema import Table
-from .mapping import used_columns
 from .sql import ident
-
-
-def extra_numeric_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict, source_types: dict) -> dict[str, str]:
-    """Unmapped source columns of ``areas`` whose every value is a number: kept as census variables.
-
-    Returns
-    -------
-    dict
-        Storage column name (snake case) -> ``"DOUBLE:<source column>"``.
-    """
-    if not table.extra_numeric:
-        return {}
-    used = used_columns(mapping, {}, list(source_types))
-    known = set(table.column_names)
-    extra = {}
-    for src in source_types:
-        if src in used:
-            continue
-        text = f"nullif(trim(CAST({ident(src)} AS VARCHAR)), '')"
-        bad, present = con.execute(
-            f"SELECT count(*) FILTER (WHERE {text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL), "
-            f"count({text}) FROM _src"
-        ).fetchone()
-        name = re.sub(r"[^0-9a-z]+", "_", src.lower()).strip("_") or "var"
-        if name[0].isdigit():
-            name = "v_" + name
-        if bad == 0 and present > 0 and name not in known:
-            extra[name] = f"DOUBLE:{src}"
-    return extra
-
-
-def add_extra_columns(con: duckdb.DuckDBPyConnection, table: Table, extra: dict[str, str]) -> None:
-    """Add the census variables ``extra`` names to the table (inside the load's transaction)."""
-    for name in extra:
-        con.execute(f"ALTER TABLE {ident(table.name)} ADD COLUMN IF NOT EXISTS {ident(name)} DOUBLE")
 
 
 def _event_key(table: Table, mapping: dict) -> str:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..exceptions import ConfigError
 from ..schema import TEXT, get_table
 from .convert import build_typed_view, first_problems, raise_for_problems
-from .dimensions import add_extra_columns, extra_numeric_columns, write_keyed
+from .attributes import add_extra_columns, describe_attributes, extra_columns
+from .dimensions import write_keyed
 from .mapping import resolve_mapping, resolve_side, used_columns
 from .presets import get_preset
 from .report import LoadReport
@@ -127,16 +128,16 @@ def _plan(ws, tbl, src: Source, preset_def, mapping, opts, on_error) -> dict:
                              ws.config["mapping"].get(tbl.name, {}), preset_def.get("mapping", {}))
     side = resolve_side(tbl, columns, colmap, preset_def.get("side", {}))
     extra = {f"_side_{t}_{a}": f"{TEXT}:{c}" for t, attrs in side.items() for a, c in attrs.items()}
-    census = extra_numeric_columns(con, tbl, colmap, src.columns)
+    kept = extra_columns(con, tbl, colmap, src.columns)
     required = [c for c in tbl.required if c in colmap]
-    layouts = build_typed_view(con, tbl, colmap, src.columns, opts, required, {**extra, **census}, source=src.name)
+    layouts = build_typed_view(con, tbl, colmap, src.columns, opts, required, {**extra, **kept}, source=src.name)
     invalid, problems = first_problems(con, src.name)
     problems = src.structural_errors[:20] + problems
     total_bad = invalid + len(src.structural_errors)
     if on_error == "fail":
         raise_for_problems(src.name, total_bad, problems)
-    used = used_columns(colmap, side, columns) | {c.split(":", 1)[1] for c in census.values()}
-    plan = {"mapping": colmap, "side": side, "census": census, "layouts": layouts,
+    used = used_columns(colmap, side, columns) | {c.split(":", 1)[1] for c in kept.values()}
+    plan = {"mapping": colmap, "side": side, "kept": kept, "layouts": layouts,
             "invalid": invalid, "problems": problems[:20], "rules": opts["rules"],
             "unused": [c for c in columns if c not in used and c != "_row"]}
     if tbl.name == "transactions":
@@ -194,14 +195,14 @@ def _write_keyed(con, tbl, src, plan, report, load_id, quarantine: bool) -> None
     if quarantine:
         _quarantine_rows(con, tbl.name, src.name, load_id, "_typed", "_problem IS NOT NULL",
                          "_problem.rule", "_problem.message")
-    add_extra_columns(con, tbl, plan["census"])
-    counts = write_keyed(con, tbl, plan["mapping"], plan["census"], load_id)
+    add_extra_columns(con, tbl, plan["kept"])
+    counts = write_keyed(con, tbl, plan["mapping"], plan["kept"], load_id)
     report.rows_loaded = counts["inserted"] + counts["updated"]
     report.rows_already_present = counts["unchanged"]
     report.excluded = {"duplicate_key": counts["duplicate_key"]} if counts["duplicate_key"] else {}
     report.summary = {"inserted": counts["inserted"], "updated": counts["updated"]}
-    if plan["census"]:
-        report.summary["census_variables"] = ", ".join(plan["census"])
+    if plan["kept"]:
+        report.attributes = describe_attributes(con, tbl, plan["kept"], load_id)
 
 
 def _quarantine_rows(con, table: str, source: str, load_id: int, relation: str, where: str,

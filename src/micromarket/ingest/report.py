@@ -57,6 +57,9 @@ class LoadReport:
         Timestamp layout detected or given per column.
     unused_columns : list of str
         Source columns that feed nothing: map them with ``--map`` if they matter.
+    attributes : list of dict
+        Extra columns kept (customer and product attributes, census variables), each with
+        ``column``, ``source``, ``kind`` and ``levels``.
     """
 
     load_id: int
@@ -77,6 +80,7 @@ class LoadReport:
     date_layouts: dict[str, str] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)
     unused_columns: list[str] = field(default_factory=list)
+    attributes: list[dict] = field(default_factory=list)
     key_check: str = ""
     key_version: int = 0
     lines_rekeyed: int = 0
@@ -96,6 +100,10 @@ class LoadReport:
             ("excluded by quality rules", f"{self.rows_excluded:,}"),
             ("quarantined as invalid", f"{self.rows_quarantined:,}"),
         ]
+        for attr in self.attributes:
+            levels = attr["levels"]["order"] if attr["kind"] == "band" else []
+            shown = f" ({' < '.join(levels)})" if levels else ""
+            out.append((f"kept as {attr['column']}", f"{attr['kind']}{shown}"))
         if self.unused_columns:
             out.append(("columns not used", ", ".join(self.unused_columns)))
         for column, layout in self.date_layouts.items():
