@@ -176,6 +176,18 @@ class MaximumLikelihoodFitter(BaseEstimator):
         Convergence tolerance of the optimiser (projected gradient).
     max_iter : int
         Iteration limit of the optimiser.
+
+    Attributes
+    ----------
+    params_ : dict
+        Maximum-likelihood estimates by name.
+    standard_errors_ : dict
+        Their standard errors (infinite where the log-likelihood does not curve down along one).
+    covariance_ : ndarray
+        Inverse observed information, parameters in ``_param_names`` order (for the error of
+        a function of several parameters, such as a mean rate).
+    log_likelihood_, n_obs_, converged_
+        The maximum, the weighted customer count, and whether the fit settled.
     """
 
     _param_names: tuple[str, ...] = ()
@@ -267,6 +279,7 @@ class MaximumLikelihoodFitter(BaseEstimator):
         self.converged_ = gain < _SETTLED_GAIN
         if not self.converged_:
             self._warn_unconverged(result, gain)
+        self.covariance_ = self._covariance(hessian)
         self.standard_errors_ = self._standard_errors(hessian)
 
     def _remaining_gain(self, params: np.ndarray, grad: np.ndarray, hessian: np.ndarray) -> float:
@@ -432,15 +445,20 @@ class MaximumLikelihoodFitter(BaseEstimator):
                                                  - total((i, -1), (j, 1)) + total((i, -1), (j, -1))) / (4 * steps[i] * steps[j])
         return hessian
 
+    @staticmethod
+    def _covariance(hessian: np.ndarray) -> np.ndarray:
+        """The inverse observed information (Hessian of -LL): the parameters' covariance (NaN if singular)."""
+        try:
+            return np.linalg.inv(-hessian)
+        except np.linalg.LinAlgError:
+            return np.full(hessian.shape, np.nan)
+
     def _standard_errors(self, hessian: np.ndarray) -> dict[str, float]:
         """Square roots of the diagonal of the inverse observed information (Hessian of -LL)."""
-        try:
-            variances = np.diag(np.linalg.inv(-hessian))
-            # A variance below zero means the log-likelihood is flat or still rising along that
-            # parameter (a ridge): the data do not pin it down, which an error of 0 would hide.
-            se = np.sqrt(np.where(variances > 0, variances, np.inf))
-        except np.linalg.LinAlgError:
-            se = np.full(len(hessian), np.nan)
+        variances = np.diag(self._covariance(hessian))
+        # A variance below zero means the log-likelihood is flat or still rising along that
+        # parameter (a ridge): the data do not pin it down, which an error of 0 would hide.
+        se = np.where(np.isnan(variances), np.nan, np.sqrt(np.where(variances > 0, variances, np.inf)))
         return dict(zip(self._param_names, se.tolist()))
 
     # -- reading ---------------------------------------------------------------------------

@@ -1,15 +1,33 @@
-"""Model selection: fit each purchase model on a calibration period, compare its holdout forecasts."""
+"""Model selection: fit each purchase model on a calibration period, compare its holdout forecasts.
+
+Two models are *tied* on the holdout when their errors cannot be told apart: their RMSEs
+differ by less than :data:`TIE_RMSE_GAP` (1 %), or the per-customer squared errors differ by
+no more than chance allows (a Diebold-Mariano test, paired over customers, at
+:data:`TIE_LEVEL`). The choice between tied models is then not supported by the holdout.
+
+References
+----------
+Diebold, F. X. and Mariano, R. S. (1995). Comparing predictive accuracy. Journal of Business
+& Economic Statistics 13(3), 253-263.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from .beta_geo import BetaGeoFitter
 from .modified_beta_geo import ModifiedBetaGeoFitter
 from .pareto_nbd import ParetoNBDFitter
 
 CANDIDATES = {"bgnbd": BetaGeoFitter, "pareto_nbd": ParetoNBDFitter, "mbgnbd": ModifiedBetaGeoFitter}
+
+#: Holdout RMSEs closer than this share of the best one are tied, whatever a test says: a
+#: difference that small changes no decision taken on the forecasts.
+TIE_RMSE_GAP = 0.01
+#: Significance level of the paired test below which a model is worse than the best one.
+TIE_LEVEL = 0.05
 
 
 def _calibration_frame(split: pd.DataFrame) -> pd.DataFrame:
@@ -37,8 +55,10 @@ def compare_models(split: pd.DataFrame, candidates: list[str] | None = None, fit
     (best name, {name: fitted model}, metrics DataFrame)
         Metrics per model: calibration log-likelihood and BIC (of the customers fitted),
         holdout RMSE and MAE per customer, the error of the total forecast in percent
-        (over all customers), and whether the fit converged. The best model has the lowest
-        holdout RMSE.
+        (over all customers), whether the fit converged, and against the best model (the
+        lowest holdout RMSE): ``rmse_gap_pct`` (how much higher its RMSE is, in percent),
+        ``tie_p_value`` (the paired test's p-value) and ``tied_with_best`` (see the module).
+        A model whose forecasts are not numbers has NaN errors and is never chosen.
     """
     names = candidates or list(CANDIDATES)
     cal = _calibration_frame(split)
@@ -46,11 +66,12 @@ def compare_models(split: pd.DataFrame, candidates: list[str] | None = None, fit
         cal.sample(n=fit_customers, random_state=random_state)
     actual = split["frequency_holdout"].to_numpy(dtype=float)
     duration = float(split["duration_holdout"].iloc[0])
-    fitted, rows = {}, []
+    fitted, rows, losses = {}, [], {}
     for name in names:
         model = CANDIDATES[name]().fit(fit_on)
         predicted = model.expected_purchases(cal, duration)
         fitted[name] = model
+        losses[name] = (predicted - actual) ** 2
         rows.append({
             "model": name, "log_likelihood": model.log_likelihood_,
             "bic": -2 * model.log_likelihood_ + 4 * np.log(len(fit_on)),
@@ -60,7 +81,39 @@ def compare_models(split: pd.DataFrame, candidates: list[str] | None = None, fit
             "converged": bool(model.converged_),
         })
     metrics = pd.DataFrame(rows).set_index("model")
-    return str(metrics["holdout_rmse"].idxmin()), fitted, metrics
+    best = str(metrics["holdout_rmse"].idxmin())
+    return best, fitted, metrics.join(_against_best(metrics, losses, best))
+
+
+def _against_best(metrics: pd.DataFrame, losses: dict[str, np.ndarray], best: str) -> pd.DataFrame:
+    """Per model: RMSE gap to the best in percent, the paired test's p-value, and whether they tie."""
+    rows = {}
+    for name, loss in losses.items():
+        gap = 100 * (metrics.loc[name, "holdout_rmse"] / metrics.loc[best, "holdout_rmse"] - 1)
+        p_value = paired_loss_p_value(loss, losses[best]) if name != best else np.nan
+        tied = name != best and bool(gap < 100 * TIE_RMSE_GAP or p_value >= TIE_LEVEL)
+        rows[name] = {"rmse_gap_pct": float(gap), "tie_p_value": float(p_value), "tied_with_best": tied}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def paired_loss_p_value(loss_a: np.ndarray, loss_b: np.ndarray) -> float:
+    """Two-sided p-value that two forecasts' mean losses on the same customers are equal.
+
+    The Diebold-Mariano statistic on the per-customer loss differences; customers are
+    independent, so the plain standard error of their mean serves. Identical forecasts give 1.
+
+    >>> paired_loss_p_value(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]))
+    1.0
+    >>> round(paired_loss_p_value(np.array([2.0, 3.1, 4.0, 5.2]), np.array([1.0, 2.0, 3.0, 4.0])), 4)
+    0.0
+    """
+    d = np.asarray(loss_a, dtype=float) - np.asarray(loss_b, dtype=float)
+    if not np.isfinite(d).all():
+        return float("nan")
+    se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+    if se == 0:
+        return 1.0 if d.mean() == 0 else 0.0
+    return float(2 * norm.sf(abs(d.mean()) / se))
 
 
 def holdout_by_frequency(model, split: pd.DataFrame, max_bucket: int = 7) -> pd.DataFrame:

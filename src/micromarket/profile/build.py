@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from ..backend import memory_share
 from ..clv import GammaGammaFitter
+from ..clv.diagnostics import dropout_identified, purchase_model_warnings
 from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
 from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, value_tiers
 from ..config import validate_profile
@@ -61,6 +62,10 @@ class ProfileResult:
     total_clv: float
     pareto_top20_share: float
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Whether the data show customers dropping out (if not, P(alive) is an artefact of the fit).
+    dropout_identified: bool = True
+    #: Why a figure of this run is weak (see :mod:`micromarket.clv.diagnostics`), one sentence each.
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -193,34 +198,25 @@ def _value(summary: pa.Table, end: dt.date, cal_end: dt.date, settings: dict,
     """Model choice and fit, and the value columns per customer (as Arrow), from :func:`_summary`."""
     unit = settings["unit"]
     rfm = pd.DataFrame({c: summary[c].to_numpy() for c in ("frequency", "recency", "T")})
-
-    step("choosing a model")
-    split = _split_frame(summary)
-    best, fitted, metrics = compare_models(split, list(settings["models"]), fit_customers=COMPARISON_CUSTOMERS)
-    by_frequency = holdout_by_frequency(fitted[best], split)
-
-    step("fitting")
-    model = CANDIDATES[best]().fit(rfm)
-    spend_in = pd.DataFrame({"frequency": rfm["frequency"], "monetary_value": summary["monetary_value"].to_numpy()})
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # Gamma-Gamma models positive spend: repeat buyers whose repeat purchases were free
-        # (CDNOW's zero-value orders) are left out of the fit, and still get a prediction.
-        paying = (spend_in["frequency"] > 0) & (spend_in["monetary_value"] > 0)
-        spend_model = GammaGammaFitter().fit(spend_in[paying])
-        free = int(((spend_in["frequency"] > 0) & ~paying).sum())
-        if free:
-            warnings.warn(f"{free:,} repeat buyer(s) whose repeat purchases were worth nothing were left out of "
-                          "the spend model's fit (it models positive spend); their expected spend is predicted",
-                          stacklevel=2)
-    spend = spend_model.expected_spend(spend_in)
+    # The fits' own warnings (a fit that stopped short, spend correlated with frequency) belong
+    # to the result, where the CLI, the run record and the report all read them.
+    with _recorded() as caught:
+        step("choosing a model")
+        split = _split_frame(summary)
+        best, fitted, metrics = compare_models(split, list(settings["models"]), fit_customers=COMPARISON_CUSTOMERS)
+        by_frequency = holdout_by_frequency(fitted[best], split)
+        step("fitting")
+        model = CANDIDATES[best]().fit(rfm)
+        spend_model, spend = _spend(rfm, summary["monetary_value"].to_numpy())
 
     step("valuing")
     margin = np.nan_to_num(summary["margin"].to_numpy(zero_copy_only=False), nan=settings["margin"])
     month = 365.25 / 12 / (7.0 if unit == "week" else 1.0)
     clv = customer_lifetime_value(model, rfm, spend, horizon_months=settings["horizon_months"],
                                   discount_rate=settings["discount_rate"], margin=margin, unit=unit)
-    values = summary.select(list(_SUMMARY_COLUMNS)).append_column("p_alive", pa.array(model.probability_alive(rfm)))
+    p_alive = model.probability_alive(rfm)
+    dropout = dropout_identified(model, rfm)
+    values = summary.select(list(_SUMMARY_COLUMNS)).append_column("p_alive", pa.array(p_alive))
     for name, column in (("expected_purchases", model.expected_purchases(rfm, settings["horizon_months"] * month)),
                          ("expected_spend", spend), ("margin", margin), ("clv", clv),
                          ("value_tier", value_tiers(clv)), ("value_decile", value_deciles(clv))):
@@ -233,9 +229,42 @@ def _value(summary: pa.Table, end: dt.date, cal_end: dt.date, settings: dict,
         comparison_customers=int(fitted[best].n_obs_), holdout_customers=len(split),
         holdout_by_frequency=by_frequency.to_dict("records"),
         customers=len(clv), total_clv=float(clv.sum()), pareto_top20_share=pareto_share(clv, 0.2),
-        settings={**settings, "warnings": [str(w.message) for w in caught]},
+        settings=settings,
+        dropout_identified=dropout[0],
+        warnings=purchase_model_warnings(best, model, dropout, p_alive, metrics, unit) + _distinct(caught),
     )
     return result, values
+
+
+def _spend(rfm: pd.DataFrame, monetary_value: np.ndarray) -> tuple[GammaGammaFitter, np.ndarray]:
+    """The Gamma-Gamma fit and every customer's expected spend per purchase."""
+    spend_in = pd.DataFrame({"frequency": rfm["frequency"], "monetary_value": monetary_value})
+    # Gamma-Gamma models positive spend: repeat buyers whose repeat purchases were free
+    # (CDNOW's zero-value orders) are left out of the fit, and still get a prediction.
+    paying = (spend_in["frequency"] > 0) & (spend_in["monetary_value"] > 0)
+    spend_model = GammaGammaFitter().fit(spend_in[paying])
+    free = int(((spend_in["frequency"] > 0) & ~paying).sum())
+    if free:
+        warnings.warn(f"{free:,} repeat buyer(s) whose repeat purchases were worth nothing were left out of "
+                      "the spend model's fit (it models positive spend); their expected spend is predicted",
+                      stacklevel=2)
+    return spend_model, spend_model.expected_spend(spend_in)
+
+
+@contextmanager
+def _recorded() -> Iterator[list]:
+    """Record the warnings a block raises instead of showing them (numerical noise such as a
+    logarithm of 0 met while the optimiser probes extreme parameters is dropped)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        yield caught
+
+
+def _distinct(caught: list) -> list[str]:
+    """The recorded warnings meant for users (UserWarning and its kin, such as a fit's
+    ConvergenceWarning; not a library's deprecation notices), each once, in order."""
+    return list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
 
 
 _SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase", "last_purchase")

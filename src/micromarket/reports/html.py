@@ -25,13 +25,18 @@ if TYPE_CHECKING:
 
 @dataclass
 class Section:
-    """A titled part of the report: an intro, key figures, charts (HTML fragments) and tables."""
+    """A titled part of the report: an intro, warnings, key figures, charts (HTML fragments) and tables.
+
+    ``warnings`` say why a figure of the section is weak; they are shown above the figures,
+    where no reader can miss them.
+    """
 
     title: str
     intro: str = ""
     figures: list[tuple[str, str]] = field(default_factory=list)
     charts: list[str] = field(default_factory=list)
     tables: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def chart(fig: go.Figure) -> str:

@@ -29,10 +29,13 @@ def value_section(ws: "Workspace") -> Section | None:
         f"Purchases follow the {run['model']} model (chosen for the lowest error on the {run['calibration_end']} to "
         f"{run['observation_end']} holdout), spend the Gamma-Gamma model; CLV is the margin expected over "
         f"{horizon} months, discounted at {run['settings']['discount_rate']:.1%} a month.")
+    # Runs recorded before warnings were kept have none to show.
+    sec.warnings = list(run.get("warnings", []))
+    alive = f"{prof['p_alive'].mean():.2f}" if run.get("dropout_identified", True) else "not identified"
     sec.figures = [
         ("Customers valued", f"{run['customers']:,}"), ("Total CLV", money(run["total_clv"], cur)),
         ("Mean CLV", money(prof["clv"].mean(), cur)), ("Top 20 % hold", f"{run['pareto_top20_share']:.0%} of CLV"),
-        ("Mean P(alive)", f"{prof['p_alive'].mean():.2f}"), ("Model", run["model"]),
+        ("Mean P(alive)", alive), ("Model", run["model"]),
     ]
     by_freq = pd.DataFrame(run["holdout_by_frequency"])
     fig = go.Figure([go.Bar(name="actual", x=by_freq["bucket"], y=by_freq["actual"]),
@@ -56,17 +59,35 @@ def value_section(ws: "Workspace") -> Section | None:
                        "header": ("model", "parameter", "estimate", "std. error"),
                        "rows": [(run["model"], k, f"{v:.4g}", f"{run['standard_errors'][k]:.3g}") for k, v in run["params"].items()]
                        + [("gamma-gamma", k, f"{v:.4g}", f"{run['spend_standard_errors'][k]:.3g}") for k, v in run["spend_params"].items()]})
-    fitted, scored = run.get("comparison_customers"), run.get("holdout_customers")
-    sec.tables.append({"caption": "Model comparison on the holdout (lowest RMSE chosen"
-                                  + (f"; fitted on {fitted:,} calibration customers" if fitted else "")
-                                  + (f", errors over {scored:,}" if scored else "") + ")",
-                       "header": ("model", "log-likelihood", "BIC", "holdout RMSE", "holdout MAE", "total error %",
-                                  "converged"),
-                       # Runs recorded before the column existed count as converged (they had no test).
-                       "rows": [(c["model"], f"{c['log_likelihood']:,.1f}", f"{c['bic']:,.1f}", f"{c['holdout_rmse']:.3f}",
-                                 f"{c['holdout_mae']:.3f}", f"{c['total_error_pct']:+.1f}",
-                                 "yes" if c.get("converged", True) else "no (see the warning)")
-                                for c in run["comparison"]]})
+    sec.tables.append(_comparison_table(run))
     sec.tables.append({"caption": "Value tiers", "header": ("tier", "customers", "CLV", "mean CLV"),
                        "rows": [(t, f"{r.customers:,}", money(r.clv, cur), money(r.mean_clv, cur)) for t, r in tiers.iterrows()]})
     return sec
+
+
+def _comparison_table(run: dict) -> dict:
+    """The candidates' holdout errors, and how each compares with the chosen model."""
+    fitted, scored = run.get("comparison_customers"), run.get("holdout_customers")
+    return {"caption": "Model comparison on the holdout (lowest RMSE chosen"
+                       + (f"; fitted on {fitted:,} calibration customers" if fitted else "")
+                       + (f", errors over {scored:,}" if scored else "") + ")",
+            "header": ("model", "log-likelihood", "BIC", "holdout RMSE", "holdout MAE", "total error %", "converged",
+                       "against the chosen"),
+            # Runs recorded before the column existed count as converged (they had no test).
+            "rows": [(c["model"], f"{c['log_likelihood']:,.1f}", f"{c['bic']:,.1f}", f"{c['holdout_rmse']:.3f}",
+                      f"{c['holdout_mae']:.3f}", f"{c['total_error_pct']:+.1f}",
+                      "yes" if c.get("converged", True) else "no (see the warning)", _against(run, c))
+                     for c in run["comparison"]]}
+
+
+def _against(run: dict, row: dict) -> str:
+    """``chosen``, ``tied (RMSE +0.2 %)``, ``worse (p = 0.001)``, or empty for runs recorded without the test."""
+    if row["model"] == run["model"]:
+        return "chosen"
+    if "tied_with_best" not in row:
+        return ""
+    if row["holdout_rmse"] != row["holdout_rmse"]:
+        return "no forecast (not a number)"
+    if row["tied_with_best"]:
+        return f"tied (RMSE {row['rmse_gap_pct']:+.2g} %)"
+    return f"worse (RMSE {row['rmse_gap_pct']:+.2g} %, p = {row['tie_p_value']:.2g})"
