@@ -20,6 +20,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
 
 
+def probability_of_one(model, X) -> np.ndarray:
+    """A fitted classifier's probability of class 1 per row, whatever classes it saw.
+
+    ``predict_proba(X)[:, 1]`` is only right when the model saw both 0 and 1: a group where
+    everyone (or no one) bought leaves a single class, whose one column then holds the
+    probability of *that* class (gradient boosting even returns a second, meaningless column).
+    """
+    classes = list(model.classes_)
+    if 1 not in classes:
+        return np.zeros(len(X))
+    return model.predict_proba(X)[:, classes.index(1)]
+
+
 class UpliftModel(BaseEstimator):
     """Base class: treatment encoding, per-treatment fitting and the predict contract.
 
@@ -86,7 +99,7 @@ class UpliftModel(BaseEstimator):
 
     def _score(self, model, X: np.ndarray) -> np.ndarray:
         """Expected outcome: the probability of 1 for classifiers, the prediction for regressors."""
-        return model.predict_proba(X)[:, 1] if is_classifier(model) else model.predict(X)
+        return probability_of_one(model, X) if is_classifier(model) else model.predict(X)
 
     def _pair(self, groups: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the control and treatment ``j`` (0-based), and the 0/1 treatment among them."""
@@ -94,4 +107,4 @@ class UpliftModel(BaseEstimator):
         return rows, (groups[rows] == j + 1).astype(int)
 
 
-__all__ = ["UpliftModel"]
+__all__ = ["UpliftModel", "probability_of_one"]

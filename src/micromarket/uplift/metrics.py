@@ -87,20 +87,35 @@ def perfect_uplift_curve(y_true, treatment) -> tuple[np.ndarray, np.ndarray]:
     return uplift_curve(y, 2 * (y == t) + summand, t)
 
 
-def _normalised_area(actual, perfect) -> float:
+def _normalised_area(actual, perfect, name: str) -> float:
     (x, curve), (x_best, best) = actual, perfect
     random = auc(np.array([0.0, x_best[-1]]), np.array([0.0, best[-1]]))
-    return float((auc(x, curve) - random) / (auc(x_best, best) - random))
+    span = auc(x_best, best) - random
+    if span == 0:
+        # The perfect ranking is no better than random, e.g. nobody (or everybody) responded.
+        raise ValueError(f"the {name} is undefined: the outcome does not vary within the treated and control rows, "
+                         "so no ranking can beat random")
+    return float((auc(x, curve) - random) / span)
+
+
+def _both_groups(y_true, uplift, treatment, name: str) -> None:
+    _, _, t = _arrays(y_true, uplift, treatment)
+    if not (t == 1).any() or not (t == 0).any():
+        raise ValueError(f"the {name} needs treated and control rows: got {int((t == 1).sum())} treated and "
+                         f"{int((t == 0).sum())} control")
 
 
 def qini_auc_score(y_true, uplift, treatment) -> float:
     """The Qini coefficient: normalised area under the Qini curve (see the module)."""
-    return _normalised_area(qini_curve(y_true, uplift, treatment), perfect_qini_curve(y_true, treatment))
+    _both_groups(y_true, uplift, treatment, "Qini coefficient")
+    return _normalised_area(qini_curve(y_true, uplift, treatment), perfect_qini_curve(y_true, treatment),
+                            "Qini coefficient")
 
 
 def uplift_auc_score(y_true, uplift, treatment) -> float:
     """AUUC: normalised area under the uplift curve (see the module)."""
-    return _normalised_area(uplift_curve(y_true, uplift, treatment), perfect_uplift_curve(y_true, treatment))
+    _both_groups(y_true, uplift, treatment, "AUUC")
+    return _normalised_area(uplift_curve(y_true, uplift, treatment), perfect_uplift_curve(y_true, treatment), "AUUC")
 
 
 def uplift_by_decile(y_true, uplift, treatment, bins: int = 10, confidence: float = 0.95) -> pd.DataFrame:
@@ -108,13 +123,15 @@ def uplift_by_decile(y_true, uplift, treatment, bins: int = 10, confidence: floa
 
     Per bin: rows treated and control, outcome means, their difference (the observed
     uplift), its standard error ``sqrt(s_t^2 / n_t + s_c^2 / n_c)`` and a normal interval;
-    ``predicted`` is the mean predicted uplift. Bin 1 holds the highest predictions.
+    ``predicted`` is the mean predicted uplift. Bin 1 holds the highest predictions; with fewer
+    rows than ``bins``, one row per bin.
     """
     y, u, t = _arrays(y_true, uplift, treatment)
     order = np.argsort(-u, kind="mergesort")
     z = norm.ppf(0.5 + confidence / 2)
     rows = []
-    for b, chunk in enumerate(np.array_split(order, bins), start=1):
+    # Fewer rows than bins would leave empty bins with nothing to average.
+    for b, chunk in enumerate(np.array_split(order, max(min(bins, len(order)), 1)), start=1):
         yt, yc = y[chunk][t[chunk] == 1], y[chunk][t[chunk] == 0]
         diff = yt.mean() - yc.mean() if len(yt) and len(yc) else np.nan
         se = np.sqrt(yt.var(ddof=1) / len(yt) + yc.var(ddof=1) / len(yc)) if len(yt) > 1 and len(yc) > 1 else np.nan

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import UpliftModel
+from ._base import UpliftModel, probability_of_one
 
 
 class TransformedOutcome(UpliftModel):
@@ -38,7 +38,7 @@ class TransformedOutcome(UpliftModel):
 
     def _effects(self, X):
         if self.outcome_is_binary_:
-            return np.column_stack([2 * m.predict_proba(X)[:, 1] - 1 for m in self.models_])
+            return np.column_stack([2 * probability_of_one(m, X) - 1 for m in self.models_])
         return np.column_stack([m.predict(X) for m in self.models_])
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from ._base import UpliftModel
+from ._base import UpliftModel, probability_of_one
 
 
 class XLearner(UpliftModel):
@@ -63,7 +63,7 @@ class XLearner(UpliftModel):
     def _effects(self, X):
         out = []
         for (tau0, tau1), g in zip(self.effect_models_, self.propensity_):
-            share = g if isinstance(g, float) else g.predict_proba(X)[:, 1]
+            share = g if isinstance(g, float) else probability_of_one(g, X)
             out.append(share * tau0.predict(X) + (1 - share) * tau1.predict(X))
         return np.column_stack(out)
 
