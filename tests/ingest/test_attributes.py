@@ -67,3 +67,21 @@ def test_a_products_file_keeps_manufacturer_and_size(ws, tmp_path):
     assert report.mapping["brand"] == "BRAND"
     assert ws.con.execute("SELECT department, curr_size_of_product FROM products WHERE product_id = '25671'").fetchone() == \
         ("GROCERY", "22 LB")
+
+
+def test_rules_read_bands_in_their_order(ws, tmp_path):
+    from micromarket.segments.rules import RuleError, rule_members
+
+    ws.ingest(write(tmp_path / "hh.csv", DEMOGRAPHICS), table="customers", mapping={"customer_id": "household_key"})
+
+    def members(rule):
+        return sorted(rule_members(ws, rule).execute()["customer_id"], key=int)
+
+    assert members('income_desc >= "50-74K"') == ["7", "13", "17", "18"]  # not "100-124K" < "50-74K" as text
+    assert members('customer.income_desc < "25-34K"') == ["16"]
+    assert members('kid_category_desc > 0') == ["8", "13", "17", "18"]  # None/Unknown is no band: not counted
+    assert members('kid_category_desc == "None/Unknown"') == ["1", "7", "16"]
+    assert members('age_desc between "25-34" and "45-54" and homeowner_desc == "Homeowner"') == ["7", "13"]
+    assert members('visits >= 4') == ["7", "16", "18"]
+    with pytest.raises(RuleError, match=r"'50-75K' is not a band of .*Under 15K < 25-34K.*did you mean '50-74K'"):
+        members('income_desc >= "50-75K"')

@@ -13,6 +13,7 @@ import ibis
 import ibis.expr.types as ir
 
 from ..dates import day_start
+from ..ingest.attributes import attribute_kinds
 from ..profile.rfm import customer_purchases
 from .rules import RuleContext, RuleError
 
@@ -55,7 +56,10 @@ def rule_context(ws: "Workspace", resolving: tuple[str, ...] = ()) -> RuleContex
         else:
             columns[name] = _column(name)
     columns["age"] = lambda t: ibis.literal(end.year) - t[_CUSTOMER + "birth_year"]
-    return RuleContext(base=base, columns=columns, bought=_bought(ws, end), in_segment=_in_segment(ws, resolving))
+    bands = {_CUSTOMER + name: info["levels"]["order"]
+             for name, info in attribute_kinds(ws.con, "customers").items() if info["kind"] == "band"}
+    return RuleContext(base=base, columns=columns, bought=_bought(ws, end), in_segment=_in_segment(ws, resolving),
+                       bands=bands)
 
 
 def _column(name: str) -> Callable[[ir.Table], ir.Value]:

@@ -8,12 +8,16 @@ expression; user text never reaches SQL except as literals that Ibis quotes. Exa
 
 Names
     Columns of ``customer_profile`` (``clv``, ``p_alive``, ``frequency``, ...), of
-    ``customers`` (``gender``, ``birth_year``, ... or ``customer.gender``), of the
-    customer's area (``area.median_income``, any census column, and ``area.type`` once
+    ``customers`` (``gender``, ``birth_year``, ... or ``customer.gender``, and every
+    attribute a customers file brought, such as ``income_desc``), of the customer's area (``area.median_income``, any census column, and ``area.type`` once
     ``micromarket segment areas`` has run), and ``age`` (years at the last transaction).
 Operators
     ``and or not``, ``== != < <= > >=``, ``in [..]``, ``not in [..]``,
     ``is null``, ``is not null``, ``between .. and ..``, ``+ - * /``, parentheses.
+    A band attribute (``income_desc`` with values such as ``Under 15K``, ``50-74K``,
+    ``250K+``) compares in its bands' order with one of its values
+    (``income_desc >= "50-74K"``) and by where its band starts with a number
+    (``kid_category_desc > 0``: one child or more).
 Functions
     ``bought(category=, product=, channel=, store=, within=, min_count=, min_spend=)``: the
     customer bought matching lines (in the last ``within``, e.g. ``"90d"``, ``"8w"``,
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import ibis
@@ -153,6 +157,8 @@ class RuleContext:
     columns: dict[str, Callable[[ir.Table], ir.Value]]
     bought: Callable[..., ir.Table]
     in_segment: Callable[[str], ir.Table]
+    #: Column of ``base`` -> its bands in order, for attributes such as income bands.
+    bands: dict[str, list[str]] = field(default_factory=dict)
 
 
 @v_args(meta=True)
@@ -198,6 +204,10 @@ class _ToIbis(Transformer):
     # -- operators --------------------------------------------------------------------------
     def compare(self, meta, items):
         left, op, right = items
+        if self._band(left) is not None:
+            left, right = self._banded(meta, left, right, str(op))
+        elif self._band(right) is not None:
+            right, left = self._banded(meta, right, left, str(op))
         self._check_types(meta, left, right, str(op))
         ops = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
                "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
@@ -218,6 +228,8 @@ class _ToIbis(Transformer):
 
     def between(self, meta, items):
         value, low, high = items
+        if self._band(value) is not None:
+            (value, low), (_, high) = self._banded(meta, value, low, "between"), self._banded(meta, value, high, "between")
         self._check_types(meta, value, low, "between")
         self._check_types(meta, value, high, "between")
         return value.between(low, high)
@@ -282,6 +294,34 @@ class _ToIbis(Transformer):
             raise self._error(meta, str(exc).split("\n")[-1]) from None
         return self.ctx.base.customer_id.isin(ids.customer_id)
 
+    # -- bands ----------------------------------------------------------------------------------
+    def _band(self, value) -> list[str] | None:
+        """The ordered bands of ``value`` if it is a band attribute's column, else ``None``."""
+        if isinstance(value, ir.Column) and type(value.op()).__name__ == "Field":
+            return self.ctx.bands.get(value.get_name())
+        return None
+
+    def _banded(self, meta, column, other, op: str):
+        """``(column, other)`` made comparable: positions in the band order against a band value
+        (equality stays equality of text, so ``== "Unknown"`` works), where a band starts
+        against a number; unchanged otherwise."""
+        order = self._band(column)
+        if order is None or not isinstance(other, ir.Scalar) or type(other.op()).__name__ != "Literal":
+            return column, other
+        value = other.op().value
+        if isinstance(value, str) and op in ("==", "!="):
+            return column, other
+        if isinstance(value, str):
+            if value not in order:
+                close = difflib.get_close_matches(value, order, n=2, cutoff=0.5)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise self._error(meta, f"{value!r} is not a band of {_describe(column)}; its bands in order: "
+                                        f"{' < '.join(order)}{hint}")
+            return _band_position(column, order), ibis.literal(float(order.index(value)))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return _band_start(column, order), other
+        return column, other
+
     # -- checks -------------------------------------------------------------------------------
     def _boolean(self, meta, value, word: str):
         if not isinstance(value, ir.Value) or not value.type().is_boolean():
@@ -295,6 +335,20 @@ class _ToIbis(Transformer):
             (lt.is_temporal() and (rt.is_temporal() or rt.is_string())) or (rt.is_temporal() and lt.is_string())
         if not comparable:
             raise self._error(meta, f"cannot compare {_describe(left)} ({lt}) with {_describe(right)} ({rt}) using {op}")
+
+
+def _band_position(column: ir.Value, order: list[str]) -> ir.Value:
+    """Each value's position in the band order (NULL for values outside it, such as ``Unknown``)."""
+    return ibis.cases(*[(column == band, float(i)) for i, band in enumerate(order)], else_=ibis.null("float64"))
+
+
+def _band_start(column: ir.Value, order: list[str]) -> ir.Value:
+    """Where each value's band starts (``50-74K``: 50000; an open lower end: below every number)."""
+    from ..ingest.attributes import band_bound
+
+    starts = [(band, band_bound(band)) for band in order]
+    return ibis.cases(*[(column == band, start if math.isfinite(start) else -1e300) for band, start in starts],
+                      else_=ibis.null("float64"))
 
 
 def _unquote(text: str) -> str:
