@@ -46,12 +46,18 @@ def consent(customers: pd.DataFrame, channel: str) -> pd.Series | None:
 
 
 def discount_depths(sensitivity: pd.Series, depths: list[float]) -> pd.Series:
-    """Depth per customer: the sensitivity ranking cut into ``len(depths)`` equal groups."""
+    """Depth per customer: the sensitivity ranking cut into ``len(depths)`` equal groups.
+
+    Customers without a sensitivity (no priced purchases) get the smallest depth: nothing shows
+    that a discount would move them, and a discount to someone who pays full price is a cost.
+    """
     depths = sorted(depths)
     if sensitivity.empty:
         return pd.Series(dtype=float)
+    known = sensitivity.notna().to_numpy()
     rank = sensitivity.rank(method="first", pct=True).to_numpy()
-    group = np.minimum((rank * len(depths) - 1e-9).astype(int), len(depths) - 1)
+    group = np.zeros(len(rank), dtype=int)
+    group[known] = np.minimum((rank[known] * len(depths) - 1e-9).astype(int), len(depths) - 1)
     return pd.Series(np.asarray(depths)[group], index=sensitivity.index)
 
 
@@ -61,7 +67,7 @@ def channel_responses(ws: "Workspace", days: int) -> pd.DataFrame:
     return ws.con.execute("""
         WITH contacts AS (
             SELECT customer_id, lower(channel) AS channel, assigned_at FROM campaign_members
-            WHERE lower(treatment_group) <> 'control' AND channel IS NOT NULL),
+            WHERE lower(trim(treatment_group)) <> 'control' AND channel IS NOT NULL),
         responded AS (
             SELECT c.customer_id, c.channel, c.assigned_at, count(t.ts) > 0 AS bought
             FROM contacts c LEFT JOIN transactions t

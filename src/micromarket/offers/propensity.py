@@ -3,8 +3,10 @@ in the next N days, from gradient boosting on their history, calibrated.
 
 Learnt the way it is used: features taken ``days`` before the last transaction, the outcome
 whether the customer bought the target in the ``days`` after; half of the customers are held
-out to measure discrimination (AUC) and calibration (Brier score, log loss, the reliability
-curve). The model then scores everyone with features taken today.
+out (:mod:`.split`) to measure discrimination (AUC) and calibration (Brier score, log loss, the
+reliability curve). The model then scores everyone with features taken today. Features the
+data cannot fill (no store channel, no birth years: empty or the same for everyone) are left
+out and named in ``notes``.
 
 Why calibrate: boosted trees rank well but their probabilities drift (too sure at the ends);
 an offer's expected value multiplies a probability by a margin, so the probability itself has
@@ -29,13 +31,21 @@ from ..dates import day_after_last_transaction, day_start
 from ..exceptions import SchemaError
 from ..profile.rfm import customer_purchases
 from .campaigns import customer_features
+from .features import usable_features
 from .scores import BASE
+from .split import held_out_half
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
 #: Features that describe the customer's history with the target itself.
 TARGET_FEATURES = ("target_lines", "target_days_since", "target_spend_share")
+
+#: Fewest customers to learn from, and fewest buyers and non-buyers: each held-out half then
+#: has both, and each of the three calibration folds of the training half too.
+MIN_CUSTOMERS, MIN_PER_CLASS = 100, 10
+#: Held-out AUC under which the result gets a note: the ranking is hardly better than chance.
+WEAK_AUC = 0.55
 
 
 @dataclass
@@ -47,6 +57,7 @@ class Propensity:
     split: dict
     quality: dict
     scores: pd.DataFrame = field(repr=False)   # customer_id, target, probability
+    notes: list[str] = field(default_factory=list)   # e.g. features left out
 
 
 def _target_filter(ws: "Workspace", target: str):
@@ -79,7 +90,7 @@ def _between(lines: ibis.Table, start: dt.date | None, end: dt.date) -> ibis.Tab
 
 
 def features_at(ws: "Workspace", at: dt.date, kind: str, value: str | None) -> pd.DataFrame:
-    """:data:`FEATURES` per customer with purchases before ``at``, and for a category or product
+    """:data:`~.campaigns.FEATURES` per customer with purchases before ``at``, and for a category or product
     target :data:`TARGET_FEATURES`: its purchase lines, days since the last one (NaN: never) and
     its share of the customer's spend."""
     frame = customer_features(ws, at)
@@ -139,15 +150,18 @@ def propensity(ws: "Workspace", *, target: str = "any", days: int = 30, seed: in
     end = day_after_last_transaction(ws)
     cutoff = end - dt.timedelta(days=days)
     past = features_at(ws, cutoff, kind, value)
-    if len(past) < 100:
-        raise SchemaError(f"{len(past)} customers bought before {cutoff}: too few to learn propensity (shorter days?)")
+    if len(past) < MIN_CUSTOMERS:
+        raise SchemaError(f"{len(past)} customers bought before {cutoff}: at least {MIN_CUSTOMERS} are needed to learn "
+                          f"propensity (a shorter --days moves {cutoff} later)")
     y = past.index.isin(_bought(ws, kind, value, cutoff, end)).astype(int)
-    if y.sum() < 10 or (1 - y).sum() < 10:
-        raise SchemaError(f"{int(y.sum())} of {len(y)} customers bought {target} between {cutoff} and {end - dt.timedelta(days=1)}: "
-                          "too few buyers or non-buyers to learn from")
-    columns = list(past.columns)
-    X = past.to_numpy()
-    test = np.random.default_rng(seed).random(len(X)) < 0.5
+    if min(y.sum(), (1 - y).sum()) < MIN_PER_CLASS:
+        raise SchemaError(f"{int(y.sum())} of {len(y)} customers bought {target} between {cutoff} and "
+                          f"{end - dt.timedelta(days=1)}: at least {MIN_PER_CLASS} buyers and {MIN_PER_CLASS} "
+                          "non-buyers are needed to learn from (another --days or --target changes that)")
+    columns, note = usable_features(past, list(past.columns))
+    X = past[columns].to_numpy()
+    # Three calibration folds of the training half each need a buyer and a non-buyer.
+    test = held_out_half(y, seed, minimum=3)
     calibrated = _model(seed).fit(X[~test], y[~test])
     raw = HistGradientBoostingClassifier(random_state=seed, **BASE).fit(X[~test], y[~test])
     quality = _quality(y[test], calibrated.predict_proba(X[test])[:, 1], raw.predict_proba(X[test])[:, 1])
@@ -157,12 +171,17 @@ def propensity(ws: "Workspace", *, target: str = "any", days: int = 30, seed: in
                            "probability": model.predict_proba(now.to_numpy())[:, 1], "days": days})
     split = {"features_at": cutoff.isoformat(), "outcome_until": (end - dt.timedelta(days=1)).isoformat(),
              "scored_at": end.isoformat(), "features": columns}
-    return Propensity(target, days, split, quality, scores)
+    notes = [note] if note else []
+    if quality["auc"] < WEAK_AUC:
+        notes.append(f"held-out AUC {quality['auc']:.3f}: the model ranks these {len(past):,} customers hardly better "
+                     "than chance, so the probabilities are close to the base rate for everyone")
+    return Propensity(target, days, split, quality, scores, notes)
 
 
 def save_propensity(ws: "Workspace", result: Propensity) -> None:
     """Replace the target's rows of ``propensity_scores`` and add the run to ``propensity_runs``."""
-    summary = {"target": result.target, "days": result.days, "split": result.split, "quality": result.quality}
+    summary = {"target": result.target, "days": result.days, "split": result.split, "quality": result.quality,
+               "notes": result.notes}
     with ws.transaction():
         ws.con.execute("DELETE FROM propensity_scores WHERE target = ?", [result.target])
         ws.append("propensity_scores", result.scores)

@@ -62,6 +62,8 @@ def _recommendations(ws: "Workspace", sec: Section, run: dict) -> None:
 
 def _propensity(sec: Section, run: dict) -> None:
     q = run["quality"]
+    if run.get("notes"):
+        sec.intro += " Propensity: " + " ".join(f"{n[0].upper()}{n[1:]}." for n in run["notes"])
     sec.figures += [(f"Propensity to buy {run['target']} in {run['days']} days: AUC", f"{q['auc']:.3f}"),
                     ("Brier score, calibrated (raw)", f"{q['brier']:.4f} ({q['brier_raw']:.4f})"),
                     ("Buyers in the top decile / overall", f"{q['top_decile_rate']:.0%} / {q['base_rate']:.0%}")]
