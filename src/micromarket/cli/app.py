@@ -14,7 +14,7 @@ from ..ingest.presets import PRESETS
 from ..schema import INGESTIBLE
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, pairs, print_json
-from .progress import counter, note, results, steps
+from .progress import counter, note, results, steps, warn
 from .local import app as local_app
 from .offers import app as offers_app
 from .segment import app as segment_app
@@ -118,6 +118,8 @@ def profile(
         se = {**result.standard_errors, **result.spend_standard_errors}[name]
         out.add_row(name, f"{value:.4g}", f"{se:.3g}")
     results.print(out)
+    for message in result.warnings:
+        warn(message)
     results.print(f"Total CLV over {ws.config['profile']['horizon_months'] if horizon_months is None else horizon_months} "
                   f"months: {result.total_clv:,.0f}; the top 20 % of customers hold {result.pareto_top20_share:.0%} of it.")
 
