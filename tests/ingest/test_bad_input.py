@@ -3,6 +3,7 @@
 import pytest
 
 from micromarket import IngestError, SchemaError
+from micromarket.exceptions import ConfigError
 
 from helpers import write
 
@@ -177,3 +178,12 @@ def test_a_date_error_points_to_the_date_format_option(ws, tmp_path):
     path = write(tmp_path / "dots.csv", HEADER + "I1,C1,2017.10.02 09:30,P1,1,2.0\nI2,C1,2017-10-03,P1,1,2.0\n")
     with pytest.raises(IngestError, match=r"--date-format"):
         ws.ingest(path)
+
+
+def test_the_target_table_must_be_one_users_load(ws, tmp_path):
+    path = write(tmp_path / "s.csv", HEADER + GOOD)
+    with pytest.raises(ConfigError) as err:
+        ws.ingest(path, table="customer")
+    assert "did you mean 'customers'" in str(err.value) and "customer_profile" not in str(err.value)
+    with pytest.raises(ConfigError, match="customer_profile' is written by micromarket itself"):
+        ws.ingest(path, table="customer_profile")

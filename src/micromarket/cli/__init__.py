@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``micromarket`` console script."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("default")  # each distinct warning once
+            # What is meant for users (UserWarning and its kin, such as a fit that stopped short),
+            # each distinct one once; libraries' deprecations and numerical noise are not.
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("default", UserWarning)
             warnings.showwarning = _show_warning
             app(args=argv, prog_name="micromarket")
     except MicromarketError as exc:

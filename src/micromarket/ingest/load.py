@@ -8,12 +8,13 @@ together or not at all, so an exception or a ``kill -9`` leaves the workspace as
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..exceptions import ConfigError
-from ..schema import TEXT, get_table
+from ..schema import INGESTIBLE, TABLES, TEXT, get_table
 from .convert import build_typed_view, first_problems, raise_for_problems
 from .attributes import add_extra_columns, describe_attributes, extra_columns
 from .dimensions import write_keyed
@@ -75,9 +76,7 @@ def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, 
     """
     step = progress or (lambda _name: None)
     preset_def = get_preset(preset)
-    tbl = get_table(preset_def.get("table", table) if preset else table)
-    if not tbl.ingestible:
-        raise ConfigError(f"{tbl.name} is written by micromarket itself and cannot be ingested")
+    tbl = _target(preset_def.get("table", table) if preset else table)
     opts = _options(ws, preset_def, options)
     on_error = on_error or ws.config["ingest"]["on_error"]
     if on_error not in ("fail", "quarantine"):
@@ -93,6 +92,16 @@ def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, 
         return _write(ws, tbl, src, plan, preset, started)
     finally:
         drop_temporaries(con)
+
+
+def _target(name: str):
+    """The table a load writes: one of the tables users load, named with a suggestion otherwise."""
+    if name not in INGESTIBLE:
+        written = " is written by micromarket itself and" if name in TABLES else " is not a table and"
+        close = difflib.get_close_matches(str(name), INGESTIBLE, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{name!r}{written} cannot be loaded; load into one of: {', '.join(INGESTIBLE)}{hint}")
+    return get_table(name)
 
 
 def _options(ws: "Workspace", preset_def: dict, options: dict) -> dict:

@@ -110,10 +110,29 @@ def _bought(ws: "Workspace", end: dt.date) -> Callable[..., ir.Table]:
 def _known(table: ir.Table, column: str, value) -> None:
     """Refuse a value the data never has (a misspelt category is an error, not an empty segment)."""
     values = [v for v in table.select(column).distinct().execute()[column].dropna().tolist()]
-    if values and value not in values:
-        close = difflib.get_close_matches(str(value), [str(v) for v in values], n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"values: {', '.join(map(repr, sorted(values)[:20]))}"
-        raise RuleError(str(value), None, f"no {column} {value!r} in the data; {hint}")
+    if not values:
+        raise RuleError(str(value), None, f"no {column} {value!r}: the data have no {column} at all"
+                        + (" (load a products file with categories)" if column == "category" else ""))
+    if value not in values:
+        raise RuleError(str(value), None, f"no {column} {value!r} in the data; {suggest_value(value, values)}")
+
+
+def suggest_value(value, values: list) -> str:
+    """``did you mean ...?`` for a value not in ``values``: the same text in another case first,
+    then close spellings (case ignored); else the values themselves, all of them when few."""
+    text = str(value).casefold()
+    by_fold = {}
+    for v in values:
+        by_fold.setdefault(str(v).casefold(), str(v))
+    if text in by_fold:
+        return f"did you mean {by_fold[text]!r}?"
+    close = [by_fold[c] for c in difflib.get_close_matches(text, list(by_fold), n=3, cutoff=0.5)]
+    close += [by_fold[c] for c in by_fold if text in c and by_fold[c] not in close][:3]
+    if close:
+        return f"did you mean {', '.join(map(repr, close))}?"
+    shown = sorted(map(str, values))
+    more = f" ... ({len(shown) - 40:,} more)" if len(shown) > 40 else ""
+    return f"values: {', '.join(map(repr, shown[:40]))}{more}"
 
 
 def _in_segment(ws: "Workspace", resolving: tuple[str, ...]) -> Callable[[str], ir.Table]:
