@@ -1,4 +1,4 @@
-"""``micromarket offers ...``: uplift learnt from a past campaign, and the offer plan."""
+"""``micromarket offers ...``: past campaigns checked, uplift learnt from a balanced one, and the offer plan."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from rich.table import Table as RichTable
 
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, print_json
-from .progress import note, results, steps
+from .progress import note, results, steps, warn
 
-app = typer.Typer(help="Next best offers: uplift from past randomised campaigns, and who gets what under a budget.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Next best offers: uplift from past campaigns whose control group passes the balance check, "
+                       "and who gets what under a budget.", no_args_is_help=True)
 
 CampaignOpt = typer.Option(None, "--campaign", help="Campaign to learn from (default: the latest).")
 DaysOpt = typer.Option(None, min=1, help="Response window after assignment, days (default [offers] days).")
@@ -27,6 +27,36 @@ def _score(ws, campaign, days, learner, contact_cost):
     return score_offers(ws, campaign_id=campaign, days=days, learner=learner, contact_cost=contact_cost)
 
 
+def _balance_table(campaign_id: str, assigned, balance: dict) -> RichTable:
+    """Each arm's pre-campaign means and SMDs against the control (``balance``: arm -> Balance.to_dict())."""
+    arms = list(balance)
+    first = balance[arms[0]]
+    out = RichTable(title=f"Balance check of {campaign_id}: members before {assigned}, treated against control "
+                          f"(|SMD| > {first['threshold']:g} flags a difference)")
+    out.add_column("feature")
+    out.add_column("control", justify="right")
+    for arm in arms:
+        out.add_column(arm, justify="right")
+        out.add_column("SMD" if len(arms) == 1 else f"SMD {arm}", justify="right")
+    for i, row in enumerate(first["features"]):
+        cells = [row["feature"], _number(row["control_mean"])]
+        for arm in arms:
+            other = balance[arm]["features"][i]
+            smd = "n/a" if other["smd"] is None else f"{other['smd']:+.3f}"
+            cells += [_number(other["treated_mean"]), f"[red]{smd}[/red]" if other["flagged"] else smd]
+        out.add_row(*cells)
+    return out
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+
+
+def _verdict(balance: dict) -> str:
+    largest = "; ".join(f"{arm}: {b['largest']}" if len(balance) > 1 else b["largest"] for arm, b in balance.items())
+    return f"Balance check passed: treated and control were alike before the campaign (largest |SMD|: {largest})."
+
+
 def _quality_table(scores) -> RichTable:
     out = RichTable(title=f"Uplift learnt from {scores.campaign['campaign_id']} ({scores.campaign['learner']}-learner), "
                           "checked on the held-out half")
@@ -38,20 +68,75 @@ def _quality_table(scores) -> RichTable:
     return out
 
 
+def _print_learnt(scores) -> None:
+    """The balance check first, then what was learnt, then the notes."""
+    results.print(_balance_table(scores.campaign["campaign_id"], scores.campaign["assigned"], scores.balance))
+    results.print(_verdict(scores.balance))
+    results.print(_quality_table(scores))
+    for message in scores.notes:
+        note(message)
+
+
+def _scores_json(scores) -> dict:
+    return {"campaign": scores.campaign, "balance": scores.balance, "value_per_response": scores.value_per_response,
+            "quality": scores.quality, "notes": scores.notes}
+
+
+@app.command("campaigns")
+def campaigns(campaign: Optional[str] = typer.Option(None, "--campaign", help="Check and describe this campaign only, "
+                                                                                "feature by feature."),
+              days: Optional[int] = DaysOpt, workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+    """Check every past campaign's design: a control group, and treated and control alike before it
+    (balance check); describe each one's response rates (causal only for balanced campaigns)."""
+    from ..offers.campaigns import campaign_ids, check_campaign
+
+    with Workspace.open(workspace) as ws:
+        days = days or ws.config["offers"]["days"]
+        # With no campaign at all, checking "the latest" raises the error that says how to load one.
+        checks = [check_campaign(ws, name, days) for name in ([campaign] if campaign else campaign_ids(ws) or [None])]
+    if as_json:
+        print_json([c.to_dict() for c in checks])
+        return
+    results.print(_campaigns_table(checks, days))
+    for check in checks:
+        if campaign and check.balance:
+            results.print(_balance_table(check.campaign_id, check.assigned, {a: b.to_dict() for a, b in check.balance.items()}))
+        if not check.usable:
+            warn(f"{check.campaign_id} is {'a sent list' if check.design == 'sent list' else check.design}: "
+                 f"{check.reason}. Its response rates describe who was sent it; they are not its effect, and "
+                 "`offers score` and `offers plan` will not learn uplift from it.")
+    for message in dict.fromkeys(m for c in checks for m in c.notes):
+        note(message)
+
+
+def _campaigns_table(checks, days: int) -> RichTable:
+    out = RichTable(title=f"Past campaigns: design, balance before assignment, and who bought within {days} days "
+                          "(members who had bought before)")
+    for column in ("campaign", "assigned", "members", "design", "largest |SMD|", "bought within the window"):
+        out.add_column(column, justify="right" if column in ("members", "largest |SMD|") else "left")
+    for check in checks:
+        members = ", ".join(f"{arm} {n:,}" for arm, n in check.arms.items())
+        largest = "; ".join(b.summary(1) for b in check.balance.values()) or "n/a"
+        rates = check.responses()
+        bought = ", ".join(f"{arm} {row.bought:.1%}" for arm, row in rates.iterrows())
+        design = check.design if check.usable else f"{check.design} (not causal)"
+        out.add_row(check.campaign_id, str(check.assigned), members, design, largest, bought)
+    return out
+
+
 @app.command("score")
 def score(campaign: Optional[str] = CampaignOpt, days: Optional[int] = DaysOpt, learner: Optional[str] = LearnerOpt,
           contact_cost: Optional[float] = CostOpt, workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
-    """Learn each offer's uplift from a past campaign and store every customer's scores (offer_scores)."""
+    """Check the campaign's balance, learn each offer's uplift from it and store every customer's scores (offer_scores)."""
     from ..offers.scores import save_scores
 
     with Workspace.open(workspace) as ws:
         result = _score(ws, campaign, days, learner, contact_cost)
         save_scores(ws, result)
     if as_json:
-        print_json({"campaign": result.campaign, "value_per_response": result.value_per_response,
-                    "quality": result.quality})
+        print_json(_scores_json(result))
         return
-    results.print(_quality_table(result))
+    _print_learnt(result)
 
 
 @app.command("plan")
@@ -74,10 +159,10 @@ def plan(campaign: Optional[str] = CampaignOpt, days: Optional[int] = DaysOpt, l
         save_scores(ws, scores)
         save_plan(ws, scores, result)
     if as_json:
-        print_json({"campaign": scores.campaign, "quality": scores.quality, "planned": len(result.plan),
-                    "comparison": result.comparison.to_dict("records"), "notes": result.notes})
+        print_json({**_scores_json(scores), "planned": len(result.plan),
+                    "comparison": result.comparison.to_dict("records"), "notes": scores.notes + result.notes})
         return
-    results.print(_quality_table(scores))
+    _print_learnt(scores)
     out = RichTable(title=f"The plan: {len(result.plan):,} of {result.eligible:,} reachable customers"
                           + (f", budget {result.budget:,.2f}" if result.budget else ", no budget limit"))
     for column in ("targeting", "customers", "cost", "expected profit", "realised on held-out half"):
@@ -143,7 +228,7 @@ def propensity(target: str = typer.Option("any", help="any, category:<name> or p
     q = result.quality
     if as_json:
         print_json({"target": result.target, "days": result.days, "split": result.split, "customers": len(result.scores),
-                    "quality": {k: v for k, v in q.items() if k not in ("roc",)}})
+                    "quality": {k: v for k, v in q.items() if k not in ("roc",)}, "notes": result.notes})
         return
     out = RichTable(title=f"Propensity to buy {result.target} within {result.days} days, on {q['customers']:,} held-out "
                           f"customers (features at {result.split['features_at']})")
@@ -154,3 +239,5 @@ def propensity(target: str = typer.Option("any", help="any, category:<name> or p
     results.print(out)
     results.print(f"Base rate {q['base_rate']:.1%}; top decile {q['top_decile_rate']:.1%}. "
                   f"{len(result.scores):,} customers scored into propensity_scores.")
+    for message in result.notes:
+        note(message)

@@ -1,6 +1,6 @@
 """The offer plan: who gets which offer under the budget, consent and contact caps, and how it
 compares with the usual targeting rules, in expected profit now and in realised profit on the
-campaign's held-out randomised half.
+held-out half of the campaign learnt from (one whose groups passed the balance check).
 
 Rules compared with the plan (each gives every chosen customer their best-uplift offer):
 
@@ -9,9 +9,10 @@ Rules compared with the plan (each gives every chosen customer their best-uplift
 - *uplift above zero*: everyone with a positive estimated uplift;
 - *random*: as many random eligible customers as the plan contacts.
 
-Realised profit on held-out members uses the randomisation: for the members a rule selects,
-incremental responses = selected x (response rate of the treated among them - that of the
-control among them), times the value of a response, minus a contact cost per selected member.
+Realised profit on held-out members compares the campaign's treated and control members, which
+the balance check found alike before it: for the members a rule selects, incremental responses
+= selected x (response rate of the treated among them - that of the control among them), times
+the value of a response, minus a contact cost per selected member.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def _compare(chosen, profit, uplift, cost, eligible, propensity, scores: OfferSc
 
 
 def _realised(scores: OfferScores, budget, n_customers: int, rng) -> dict[str, float]:
-    """Each rule applied to the held-out members, scored with the randomisation (see the module)."""
+    """Each rule applied to the held-out members, scored by treated against control (see the module)."""
     members = scores.held_out
     offer = scores.offers[0]  # one offer at a time: the first (the campaign's main treatment)
     value, contact = scores.value_per_response[offer], scores.campaign["contact_cost"]
@@ -157,10 +158,11 @@ def _realised(scores: OfferScores, budget, n_customers: int, rng) -> dict[str, f
 
 def save_plan(ws: "Workspace", scores: OfferScores, result: OfferPlan) -> None:
     """Replace ``offer_plan`` and add the run to ``offer_runs``, in one transaction."""
-    summary = {"campaign": {k: str(v) for k, v in scores.campaign.items()}, "offers": scores.offers,
+    campaign = {k: (v if isinstance(v, (list, int, float)) else str(v)) for k, v in scores.campaign.items()}
+    summary = {"campaign": campaign, "offers": scores.offers, "balance": scores.balance,
                "value_per_response": scores.value_per_response,
                "quality": scores.quality,
-               "budget": result.budget, "eligible": result.eligible, "notes": result.notes,
+               "budget": result.budget, "eligible": result.eligible, "notes": scores.notes + result.notes,
                "comparison": result.comparison.to_dict("records")}
     with ws.transaction():
         ws.con.execute("DELETE FROM offer_plan")

@@ -1,6 +1,6 @@
-"""Offer scores: each customer's uplift for each offer of a past randomised campaign, learnt
-from that campaign, checked on a held-out half, and the expected incremental profit of
-contacting them.
+"""Offer scores: each customer's uplift for each offer of a past campaign whose treated and
+control groups pass the balance check (:mod:`.campaigns`), learnt from that campaign, checked
+on a held-out half, and the expected incremental profit of contacting them.
 
 An offer is a treatment arm of the campaign (its variant). Expected incremental profit of a
 contact = uplift x value of a response - contact cost - discount cost, where the value of a
@@ -21,9 +21,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 
 from ..dates import day_after_last_transaction
 from ..exceptions import SchemaError
-from ..uplift import SLearner, TLearner, TransformedOutcome, XLearner, qini_auc_score, uplift_auc_score, uplift_by_decile
-from .campaigns import FEATURES, campaign_data, customer_features
+from ..uplift import (SLearner, TLearner, TransformedOutcome, XLearner, probability_of_one, qini_auc_score,
+                      uplift_auc_score, uplift_by_decile)
+from .campaigns import CONTROL, campaign_data, customer_features
 from .levers import personal_levers
+from .split import held_out_half
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -34,10 +36,19 @@ LEARNERS = {"s": SLearner, "t": TLearner, "x": XLearner, "transformed": Transfor
 #: effect is a small difference between two noisy response rates and deep trees fit the noise.
 BASE = {"max_iter": 200, "learning_rate": 0.03, "max_depth": 3, "min_samples_leaf": 200}
 
+#: Fewest buyers, and fewest non-buyers, each arm needs: half of them train, half check, and
+#: a held-out half without a buyer in an arm has no Qini coefficient at all.
+MIN_OUTCOMES = 10
+
 
 @dataclass
 class OfferScores:
-    """What :func:`score_offers` learnt and scored."""
+    """What :func:`score_offers` learnt and scored.
+
+    ``campaign`` describes the campaign learnt from (``campaign_id``, ``assigned``, ``days``,
+    ``arms``, ``design``, ``features``, ``learner``, ``contact_cost``); ``balance`` is its
+    balance check per treated arm; ``notes`` say what the models left out.
+    """
 
     campaign: dict
     offers: list[str]
@@ -46,6 +57,8 @@ class OfferScores:
     scores: pd.DataFrame = field(repr=False)
     levers: pd.DataFrame = field(repr=False)   # per customer: discount depth, channel, send time
     held_out: pd.DataFrame = field(repr=False)  # held-out members with their predicted uplift, for realised profit
+    balance: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def _learner(name: str, seed: int):
@@ -53,21 +66,62 @@ def _learner(name: str, seed: int):
         raise SchemaError(f"learner {name!r}: use auto or one of {', '.join(LEARNERS)}")
     base = HistGradientBoostingClassifier(random_state=seed, **BASE)
     if name == "x":  # its second stage models imputed effects, which need the same restraint
-        return XLearner(base, control="control", effect_estimator=HistGradientBoostingRegressor(random_state=seed, **BASE))
-    return LEARNERS[name](base, control="control")
+        return XLearner(base, control=CONTROL, effect_estimator=HistGradientBoostingRegressor(random_state=seed, **BASE))
+    return LEARNERS[name](base, control=CONTROL)
 
 
-def _quality(model, test: pd.DataFrame) -> dict:
+def _check_enough(members: pd.DataFrame, info: dict) -> None:
+    """Every arm needs :data:`MIN_OUTCOMES` buyers and non-buyers in the response window."""
+    counts = members.groupby("arm")["bought"].agg(["sum", "size"])
+    for arm, row in counts.iterrows():
+        buyers, others = int(row["sum"]), int(row["size"] - row["sum"])
+        if min(buyers, others) < MIN_OUTCOMES:
+            remedy = (f"the data cover only {info['observed_days']} of the {info['days']} days after it: load later "
+                      "transactions" if info["observed_days"] < info["days"] and buyers < MIN_OUTCOMES else
+                      f"a {'longer' if buyers < MIN_OUTCOMES else 'shorter'} --days changes how many count as buyers")
+            raise SchemaError(
+                f"campaign {info['campaign_id']!r}: {buyers:,} of the {int(row['size']):,} {arm} members with earlier "
+                f"purchases bought within {info['days']} days of {info['assigned']}: each group needs at least "
+                f"{MIN_OUTCOMES} buyers and {MIN_OUTCOMES} non-buyers to learn uplift from ({remedy})")
+
+
+def _split(members: pd.DataFrame, seed: int) -> np.ndarray:
+    """The held-out half, with buyers and non-buyers of every arm in both halves."""
+    return held_out_half((members["arm"] + ":" + members["bought"].astype(str)).to_numpy(), seed, minimum=2)
+
+
+def _quality(model, test: pd.DataFrame, features: list[str]) -> dict:
     """Qini coefficient, AUUC and uplift by decile of each offer on the held-out members."""
-    uplift = np.atleast_2d(model.predict(test[list(FEATURES)].to_numpy()).T).T
+    uplift = np.atleast_2d(model.predict(test[features].to_numpy()).T).T
     out = {}
     for j, offer in enumerate(model.treatments_):
-        rows = test["arm"].isin([offer, "control"]).to_numpy()
+        rows = test["arm"].isin([offer, CONTROL]).to_numpy()
         y, t, u = test["bought"].to_numpy()[rows], (test["arm"].to_numpy()[rows] == offer).astype(int), uplift[rows, j]
         out[offer] = {"qini": qini_auc_score(y, u, t), "auuc": uplift_auc_score(y, u, t),
                       "deciles": uplift_by_decile(y, u, t).to_dict("records"),
                       "average_uplift": float(y[t == 1].mean() - y[t == 0].mean())}
     return out
+
+
+def _choose(members: pd.DataFrame, features: list[str], learner: str, seed: int):
+    """Fit the candidate learners on the training half, check them on the held-out half, and
+    return the chosen learner's name, its quality, and the held-out members with their scores."""
+    X, y, arm = members[features].to_numpy(), members["bought"].to_numpy(), members["arm"].to_numpy()
+    test = _split(members, seed)
+    held_out = members[test].copy()
+    candidates = list(LEARNERS) if learner == "auto" else [learner]
+    fitted = {name: _learner(name, seed).fit(X[~test], y[~test], arm[~test]) for name in candidates}
+    checks = {name: _quality(model, held_out, features) for name, model in fitted.items()}
+    # "auto": the learner with the best mean Qini coefficient on the held-out half.
+    learner = max(checks, key=lambda name: np.mean([q["qini"] for q in checks[name].values()]))
+    quality = {offer: {**q, "qini_by_learner": {name: checks[name][offer]["qini"] for name in checks}}
+               for offer, q in checks[learner].items()}
+    control = members[~test & (members["arm"] == CONTROL)]
+    held_out["propensity"] = probability_of_one(_baseline(control, features), X[test])
+    predicted = np.atleast_2d(fitted[learner].predict(X[test]).T).T
+    for j, offer in enumerate(fitted[learner].treatments_):
+        held_out[f"uplift:{offer}"] = predicted[:, j]
+    return learner, quality, held_out
 
 
 def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int | None = None,
@@ -78,7 +132,8 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
     ----------
     ws : Workspace
     campaign_id : str, optional
-        The campaign to learn from (default: the latest).
+        The campaign to learn from (default: the latest). It must pass the balance check
+        (:mod:`micromarket.offers.campaigns`).
     days : int, optional
         Response window after assignment (default ``[offers] days``).
     learner : {"auto", "x", "t", "s", "transformed"}, optional
@@ -88,29 +143,25 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
         Cost of one contact (default ``[offers] contact_cost``).
     seed : int
         Seed of the held-out split and the base learners.
+
+    Raises
+    ------
+    CampaignDesignError
+        When the campaign is a sent list (no control group, or groups that differed before it).
+    SchemaError
+        When an arm has too few buyers or non-buyers to learn from.
     """
     settings = ws.config["offers"]
     days, learner = days or settings["days"], learner or settings["learner"]
     contact_cost = settings["contact_cost"] if contact_cost is None else contact_cost
+    if learner != "auto":
+        _learner(learner, seed)  # an unknown name fails before any work
     members, info = campaign_data(ws, campaign_id, days)
-    X = members[list(FEATURES)].to_numpy()
-    test = np.random.default_rng(seed).random(len(members)) < 0.5
-    held_out = members[test].copy()
-    candidates = list(LEARNERS) if learner == "auto" else [learner]
-    fitted = {name: _learner(name, seed).fit(X[~test], members["bought"].to_numpy()[~test],
-                                             members["arm"].to_numpy()[~test]) for name in candidates}
-    checks = {name: _quality(model, held_out) for name, model in fitted.items()}
-    # "auto": the learner with the best mean Qini coefficient on the held-out half.
-    learner = max(checks, key=lambda name: np.mean([q["qini"] for q in checks[name].values()]))
-    checked, quality = fitted[learner], checks[learner]
-    quality = {offer: {**q, "qini_by_learner": {name: checks[name][offer]["qini"] for name in checks}}
-               for offer, q in quality.items()}
-    control = members[~test & (members["arm"] == "control")]
-    held_out["propensity"] = _baseline(control).predict_proba(X[test])[:, 1]
-    predicted = np.atleast_2d(checked.predict(X[test]).T).T
-    for j, offer in enumerate(checked.treatments_):
-        held_out[f"uplift:{offer}"] = predicted[:, j]
-    model = _learner(learner, seed).fit(X, members["bought"].to_numpy(), members["arm"].to_numpy())
+    _check_enough(members, info)
+    features = info["features"]
+    learner, quality, held_out = _choose(members, features, learner, seed)
+    model = _learner(learner, seed).fit(members[features].to_numpy(), members["bought"].to_numpy(),
+                                        members["arm"].to_numpy())
     margin = ws.config["profile"]["margin"]
     value = {offer: float(members.loc[(members["arm"] == offer) & (members["bought"] == 1), "spend"].mean() * margin)
              for offer in model.treatments_}
@@ -123,8 +174,9 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
     scores["discount_depth"] = depth
     scores["discount_cost"] = bought_if_contacted * scores["offer"].map(spend) * depth
     scores["expected_profit"] -= scores["discount_cost"]
-    return OfferScores({**info, "learner": learner, "contact_cost": contact_cost}, list(model.treatments_), value,
-                       quality, scores, levers, held_out)
+    campaign = {k: v for k, v in info.items() if k not in ("balance", "notes")}
+    return OfferScores({**campaign, "learner": learner, "contact_cost": contact_cost}, list(model.treatments_), value,
+                       quality, scores, levers, held_out, info["balance"], list(info["notes"]))
 
 
 def _levers(ws: "Workspace", customers: pd.Index) -> pd.DataFrame:
@@ -136,18 +188,18 @@ def _levers(ws: "Workspace", customers: pd.Index) -> pd.DataFrame:
     return pd.DataFrame({"discount_depth": 0.0}, index=customers.astype(str))
 
 
-def _baseline(control: pd.DataFrame) -> HistGradientBoostingClassifier:
+def _baseline(control: pd.DataFrame, features: list[str]) -> HistGradientBoostingClassifier:
     """Propensity to buy without contact: a model of the control group's outcome."""
     return HistGradientBoostingClassifier(random_state=0, **BASE).fit(
-        control[list(FEATURES)].to_numpy(), control["bought"].to_numpy())
+        control[features].to_numpy(), control["bought"].to_numpy())
 
 
 def _score_table(ws, model, now: pd.DataFrame, value: dict, contact_cost: float, members: pd.DataFrame,
                  info: dict) -> pd.DataFrame:
     """One row per customer and offer: propensity without contact, uplift, expected profit."""
-    X = now[list(FEATURES)].to_numpy()
+    X = now[info["features"]].to_numpy()
     uplift = np.atleast_2d(model.predict(X).T).T
-    propensity = _baseline(members[members["arm"] == "control"]).predict_proba(X)[:, 1]
+    propensity = probability_of_one(_baseline(members[members["arm"] == CONTROL], info["features"]), X)
     channels = _channels(ws, info["campaign_id"])
     frames = [pd.DataFrame({"customer_id": now.index.astype(str), "offer": offer,
                             "channel": channels.get(offer, channels.get("*", "email")),
@@ -162,7 +214,7 @@ def _score_table(ws, model, now: pd.DataFrame, value: dict, contact_cost: float,
 def _channels(ws: "Workspace", campaign_id: str) -> dict:
     """The channel each offer (arm) went out on in the campaign; ``*`` when there is one."""
     rows = ws.con.execute("""SELECT variant, mode(channel) FROM campaign_members
-                             WHERE campaign_id = ? AND lower(treatment_group) <> 'control' GROUP BY variant""",
+                             WHERE campaign_id = ? AND lower(trim(treatment_group)) <> 'control' GROUP BY variant""",
                           [campaign_id]).fetchall()
     out = {f"treatment:{variant}": channel for variant, channel in rows if channel}
     if len({c for _, c in rows if c}) == 1:
