@@ -93,6 +93,13 @@ def test_too_few_customers_and_campaigns_without_dates_or_results(tmp_path):
     ws.ingest(late, table="campaign_members")
     with pytest.raises(SchemaError, match="not in the data yet"):
         check_campaign(ws, "future")
+    held = tmp_path / "held.csv"
+    pd.DataFrame({"campaign_id": "holdout-only", "customer_id": [f"c{i}" for i in range(60)],
+                  "treatment_group": "Control", "assigned_at": "2024-06-01"}).to_csv(held, index=False)
+    ws.ingest(held, table="campaign_members")
+    assert check_campaign(ws, "holdout-only").design == "control only"
+    with pytest.raises(CampaignDesignError, match="no treated members"):
+        score_offers(ws, campaign_id="holdout-only")
     ws.close()
 
 

@@ -232,7 +232,7 @@ def _judge(check: CampaignCheck, threshold: float) -> None:
         check.design, check.reason = "sent list", "no control group (treatment_group is never 'control')"
         return
     if (arms == CONTROL).all():
-        check.design, check.reason = "control only", "no treated members: every member is in the control group"
+        check.design, check.reason = "control only", "no treated members (every member is in the control group)"
         return
     columns = ["bought_before", *check.features]
     for arm in (a for a in check.arms if a != CONTROL):
@@ -256,7 +256,7 @@ def refusal(check: CampaignCheck, others: list[str]) -> str:
     """Why uplift cannot be learnt from ``check``'s campaign, and what to do instead."""
     name = check.campaign_id
     if check.design == "control only":
-        what = f"campaign {name!r} has {check.reason}: there is no effect to learn."
+        what = f"campaign {name!r} has {check.reason}: nothing was sent, so there is no effect to learn."
     elif check.reason.startswith("no control"):
         what = (f"campaign {name!r} is a sent list: it has {check.reason}, so nothing shows what its customers would "
                 "have done without the contact, and no uplift can be learnt from it.")
