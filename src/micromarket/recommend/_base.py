@@ -27,8 +27,17 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
-#: Users per block for score models: 2,048 x 50,000 float32 is 400 MB at most.
+#: Most users per block for score models.
 BATCH = 2048
+#: Bytes of one block of dense scores: the block is float64 and its selection needs as much
+#: again in indices, so 128 MB keeps the step near a quarter of a gigabyte whatever the
+#: catalogue (2,048 users x 60,000 items would be 1 GB a block, 3.3 GB at the peak).
+BLOCK_BYTES = 128 * 2**20
+
+
+def block_rows(n_items: int) -> int:
+    """Users per block of dense scores over ``n_items`` items (at least 16, at most :data:`BATCH`)."""
+    return int(min(BATCH, max(16, BLOCK_BYTES // (8 * max(n_items, 1)))))
 
 
 class Recommender(BaseEstimator):
@@ -83,8 +92,9 @@ class Recommender(BaseEstimator):
     def _top_scores(self, users, history, n, exclude, banned):
         ids = np.full((len(users), n), -1, dtype=np.int64)
         scores = np.full((len(users), n), -np.inf)
-        for start in range(0, len(users), BATCH):
-            block = slice(start, start + BATCH)
+        per_block = block_rows(self.n_items_)
+        for start in range(0, len(users), per_block):
+            block = slice(start, start + per_block)
             dense = np.asarray(self._scores(users[block], history[block]), dtype=np.float64)
             if exclude is not None:
                 rows, cols = exclude[block].nonzero()
