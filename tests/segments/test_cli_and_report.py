@@ -1,6 +1,7 @@
 """The segment commands, and segments with personas in the HTML report (generated chain and Online Retail)."""
 
 import json
+import re
 
 import pytest
 
@@ -34,9 +35,9 @@ def test_segment_commands(copy):
     assert shown["persona_name"] and "customers" in shown["persona"]
     types = json.loads(run("segment", "areas", "-w", copy, "--json").stdout)
     assert types["k"] >= 2 and sum(t["customers"] for t in types["types"]) > 0
-    assert "Assigned 0 new customer" in run("segment", "assign", "-w", copy).stderr
+    assert "Assigned 0 new customer" in run("segment", "assign", "-w", copy).stdout
     run("segment", "delete", "cli-store", "-w", copy)
-    assert "cli-store" not in run("segment", "list", "-w", copy).stderr
+    assert "cli-store" not in run("segment", "list", "-w", copy).stdout
 
 
 def test_segment_errors_exit_1_and_usage_errors_exit_2(copy):
@@ -62,14 +63,30 @@ def test_online_retail_segmentation_with_personas_in_the_report(data_dir, tmp_pa
     ws = Workspace.create(tmp_path / "retail")
     try:
         ws.ingest(data_dir / "online_retail" / "online_retail.csv.gz", preset="online-retail")
-        build_profile(ws)
-        result = cluster_customers(ws, "retail", k="auto")
-        assert 2 <= result.k <= 12 and result.segments["persona_name"].is_unique
-        # No customer file, categories or channels here: the features are what the data have.
-        assert set(result.features) <= {"frequency", "avg_basket_value", "price_sensitivity", "weekend_share",
-                                        "share:(unknown)", "channel:web"}
+        profile = build_profile(ws)
+        result = cluster_customers(ws, "retail", k="auto", micro_k=20)
+        segments = result.segments[result.segments["granularity"] == "segment"]
+        assert 2 <= result.k <= 12 and segments["persona_name"].is_unique
+        # No customer file, categories or second channel here, and the profile found no dropout.
+        assert not profile.dropout_identified
+        assert set(result.features) == {"frequency", "avg_basket_value", "weekend_share"}
         html = write_report(ws).read_text(encoding="utf-8")
     finally:
         ws.close()
     assert "Personas (retail" in html
-    assert all(name in html for name in result.segments["persona_name"])
+    assert all(name in html for name in segments["persona_name"])
+    _valid_personas(result.segments)
+
+
+def _valid_personas(segments):
+    """Names and texts from valid parts: no word twice in a name, no "(unknown)" category, no NaN,
+    nothing from a feature the data lack or do not identify (one channel, no categories, no dropout)."""
+    for row in segments.itertuples():
+        words = row.persona_name.lower().removesuffix(")").rsplit(" (", 1)[0].split()
+        assert len(words) == len(set(words)), row.persona_name
+        for text in (row.persona_name, row.persona):
+            assert "(unknown)" not in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
+        facts = json.loads(row.definition)
+        assert facts["top_categories"] == [] and facts["p_alive"] is None and facts["price_sensitivity"] is None
+        assert not {"share:(unknown)", "channel:web", "p_alive", "price_sensitivity"} & set(facts["differences"])
+        assert "likely still active" not in row.persona and "Top categories" not in row.persona

@@ -132,3 +132,16 @@ def test_knee_ward_and_nearest_centre_helpers():
     assert (nearest(X, centres) == brute).all()
     with pytest.raises(SchemaError, match="too few"):
         CustomerClusters(n_clusters=5).fit(X[:6])
+
+
+def test_persona_names_repeat_no_word_and_tell_segments_apart():
+    """recency and tenure_days both say "long-standing": the name takes the next word instead; a
+    name already given gets a third word before it gets a number."""
+    from micromarket.segments.personas import name_for
+
+    used: set[str] = set()
+    diff = pd.Series({"tenure_days": 1.2, "recency": 1.1, "frequency": 0.8, "weekend_share": -0.5})
+    assert name_for(diff, used) == "Long-standing frequent shoppers"
+    assert name_for(diff, used) == "Long-standing frequent weekday shoppers"
+    assert name_for(diff, used) == "Long-standing frequent weekday shoppers (2)"
+    assert name_for(pd.Series({"share:(unknown)": 2.0, "age": 0.1}), set()) == "Typical shoppers"

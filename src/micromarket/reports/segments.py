@@ -49,6 +49,8 @@ def _personas(ws: "Workspace", sec: Section, clustered: pd.DataFrame, cur: str) 
     facts = {r.name: json.loads(r.definition) for r in clustered.itertuples()}
     personas = dict(ws.con.execute("SELECT name, persona FROM segments WHERE segmentation = ? AND granularity = 'segment'",
                                    [name]).fetchall())
+    # Segmentations stored before their warnings were kept have none to show.
+    sec.warnings += [f"{name}: {w}" for w in quality.get("warnings", [])]
     sec.figures += [("Segments", str(len(clustered))), ("Silhouette", f"{quality['silhouette']:.2f}"),
                     ("Bootstrap stability (ARI)", f"{quality['stability']:.2f}" if quality["stability"] == quality["stability"]
                      else "not run")]

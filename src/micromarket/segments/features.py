@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..exceptions import SchemaError
 from .context import data_end
+from .personas import informative
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -89,9 +90,16 @@ def _demographics(ws: "Workspace") -> "ir.Table | None":
     return out.drop("area_id")
 
 
-def select_features(frame: pd.DataFrame, names=None) -> list[str]:
+def select_features(frame: pd.DataFrame, names=None, exclude=()) -> list[str]:
     """Expand ``names`` (``prefix:*`` wildcards allowed; default :data:`DEFAULT_FEATURES`)
-    against the columns of ``frame``; unknown names are an error listing what exists."""
+    against the columns of ``frame``; unknown names are an error listing what exists.
+
+    The defaults skip what cannot tell customers apart: a column that is missing, the same for
+    everyone (one channel, one category), or the share of the ``(unknown)`` category, which
+    measures how well products are catalogued, not what customers buy; and those in
+    ``exclude`` (features the data do not identify, see
+    :func:`micromarket.segments.segmentation.cluster_customers`).
+    """
     chosen: list[str] = []
     for name in names or DEFAULT_FEATURES:
         if name.endswith(":*"):
@@ -100,7 +108,9 @@ def select_features(frame: pd.DataFrame, names=None) -> list[str]:
             matches = [name] if name in frame.columns else []
         if not matches and names:  # the defaults skip what the data lack (no customers file: no age)
             raise SchemaError(f"unknown feature {name!r}; features: {', '.join(frame.columns)}")
-        chosen += [m for m in matches if m not in chosen and frame[m].notna().any()]
+        usable = [m for m in matches if m in informative(frame[matches], exclude)] if not names else \
+            [m for m in matches if frame[m].notna().any()]
+        chosen += [m for m in usable if m not in chosen]
     if len(chosen) < 2:
         raise SchemaError(f"clustering needs at least 2 features with values; got {chosen}")
     return chosen

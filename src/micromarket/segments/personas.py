@@ -5,6 +5,12 @@ mean) / overall standard deviation, per feature. The name takes words for the la
 differences; the paragraph states size, value, activity, the differences in words, the top
 categories, channel, store, price sensitivity and demographics. Nothing is random: the same
 data give the same personas.
+
+Names and texts are built from valid parts only: a feature that is the same for every
+customer (one channel, one category), entirely missing, or not identified by the data (P(alive)
+where the profile found no dropout) says nothing about a segment and is left out; so is the
+``(unknown)`` category, which is not a category; no word appears twice in a name; no figure
+that is not a number is written.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..profile.behaviour import UNKNOWN_CATEGORY
+
 #: Words for a feature far above (first) or below (second) the whole customer base.
 WORDS = {
     "clv": ("high-value", "low-value"), "p_alive": ("active", "lapsing"), "frequency": ("frequent", "occasional"),
@@ -21,7 +29,8 @@ WORDS = {
     "avg_basket_items": ("bulk-buying", "few-item"), "price_sensitivity": ("bargain-hunting", "price-relaxed"),
     "weekend_share": ("weekend", "weekday"), "return_rate": ("returning", "keep-it"), "age": ("senior", "young"),
     "n_categories": ("broad-basket", "focused"), "tenure_days": ("long-standing", "new"),
-    "mean_interpurchase_days": ("infrequent", "regular"), "recency": ("long-standing", "recent"),
+    # recency is the time from the first to the last purchase, like tenure_days (low is not "recent").
+    "mean_interpurchase_days": ("infrequent", "regular"), "recency": ("long-standing", "new"),
 }
 #: Phrases for the paragraph: (feature, "more" phrase, "less" phrase).
 PHRASES = {
@@ -34,6 +43,8 @@ PHRASES = {
     "monetary_value": ("spend more per purchase", "spend less per purchase"),
 }
 _SEGMENT_NOUN = "shoppers"
+#: Share columns that name no category: lines whose product has none.
+_NOT_A_CATEGORY = {f"share:{UNKNOWN_CATEGORY}", f"channel:{UNKNOWN_CATEGORY}"}
 
 
 @dataclass
@@ -57,7 +68,7 @@ def _label(feature: str, high: bool) -> str:
 
 def _nameable(feature: str, value: float) -> bool:
     """Features that make a good name word: behaviour and value words, a channel used more."""
-    return feature in WORDS or (feature.startswith("channel:") and value > 0)
+    return feature in WORDS or (feature.startswith("channel:") and feature not in _NOT_A_CATEGORY and value > 0)
 
 
 def differences(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
@@ -66,18 +77,45 @@ def differences(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     return _standardised(numeric.groupby(np.asarray(labels)).mean(), numeric)
 
 
+def informative(numeric: pd.DataFrame, exclude=()) -> list[str]:
+    """The columns that can tell segments apart: at least two distinct values, a real
+    category, and not in ``exclude`` (features the data do not identify)."""
+    return [c for c in numeric.columns
+            if c not in _NOT_A_CATEGORY and c not in set(exclude) and numeric[c].nunique(dropna=True) > 1]
+
+
 def _standardised(means: pd.DataFrame, numeric: pd.DataFrame) -> pd.DataFrame:
     return ((means - numeric.mean()) / numeric.std().replace(0, np.nan)).fillna(0.0)
 
 
 def name_for(diff: pd.Series, used: set[str]) -> str:
-    """A short, unique name from the largest standardised differences of one segment."""
+    """A short, unique name from the largest standardised differences of one segment: two
+    words (three where two would repeat a name already given), then a noun, no word twice
+    (``recency`` and ``tenure_days`` both say "long-standing")."""
     ranked = largest_first(diff)
-    nouns = [f for f, v in ranked.items() if f.startswith("share:") and v > 0.3][:1]
-    adjectives = [f for f, v in ranked.items() if _nameable(f, v) and abs(v) > 0.3][:2]
-    words = [_label(f, diff[f] > 0) for f in adjectives]
+    nouns = [f for f, v in ranked.items() if f.startswith("share:") and f not in _NOT_A_CATEGORY and v > 0.3][:1]
     noun = _label(nouns[0], True) if nouns else _SEGMENT_NOUN
-    return unique_name(" ".join(words + [noun]).strip() or "typical shoppers", used)
+    words = _distinct_words(ranked, set(noun.lower().split()))[:3] or (["typical"] if not nouns else [])
+    for n in (2, 3):
+        name = " ".join(words[:n] + [noun])
+        if unique_name(name, set()) not in used:
+            break
+    return unique_name(name, used)
+
+
+def _distinct_words(ranked: pd.Series, taken: set[str]) -> list[str]:
+    """Name words for the differences in order, skipping any that repeats a word of ``taken``
+    or of a word before it."""
+    words = []
+    for feature, value in ranked.items():
+        if not (_nameable(feature, value) and abs(value) > 0.3):
+            continue
+        label = _label(feature, value > 0)
+        if taken & set(label.lower().split()):
+            continue
+        words.append(label)
+        taken = taken | set(label.lower().split())
+    return words
 
 
 def largest_first(diff: pd.Series) -> pd.Series:
@@ -96,7 +134,7 @@ def unique_name(name: str, used: set[str]) -> str:
 
 
 def describe_segments(features: pd.DataFrame, profile: pd.DataFrame, labels: np.ndarray,
-                      area_types: pd.Series | None = None) -> dict[int, Persona]:
+                      area_types: pd.Series | None = None, unidentified=()) -> dict[int, Persona]:
     """A :class:`Persona` for every label.
 
     Parameters
@@ -109,37 +147,50 @@ def describe_segments(features: pd.DataFrame, profile: pd.DataFrame, labels: np.
         Segment label per row.
     area_types : Series, optional
         Area type per customer (same index), for the demographics sentence.
+    unidentified : iterable of str
+        Features the data do not identify (``p_alive`` where the profile found no dropout):
+        neither named nor described.
     """
     labels = np.asarray(labels)
     numeric = features.select_dtypes("number")
     means = numeric.groupby(labels).mean()  # every per-segment figure in one grouped pass
-    diffs = _standardised(means, numeric)
+    diffs = _standardised(means, numeric)[informative(numeric, unidentified)]
     value = profile[["clv", "p_alive"]].groupby(labels).agg(["sum", "mean"])
+    unidentified = set(unidentified)
+    alive_known = "p_alive" not in unidentified
     modes = {name: _modes(column, labels) for name, column in
              (("preferred_channel", profile.get("preferred_channel")), ("preferred_store", profile.get("preferred_store")),
               ("area_type", area_types))}
     sizes = pd.Series(labels).value_counts()
     total_clv = float(profile["clv"].sum()) or 1.0
-    share_cols = [c for c in means.columns if c.startswith("share:")]
+    share_cols = [c for c in diffs.columns if c.startswith("share:")]
     used: set[str] = set()
     personas = {}
     # Largest segments are named first, so they get the plain names.
     for label, size in sizes.items():
         row, diff = means.loc[label], diffs.loc[label]
+        shares = row[share_cols]
         facts = {
             "customers": int(size), "customer_share": size / len(labels),
             "clv_share": float(value.loc[label, ("clv", "sum")]) / total_clv,
-            "mean_clv": float(value.loc[label, ("clv", "mean")]), "p_alive": float(value.loc[label, ("p_alive", "mean")]),
-            "top_categories": row[share_cols].sort_values(ascending=False).index[:3].str[6:].tolist(),
+            "mean_clv": _number(value.loc[label, ("clv", "mean")]),
+            "p_alive": _number(value.loc[label, ("p_alive", "mean")]) if alive_known else None,
+            # Only categories the segment buys at all.
+            "top_categories": shares[shares > 0].sort_values(ascending=False).index[:3].str[6:].tolist(),
             **{name: found.get(label) for name, found in modes.items()},
-            "price_sensitivity": float(row["price_sensitivity"]) if "price_sensitivity" in row else None,
-            "mean_age": float(row["age"]) if "age" in row and pd.notna(row["age"]) else None,
+            "price_sensitivity": _number(row.get("price_sensitivity")) if "price_sensitivity" not in unidentified else None,
+            "mean_age": _number(row.get("age")),
             "distinguishing": {f: round(float(v), 2) for f, v in largest_first(diff)[:5].items()},
             "differences": {f: round(float(v), 3) for f, v in diff.items()},
         }
         name = name_for(diff, used)
         personas[int(label)] = Persona(name=name, description=_paragraph(name, facts, diff), facts=facts)
     return personas
+
+
+def _number(value) -> float | None:
+    """``value`` as a float, or ``None`` where it is missing or not a number (never written as "nan")."""
+    return float(value) if value is not None and pd.notna(value) and np.isfinite(value) else None
 
 
 def _modes(values: pd.Series | None, labels: np.ndarray) -> dict:
@@ -152,9 +203,10 @@ def _modes(values: pd.Series | None, labels: np.ndarray) -> dict:
 
 
 def _paragraph(name: str, facts: dict, diff: pd.Series) -> str:
+    figures = [f"mean CLV {facts['mean_clv']:,.2f}" if facts["mean_clv"] is not None else None,
+               f"{facts['p_alive']:.0%} likely still active" if facts["p_alive"] is not None else None]
     sentences = [f"{facts['customers']:,} customers ({facts['customer_share']:.0%} of customers, "
-                 f"{facts['clv_share']:.0%} of expected value), mean CLV {facts['mean_clv']:,.2f}, "
-                 f"{facts['p_alive']:.0%} likely still active."]
+                 f"{facts['clv_share']:.0%} of expected value)" + "".join(f", {f}" for f in figures if f) + "."]
     phrases = []
     for feature, value in largest_first(diff).items():
         if abs(value) < 0.3 or len(phrases) == 3:

@@ -22,9 +22,12 @@ import pyarrow as pa
 from scipy.cluster.hierarchy import fcluster
 
 from ..exceptions import SchemaError
+from ..profile.behaviour import UNKNOWN_CATEGORY
+from ..profile.build import latest_run
 from .clusters import CustomerClusters, most_probable, nearest, weighted_ward
 from .features import FeatureScaler, customer_features, feature_table, select_features
 from .personas import describe_segments
+from .quality import cluster_warnings
 from .store import check_name, drop_segmentation, next_id
 
 if TYPE_CHECKING:
@@ -47,6 +50,8 @@ class SegmentationResult:
     stability: float
     scores: list[dict]
     segments: pd.DataFrame = field(repr=False)
+    #: Why the segments are weak (see :mod:`micromarket.segments.quality`), one sentence each.
+    warnings: list[str] = field(default_factory=list)
 
 
 def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list[str] | None = None,
@@ -81,7 +86,8 @@ def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list
         raise SchemaError(f"micro_k = {micro_k!r} must be a whole number above k = {k!r}")
     step("reading features")
     frame = customer_features(ws)
-    scaler = FeatureScaler(select_features(frame, features), dict(weights or {})).fit(frame)
+    unidentified = _unidentified(ws, frame)
+    scaler = FeatureScaler(select_features(frame, features, unidentified), dict(weights or {})).fit(frame)
     X = scaler.transform(frame)
     step("clustering")
     top = CustomerClusters(k, method=method, k_max=k_max, random_state=random_state).fit(X)
@@ -90,18 +96,41 @@ def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list
     profile = ws.table("customer_profile").select("customer_id", "clv", "p_alive", "preferred_channel",
                                                    "preferred_store").to_pandas().set_index("customer_id")
     profile = profile.loc[frame.index]
-    area_types = _customer_area_types(ws, frame.index)
+    personas = _personas(ws, frame, profile, labels, unidentified)
     quality = {"k": top.k_, "scores": top.scores_.to_dict("records"), "silhouette": top.silhouette_,
-               "stability": top.stability_}
+               "stability": top.stability_, "warnings": cluster_warnings(labels, top.silhouette_, top.stability_)}
     settings = {"features": scaler.features, "weights": scaler.weights, "method": method, "k": k, "micro_k": micro_k,
                 "k_max": k_max, "random_state": random_state}
     step("saving")
-    table = _save(ws, name, "cluster", frame, profile, labels, area_types,
+    table = _save(ws, name, "cluster", profile, labels, personas,
                   {"scaler": scaler.to_dict(), "method": method, **finest}, settings, quality)
     return SegmentationResult(segmentation=name, method=method, k=top.k_,
                               levels={level: int(len(np.unique(v))) for level, v in labels.items()},
                               features=scaler.features, silhouette=top.silhouette_, stability=top.stability_,
-                              scores=quality["scores"], segments=table)
+                              scores=quality["scores"], segments=table, warnings=quality["warnings"])
+
+
+def _personas(ws: "Workspace", frame: pd.DataFrame, profile: pd.DataFrame, labels: dict,
+              unidentified: tuple[str, ...]) -> dict:
+    """Personas per level and label, from the features the data identify (see :func:`_unidentified`)."""
+    area_types = _customer_area_types(ws, frame.index)
+    return {level: describe_segments(frame, profile, values, area_types, unidentified)
+            for level, values in labels.items()}
+
+
+def _unidentified(ws: "Workspace", frame: pd.DataFrame) -> tuple[str, ...]:
+    """Features that describe the data rather than the customers: P(alive) where the latest
+    profile run found no dropout (an artefact of the fit), and the price sensitivity where no
+    product has a category and no line a discount (it then compares a pencil's price with a
+    cake stand's, not a price with its usual level)."""
+    out = []
+    if not (latest_run(ws) or {}).get("dropout_identified", True):
+        out.append("p_alive")
+    categories = [c for c in frame.columns if c.startswith("share:") and c != f"share:{UNKNOWN_CATEGORY}"]
+    tx = ws.table("transactions")
+    if not categories and tx.filter(tx.discount.fill_null(0) > 0).count().execute() == 0:
+        out.append("price_sensitivity")
+    return tuple(out)
 
 
 def _levels(top: CustomerClusters, X: np.ndarray, micro_k: int | None, seed: int) -> tuple[dict, dict]:
@@ -138,8 +167,8 @@ def _customer_area_types(ws: "Workspace", index: pd.Index) -> pd.Series | None:
     return joined.set_index("customer_id")["area_type"].reindex(index)
 
 
-def _save(ws: "Workspace", name: str, kind: str, frame: pd.DataFrame, profile: pd.DataFrame, labels: dict,
-          area_types: pd.Series | None, model: dict, settings: dict, quality: dict) -> pd.DataFrame:
+def _save(ws: "Workspace", name: str, kind: str, profile: pd.DataFrame, labels: dict, personas: dict,
+          model: dict, settings: dict, quality: dict) -> pd.DataFrame:
     """Replace the segmentation ``name``: segments level by level (coarse first, for parents),
     members, and the ``segmentations`` row, in one transaction."""
     rows, members = [], []
@@ -148,13 +177,12 @@ def _save(ws: "Workspace", name: str, kind: str, frame: pd.DataFrame, profile: p
         sid = next_id(ws)
         ids: dict[str, np.ndarray] = {}
         for level in [lv for lv in LEVELS if lv in labels]:
-            personas = describe_segments(frame, profile, labels[level], area_types)
-            order = sorted(personas, key=lambda lab: -personas[lab].facts["customers"])
-            ids[level] = np.zeros(max(personas) + 1, dtype=np.int64)
+            order = sorted(personas[level], key=lambda lab: -personas[level][lab].facts["customers"])
+            ids[level] = np.zeros(max(personas[level]) + 1, dtype=np.int64)
             for rank, label in enumerate(order, start=1):
                 ids[level][label] = sid
                 parent = _parent(ids, labels, level, label)
-                persona = personas[label]
+                persona = personas[level][label]
                 rows.append({"segment_id": sid, "name": f"{name}/{level}-{rank:02d}", "kind": kind, "segmentation": name,
                              "granularity": level, "parent_id": parent,
                              "definition": json.dumps(persona.facts, default=float), "persona_name": persona.name,
@@ -162,7 +190,7 @@ def _save(ws: "Workspace", name: str, kind: str, frame: pd.DataFrame, profile: p
                              "clv": persona.facts["clv_share"] * float(profile["clv"].sum()),
                              "updated_at": dt.datetime.now()})
                 sid += 1
-            members.append(pa.table({"segment_id": ids[level][labels[level]], "customer_id": frame.index.astype(str)}))
+            members.append(pa.table({"segment_id": ids[level][labels[level]], "customer_id": profile.index.astype(str)}))
         model["segment_ids"] = {level: v.tolist() for level, v in ids.items()}
         ws.append("segments", pa.Table.from_pylist(rows))
         ws.append("segment_members", pa.concat_tables(members))

@@ -1,0 +1,101 @@
+"""The clustering says when its segments are weak (tiny, no structure, unstable), in the result, the
+stored quality, the CLI and the report; the generated chain, whose personas are real, passes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from micromarket import Workspace
+from micromarket.profile import build_profile
+from micromarket.reports import write_report
+from micromarket.segments.clusters import CustomerClusters
+from micromarket.segments.quality import (MIN_SEGMENT_CUSTOMERS, MIN_SEGMENT_SHARE, SILHOUETTE_WEAK,
+                                          STABILITY_GOOD, STABILITY_POOR, cluster_warnings)
+from micromarket.segments.segmentation import cluster_customers
+
+from helpers import copy_workspace, run_cli
+
+
+def _minimal(path):
+    """Customer, date, amount and nothing else: 400 customers, seeded."""
+    rng = np.random.default_rng(11)
+    rows = ["customer,date,amount"]
+    for c in range(400):
+        for day in np.sort(rng.choice(700, size=rng.integers(1, 9), replace=False)):
+            rows.append(f"c{c},{np.datetime64('2023-01-01') + day},{rng.uniform(5, 120):.2f}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def minimal(tmp_path_factory):
+    root = tmp_path_factory.mktemp("minimal")
+    ws = Workspace.create(root / "ws")
+    ws.ingest(_minimal(root / "minimal.csv"))
+    build_profile(ws)
+    yield ws, root
+    ws.close()
+
+
+def _sizes(result, level="segment"):
+    return result.segments.loc[result.segments["granularity"] == level, "size"].to_numpy()
+
+
+def _stored(ws, name):
+    return json.loads(ws.con.execute("SELECT quality FROM segmentations WHERE segmentation = ?", [name]).fetchone()[0])
+
+
+def test_the_generated_chain_passes(chain):
+    """Five overlapping personas in eighteen features: a low silhouette, but segments that come back
+    on every resample and are large enough. Nothing to warn about."""
+    ws, truth = chain
+    result = cluster_customers(ws, "quality-chain", k=truth["persona"].nunique(), micro_k=15)
+    customers = len(truth)
+    assert _sizes(result).min() >= max(MIN_SEGMENT_CUSTOMERS, MIN_SEGMENT_SHARE * customers)
+    assert _sizes(result, "micro").min() >= MIN_SEGMENT_CUSTOMERS
+    assert result.stability >= STABILITY_GOOD > STABILITY_POOR
+    assert result.warnings == [] and _stored(ws, "quality-chain")["warnings"] == []
+
+
+def test_tiny_and_unstable_segments_on_a_customer_date_amount_file(minimal):
+    ws, _ = minimal
+    result = cluster_customers(ws, "twelve", k=12)
+    sizes = _sizes(result)
+    floor = max(MIN_SEGMENT_CUSTOMERS, int(np.ceil(MIN_SEGMENT_SHARE * sizes.sum())))
+    tiny = np.sort(sizes[sizes < floor])
+    assert len(tiny)  # 400 customers in 12 segments
+    found = [w for w in result.warnings if " tiny: " in w]
+    assert len(found) == 1 and found[0].startswith(f"{len(tiny)} of the 12 segments")
+    assert f"--k {12 - len(tiny)}" in found[0] and f"({tiny[0]:,}" in found[0]
+    unstable = [w for w in result.warnings if w.startswith("bootstrap stability")]
+    assert bool(unstable) == (result.stability < STABILITY_POOR)
+    assert _stored(ws, "twelve")["warnings"] == result.warnings
+    # Fewer segments, as the warning suggests: none tiny.
+    fewer = cluster_customers(ws, "fewer", k=2)
+    assert _sizes(fewer).min() >= floor and not [w for w in fewer.warnings if " tiny: " in w]
+
+
+def test_cli_and_report_show_the_warnings(minimal):
+    ws, root = minimal
+    copy = copy_workspace(ws, root / "cli")
+    out = run_cli("segment", "cluster", "--k", "12", "-w", copy)
+    with Workspace.open(copy) as opened:
+        stored = _stored(opened, "clusters")["warnings"]
+        html = write_report(opened).read_text(encoding="utf-8")
+    said = " ".join(out.stderr.split())  # Rich wraps long lines
+    assert stored and all(f"Warning: {w}" in said for w in stored) and "Segments" in out.stdout
+    section = html[html.index('id="segments-and-personas"'):]
+    assert 'class="warnings"' in section and "clusters: " + stored[0].split(":")[0] in section
+
+
+def test_no_structure_is_a_warning_where_the_segments_are_not_reproducible_either():
+    """One Gaussian cloud holds no groups: k-means still cuts it, into segments that a resample
+    cuts elsewhere. The chain's low silhouette (above) comes with stable segments: no warning."""
+    cloud = np.random.default_rng(0).normal(size=(3_000, 6))
+    model = CustomerClusters(8, random_state=0).fit(cloud)
+    found = [w for w in cluster_warnings({"segment": model.labels_}, model.silhouette_, model.stability_)
+             if "no distinct groups" in w]
+    assert model.silhouette_ <= SILHOUETTE_WEAK and model.stability_ < STABILITY_GOOD and len(found) == 1
+    stable = cluster_warnings({"segment": model.labels_}, model.silhouette_, STABILITY_GOOD)
+    assert not [w for w in stable if "no distinct groups" in w]
