@@ -75,6 +75,7 @@ COMMANDS = {
     "segment areas": "segment areas",
     "local markets": "local markets",
     "local markets by store": "local markets --by store",
+    "local markets by country": "local markets --by country",
     "local stores": "local stores",
     "local assortment": "local assortment",
     "offers recommend": "offers recommend",
@@ -96,6 +97,8 @@ EXPECTED_ERRORS = {
     ("*", "offers plan"): r"campaign",
     ("*", "local markets"): r"area",
     ("*", "local markets by store"): r"store",
+    ("cdnow", "local markets by country"): r"country",
+    ("minimal", "local markets by country"): r"country",
     ("cdnow", "offers recommend"): r"product",
     ("minimal", "offers recommend"): r"product",
 }
