@@ -28,7 +28,10 @@ def segments_section(ws: "Workspace") -> Section | None:
                   "and saved rule segments.")
     clustered = segments[(segments["kind"] == "cluster") & (segments["granularity"] == "segment")]
     if not clustered.empty:
-        _personas(ws, sec, clustered, cur)
+        # The latest clustering: the one just run, with its own personas and warnings only.
+        latest = ws.con.execute("SELECT segmentation FROM segmentations WHERE kind = 'cluster' "
+                                "ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+        _personas(ws, sec, clustered[clustered["segmentation"] == latest], cur)
     types = segments[segments["kind"] == "area_type"]
     if not types.empty:
         sec.tables.append({"caption": "Area types (customers inherit the type of the area they live in)",
