@@ -73,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
         "fdr": 0.05,
         "core_share": 0.8,
         "max_departure": 0.2,
+        # Buying customers a micro-market needs before it is ranked: about the number from which
+        # a mean's normal interval can be read (docs/concepts/local.md).
+        "min_customers": 30,
     },
     "offers": {
         "days": 14,
@@ -179,6 +182,7 @@ def _validate_local(local: dict, path) -> None:
          "a share of chain revenue in (0, 1]"),
         (isinstance(local["max_departure"], (int, float)) and 0 <= local["max_departure"] <= 1, "local.max_departure",
          "a share of the range in [0, 1]"),
+        (_whole(local["min_customers"], 1), "local.min_customers", "a whole number of customers >= 1"),
     ])
 
 

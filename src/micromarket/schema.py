@@ -507,8 +507,8 @@ MICRO_MARKETS = Table(
         _derived("revenue_growth", NUMBER, "Revenue against the period before, minus 1."),
         _derived("measure", TEXT, "The measure behind index and verdict: market share, else penetration, else revenue per customer."),
         _derived("index", NUMBER, "That measure against the chain's, x 100."),
-        _derived("verdict", TEXT, "`strong` (interval above the chain), `weak` (below) or `as the chain`."),
-        _derived("rank", INTEGER, "Rank by index, 1 = strongest."),
+        _derived("verdict", TEXT, "`strong` (interval above the chain), `weak` (below), `as the chain`, or `too few customers to rank` (under `[local] min_customers`)."),
+        _derived("rank", INTEGER, "Rank by index, 1 = strongest; NULL for units with too few customers to rank."),
     ),
     natural_key=("level", "unit"),
     ingestible=False,
@@ -695,13 +695,17 @@ PROPENSITY_RUNS = _runs("propensity_runs", "One row per `micromarket offers prop
                         "model's discrimination and calibration on held-out customers.",
                         "Target, horizon, split dates, AUC, Brier score, log loss and calibration curves (raw and calibrated)")
 
+LOCAL_RUNS = _runs("local_runs", "One row per `micromarket local markets` or `local assortment` run: what was built, "
+                   "for which period, and the warnings that say where its result is weak.",
+                   "Command, level, period, counts, the out-of-sample check and warnings")
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS, ATTRIBUTES,
               CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
               AREA_TYPES, MICRO_MARKETS, STORE_CLUSTERS, ASSORTMENT_RECOMMENDATIONS, ASSORTMENT_SEGMENTS,
               ASSORTMENT_SUMMARY, OFFER_SCORES, OFFER_PLAN, OFFER_RUNS, RECOMMENDATIONS,
-              RECOMMENDATION_RUNS, PROPENSITY_SCORES, PROPENSITY_RUNS)
+              RECOMMENDATION_RUNS, PROPENSITY_SCORES, PROPENSITY_RUNS, LOCAL_RUNS)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]

@@ -1,5 +1,7 @@
 """Localised assortment on a generated chain with planted local affinities, and on services."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,7 +126,7 @@ def test_cli_writes_the_tables(assortment):
     ws, root, *_ = assortment
     copy_workspace(ws, root / "assortment-copy")
     out = run_cli("local", "assortment", "-w", root / "assortment-copy")
-    assert "out of sample" in out.stderr and "core range" in out.stderr
+    assert "out of sample" in out.stdout and "core range" in out.stdout and "out-of-sample check" not in out.stderr
     copy = Workspace.open(root / "assortment-copy")
     try:
         assert copy.con.execute("SELECT count(*) FROM assortment_summary WHERE level = 'store'").fetchone()[0] == 30
@@ -174,3 +176,26 @@ def test_a_bank_branch_service_mix_from_any_item_table(tmp_path):
         assert set(over.loc[~affluent, "item_id"]) <= {"SV9", "SV10", "SV11"}
     finally:
         ws.close()
+
+
+def test_no_out_of_sample_check_is_a_warning_in_the_result_record_cli_and_report(grocery):
+    """60 weeks of data: a 12-month period has under half a period before it, a 6-month one a whole one."""
+    ws, root = grocery
+    short = localised_assortment(ws)
+    assert short.validation is None and pd.isna(short.summary.set_index("level").loc["chain", "validated_gain"])
+    assert len(short.warnings) == 1 and short.warnings[0].startswith("no out-of-sample check")
+    checked = localised_assortment(ws, months=6)
+    assert checked.validation is not None and checked.warnings == []
+    copy = copy_workspace(ws, root / "assortment-short")
+    out = run_cli("local", "assortment", "-w", copy)
+    said = " ".join(out.stderr.split())  # Rich wraps long lines
+    assert said.count(f"Warning: {short.warnings[0]}") == 1 and "Checked out of sample" not in out.stdout
+    run_cli("report", "-w", copy)
+    with Workspace.open(copy) as opened:
+        record = json.loads(opened.con.execute("SELECT summary FROM local_runs WHERE summary LIKE '%assortment%' "
+                                               "ORDER BY run_id DESC LIMIT 1").fetchone()[0])
+    assert record["validation"] is None and record["warnings"] == short.warnings
+    page = (copy / "reports" / "overview.html").read_text(encoding="utf-8")
+    assert "Assortment: no out-of-sample check" in page and "not checked out of sample" in page
+    checked_out = run_cli("local", "assortment", "--months", "6", "-w", copy)
+    assert "out-of-sample" not in checked_out.stderr and "Checked out of sample" in checked_out.stdout

@@ -1,6 +1,7 @@
 """Micro-markets: intervals against SciPy, figures against SQL, catchments, and Online Retail by country."""
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,8 @@ from micromarket import Workspace
 from micromarket.demo import run_demo
 from micromarket.exceptions import ConfigError, SchemaError
 from micromarket.reports.maps import choropleth, country_shapes
-from micromarket.local import customer_units, micro_markets, save_micro_markets, wilson_interval
+from micromarket.local import customer_units, micro_markets, save_micro_markets, store_clusters, wilson_interval
+from micromarket.local.stores import store_features
 
 from helpers import copy_workspace, run_cli
 
@@ -107,6 +109,11 @@ def test_online_retail_by_country_with_shares_index_and_intervals(data_dir, tmp_
         ws.ingest(data_dir / "online_retail" / "online_retail.csv.gz", preset="online-retail")
         frame = micro_markets(ws, "country", months=12)
         save_micro_markets(ws, frame)
+        # No areas and no stores here: the error says so and points to the customers' country.
+        with pytest.raises(SchemaError, match="the data have no areas: no customer has an area_id; try --by country$"):
+            micro_markets(ws, "area")
+        with pytest.raises(SchemaError, match="the data have no stores: no purchase has a store_id; try --by country$"):
+            micro_markets(ws, "store")
     finally:
         ws.close()
     got = frame.set_index("unit")
@@ -114,12 +121,15 @@ def test_online_retail_by_country_with_shares_index_and_intervals(data_dir, tmp_
     assert got["customer_share"].sum() == pytest.approx(1.0)
     assert (got["customer_share_low"] <= got["customer_share"]).all() and (got["customer_share"] <= got["customer_share_high"]).all()
     assert frame["measure"].iloc[0] == "revenue_per_customer"  # no households known for countries
-    assert got["value_index"].notna().all() and "strong" in set(got["verdict"])
-    # Small countries get wide intervals and are not called strong or weak on a handful of customers.
-    smallest = got.sort_values("customers").iloc[0]
-    assert smallest["customers"] < 5 and smallest["verdict"] == "as the chain"
+    assert got["value_index"].notna().all()
+    # Small countries are not ranked, nor called strong or weak, on a handful of customers.
+    minimum = ws.config["local"]["min_customers"]
+    small = got[got["customers"] < minimum]
+    assert small["customers"].min() < 5 and (small["verdict"] == "too few customers to rank").all()
+    assert small["rank"].isna().all() and got.loc[got["customers"] >= minimum, "rank"].notna().all()
+    assert str(len(small)) in frame.attrs["warnings"][0]
     out = run_cli("local", "markets", "--by", "country", "-w", tmp_path / "retail", "--top", "3")
-    assert "United Kingdom" in out.stderr or "micro-markets by country" in out.stderr
+    assert "micro-markets by country" in out.stdout
     # The report maps the countries from the bundled shapes (data-set names such as EIRE understood).
     shapes, missing = country_shapes(frame["unit"])
     assert {"United Kingdom", "EIRE", "USA", "Germany", "France"} <= set(shapes)
@@ -155,4 +165,69 @@ def test_store_clusters_follow_the_kind_of_neighbourhood(stores_chain):
     assert busy.returncode == 1 and "open in another process" in busy.stderr, busy.stderr
     copy_workspace(ws, root / "copy")
     out = run_cli("local", "stores", "--k", "4", "-w", root / "copy")
-    assert "4 store clusters" in out.stderr
+    assert "4 store clusters" in out.stdout
+
+
+def test_thin_store_is_listed_as_too_few_to_rank_not_ranked_top(grocery):
+    """A store with one customer topped the ranking with a "nan - nan" interval: now it needs the
+    minimum support to be ranked, and a warning names it."""
+    from micromarket.local.markets import TOO_FEW
+
+    from conftest import THIN_STORE
+
+    ws, root = grocery
+    minimum = ws.config["local"]["min_customers"]
+    frame = micro_markets(ws, "store")
+    thin = frame["customers"] < minimum
+    assert THIN_STORE in set(frame.loc[thin, "unit"]) and (~thin).sum() >= 8
+    assert (frame.loc[thin, "verdict"] == TOO_FEW).all() and frame.loc[thin, "rank"].isna().all()
+    ranked = frame[~thin]
+    assert list(ranked["rank"]) == list(range(1, len(ranked) + 1)) and (ranked["verdict"] != TOO_FEW).all()
+    assert ranked["index"].is_monotonic_decreasing and not frame.loc[thin].index.min() < ranked.index.max()
+    assert len(frame.attrs["warnings"]) == 1 and THIN_STORE in frame.attrs["warnings"][0]
+    # Without the minimum the one basket would rank first, on an interval that cannot be computed.
+    everyone = micro_markets(ws, "store", min_customers=1).set_index("unit")
+    assert everyone.loc[THIN_STORE, "rank"] == 1 and np.isnan(everyone.loc[THIN_STORE, "revenue_per_customer_low"])
+    assert everyone.attrs["warnings"] == []
+
+
+def test_thin_store_in_the_cli_run_record_and_report(grocery):
+    ws, root = grocery
+    copy = copy_workspace(ws, root / "thin-copy")
+    out = run_cli("local", "markets", "--by", "store", "-w", copy)
+    assert "too few customers to rank" in out.stdout and "nan" not in out.stdout
+    said = " ".join(out.stderr.split())  # Rich wraps long lines
+    assert said.count("Warning: 1 of 9 stores has fewer than 30 buying customers") == 1 and "S999 (1)" in said
+    ranked = run_cli("local", "markets", "--by", "store", "--min-customers", "1", "-w", copy)
+    assert "buying customers" not in " ".join(ranked.stderr.split())
+    assert "nan" not in ranked.stdout and "not defined" in ranked.stdout
+    run_cli("local", "markets", "--by", "store", "-w", copy)
+    run_cli("report", "-w", copy)
+    with Workspace.open(copy) as opened:
+        record = json.loads(opened.con.execute("SELECT summary FROM local_runs ORDER BY run_id DESC LIMIT 1").fetchone()[0])
+        stored = opened.con.execute("SELECT rank, verdict FROM micro_markets WHERE unit = 'S999'").fetchone()
+    assert record["command"] == "markets" and record["level"] == "store" and "S999" in record["warnings"][0]
+    assert stored == (None, "too few customers to rank")
+    page = (copy / "reports" / "overview.html").read_text(encoding="utf-8")
+    assert 'class="warnings"' in page and "Micro-markets by store: 1 of" in page and ">nan<" not in page
+
+
+def test_store_catchments_count_customers_without_areas(grocery):
+    """Regression: customers were counted through the join with their areas' census, so a chain
+    without areas had 0 customers in every store's catchment."""
+    ws, _ = grocery
+    units = customer_units(ws, "store").to_pandas()
+    features = store_features(ws)
+    expected = units.groupby("unit").size()
+    assert (features["customers"] > 0).all()
+    assert features["customers"].to_dict() == expected.reindex(features.index).to_dict()
+    result = store_clusters(ws, k=3)
+    assert result.clusters["customers"].sum() == len(units)
+    assert not result.clusters["store_cluster"].str.contains("unknown").any()
+    assert result.clusters["description"].str.contains(r"[1-9][\d,]* customers in their catchments").all()
+
+
+def test_places_the_data_lack_are_an_error_that_names_the_ways_they_have(grocery):
+    ws, _ = grocery
+    with pytest.raises(SchemaError, match="the data have no areas: no customer has an area_id; try --by store$"):
+        micro_markets(ws, "area")

@@ -21,6 +21,8 @@ def markets(
     end: Optional[str] = typer.Option(None, help="Last day of the period, YYYY-MM-DD (default: the last transaction day)."),
     months: Optional[int] = typer.Option(None, min=1, help="Months in the period (default [local] months)."),
     spend_per_household: Optional[float] = typer.Option(None, min=0.0, help="Market potential per household in the period."),
+    min_customers: Optional[int] = typer.Option(None, min=1, help="Buying customers a unit needs to be ranked "
+                                                "(default [local] min_customers)."),
     top: int = typer.Option(10, min=1, help="Rows shown from each end of the ranking."),
     workspace: Path = WorkspaceOpt,
     as_json: bool = JsonOpt,
@@ -29,22 +31,47 @@ def markets(
     from ..local import micro_markets, save_micro_markets
 
     with Workspace.open(workspace) as ws:
-        frame = micro_markets(ws, by, end=parse_date(end), months=months, spend_per_household=spend_per_household)
+        frame = micro_markets(ws, by, end=parse_date(end), months=months, spend_per_household=spend_per_household,
+                              min_customers=min_customers)
         save_micro_markets(ws, frame)
+    for message in frame.attrs.get("warnings", []):
+        warn(message)
     if as_json:
         print_json(frame.to_dict("records"))
         return
+    _print_markets(frame, by, top)
+
+
+def _print_markets(frame, by: str, top: int) -> None:
+    """The strongest and weakest ranked units, then the largest of those too thin to rank."""
+    from ..local.markets import TOO_FEW
+
     measure = frame["measure"].iloc[0].replace("_", " ")
+    ranked, thin = frame[frame["rank"].notna()], frame[frame["rank"].isna()]
     out = RichTable(title=f"{len(frame)} micro-markets by {by}, {frame['period_start'].iloc[0]} to "
                           f"{frame['period_end'].iloc[0]}; index = {measure} against the chain x 100")
     for column in ("rank", "unit", "customers", measure, "interval", "index", "verdict"):
         out.add_column(column, justify="left" if column in ("unit", "verdict") else "right")
     low, high, value = frame["measure"].iloc[0] + "_low", frame["measure"].iloc[0] + "_high", frame["measure"].iloc[0]
-    shown = frame if len(frame) <= 2 * top else frame.iloc[list(range(top)) + list(range(len(frame) - top, len(frame)))]
+    shown = ranked if len(ranked) <= 2 * top else ranked.iloc[list(range(top)) + list(range(len(ranked) - top, len(ranked)))]
     for row in shown.itertuples():
-        out.add_row(str(row.rank), str(row.unit), f"{row.customers:,}", f"{getattr(row, value):.4g}",
-                    f"{getattr(row, low):.4g} - {getattr(row, high):.4g}", f"{row.index:.0f}", row.verdict)
+        out.add_row(str(row.rank), str(row.unit), f"{row.customers:,}", _figure(getattr(row, value)),
+                    _interval(getattr(row, low), getattr(row, high)), _figure(row.index, ".0f"), row.verdict)
+    # Too thin to rank: listed with their size only, no figure a reader could rank them by.
+    for row in thin.head(top).itertuples():
+        out.add_row("", str(row.unit), f"{row.customers:,}", "", "", "", row.verdict)
+    if len(thin) > top:
+        out.add_row("", f"... {len(thin) - top:,} more", "", "", "", "", TOO_FEW)
     results.print(out)
+
+
+def _figure(value, spec: str = ".4g") -> str:
+    """A number, or "n/a" where it is not one (never "nan")."""
+    return format(value, spec) if value == value and value is not None else "n/a"
+
+
+def _interval(low, high) -> str:
+    return f"{low:.4g} - {high:.4g}" if low == low and high == high else "not defined"
 
 
 @app.command("stores")
@@ -97,6 +124,8 @@ def assortment(
         advance("writing")
         save_assortment(ws, result)
     summary = result.summary.set_index("level")
+    for message in result.warnings:
+        warn(message)
     if as_json:
         check = {k: v for k, v in (result.validation or {}).items() if k != "per_store_gain"}
         print_json({"period": [str(d) for d in result.period], "dispersion": result.dispersion, "validation": check,
@@ -115,8 +144,6 @@ def _print_assortment(result, summary, top: int) -> None:
         results.print(f"Checked out of sample on {check['stores']} stores: localised ranges learnt on the period before "
                       f"sold {check['gain']:,.2f} more than the core range ({check['gain_share']:+.2%} of revenue); "
                       f"{check['stores_gaining']:.0%} of stores gained.")
-    else:
-        warn("No out of sample check: the data do not reach back half a period before this one.")
     rec = result.recommendations
     found = rec[(rec["level"] == "cluster") & (rec["direction"] != "none")].sort_values("q_value").head(top)
     out = RichTable(title=f"Strongest cluster discoveries ({len(rec[(rec['level'] == 'cluster') & (rec['direction'] != 'none')])})")

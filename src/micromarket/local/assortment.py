@@ -13,7 +13,7 @@ as long as the transactions name them in a column and the table gives their grou
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -76,6 +76,8 @@ class Assortment:
     summary: pd.DataFrame
     validation: dict | None
     dispersion: dict
+    #: Why the result is weak, one sentence each (also in the ``local_runs`` record).
+    warnings: list[str] = field(default_factory=list)
 
 
 def localised_assortment(ws: "Workspace", *, end: dt.date | None = None, months: int | None = None,
@@ -132,7 +134,18 @@ def localised_assortment(ws: "Workspace", *, end: dt.date | None = None, months:
     for frame in (recommendations, segments, summary):
         frame["period_start"], frame["period_end"] = period
     return Assortment(period, recommendations, segments, summary, validation,
-                      {"cluster": plan.clusters.items.dispersion, "store": plan.stores.items.dispersion})
+                      {"cluster": plan.clusters.items.dispersion, "store": plan.stores.items.dispersion},
+                      _warnings(period, validation))
+
+
+def _warnings(period: tuple, validation: dict | None) -> list[str]:
+    """Where the assortment is weak: no out-of-sample check of its gain."""
+    if validation is not None:
+        return []
+    return [f"no out-of-sample check: the data do not reach back half a period before {period[0]}, so the ranges "
+            "could not be learnt on an earlier period and scored on this one; their predicted gain is learnt and "
+            "scored on the same sales (in sample) and overstates what localising earns. Load more history, or "
+            "shorten the period (--months)"]
 
 
 def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: str, columns: tuple[str, str],
@@ -369,10 +382,15 @@ def _summary(sales: Sales, plan: Plan, validation: dict | None) -> pd.DataFrame:
 
 
 def save_assortment(ws: "Workspace", result: Assortment) -> None:
-    """Replace ``assortment_recommendations``, ``assortment_segments`` and ``assortment_summary`` in one transaction."""
+    """Replace ``assortment_recommendations``, ``assortment_segments`` and ``assortment_summary``, and
+    record the run in ``local_runs`` (with its warnings), in one transaction."""
     from ..schema import TABLES
 
+    check = {k: v for k, v in (result.validation or {}).items() if k != "per_store_gain"}
+    summary = {"command": "assortment", "period": [str(d) for d in result.period], "validation": check or None,
+               "stores": int((result.summary["level"] == "store").sum()), "warnings": list(result.warnings)}
     with ws.transaction():
+        ws.log_run("local_runs", summary)
         for table, frame in (("assortment_recommendations", result.recommendations),
                              ("assortment_segments", result.segments), ("assortment_summary", result.summary)):
             ws.con.execute(f"DELETE FROM {table}")

@@ -4,7 +4,10 @@ Per unit: customers, households, penetration, revenue, revenue per household and
 customer, market share where the market potential is known, an index against the whole
 chain, growth against the previous period, and intervals on every proportion and mean so
 that small places are not over-read. A unit is "strong" where the lower end of its interval
-lies above the chain's figure, "weak" where the upper end lies below it.
+lies above the chain's figure, "weak" where the upper end lies below it. A unit with fewer buying customers
+than ``[local] min_customers`` is not ranked at all: it is listed as "too few customers to
+rank", since a handful of customers (one, in a thin store) can put it at either end of any
+ranking by chance, and its intervals are too wide, or not defined, to say otherwise.
 
 References
 ----------
@@ -33,6 +36,11 @@ if TYPE_CHECKING:
 #: How customers are placed: in their area, in the catchment of the store they shop at most
 #: (the nearest store when they have none), or by any column of ``customers`` (e.g. country).
 BUILT_IN_UNITS = ("area", "store")
+#: The verdict of a unit below the minimum support.
+TOO_FEW = "too few customers to rank"
+#: Customers columns that identify a person or a load, never a place to group by.
+_NOT_PLACES = {"customer_id", "email", "phone", "first_name", "last_name", "area_id", "latitude", "longitude",
+               "birth_year", "signup_at", "load_id", "consent_email", "consent_sms", "consent_post"}
 
 
 def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -70,15 +78,51 @@ def periods(ws: "Workspace", end: dt.date | None = None, months: int = 12,
 
 
 def customer_units(ws: "Workspace", by: str) -> ir.Table:
-    """Each customer's unit (``customer_id, unit``) for ``by`` = area, store, or a customers column."""
+    """Each customer's unit (``customer_id, unit``) for ``by`` = area, store, or a customers column.
+
+    Data without that kind of place (no customer has an area, no purchase a store, the column
+    is empty) are an error that names the ways the data can place customers instead.
+    """
     customers = ws.table("customers")
-    if by == "area":
-        return customers.filter(customers.area_id.notnull()).select("customer_id", unit=customers.area_id)
-    if by == "store":
-        return _store_catchments(ws)
-    if by not in customers.columns:
+    if by not in BUILT_IN_UNITS and by not in customers.columns:
         raise SchemaError(f"by = {by!r}: use area, store or a column of customers ({', '.join(customers.columns)})")
-    return customers.filter(customers[by].notnull()).select("customer_id", unit=customers[by].cast("string"))
+    if by == "store":
+        tx = ws.table("transactions")
+        if tx.filter(tx.store_id.notnull()).count().execute() == 0:
+            raise SchemaError("the data have no stores: no purchase has a store_id" + _instead(ws, by))
+        return _store_catchments(ws)
+    column = "area_id" if by == "area" else by
+    placed = customers.filter(customers[column].notnull())
+    if placed.count().execute() == 0:
+        what = "no areas: no customer has an area_id" if by == "area" else f"no {by}: the customers' {by} is empty"
+        raise SchemaError(f"the data have {what}" + _instead(ws, by))
+    return placed.select("customer_id", unit=customers[column].cast("string"))
+
+
+def _instead(ws: "Workspace", by: str) -> str:
+    """``; try --by store or --by country`` with the ways the data can place customers, or
+    what to load where there is none."""
+    ways = []
+    tx, customers = ws.table("transactions"), ws.table("customers")
+    if by != "store" and tx.filter(tx.store_id.notnull()).count().execute() > 0:
+        ways.append("store")
+    if by != "area" and customers.filter(customers.area_id.notnull()).count().execute() > 0:
+        ways.append("area")
+    ways += [c for c in _place_columns(customers) if c != by]
+    if not ways:
+        return "; load customers with an area_id (and areas), transactions with a store_id, or customers with a " \
+               "column such as country"
+    return "; try " + " or ".join(f"--by {w}" for w in ways)
+
+
+def _place_columns(customers: ir.Table) -> list[str]:
+    """Text columns of customers that group them (two or more values, fewer than one per ten customers)."""
+    text = [c for c, t in customers.schema().items() if t.is_string() and c not in _NOT_PLACES]
+    if not text:
+        return []
+    counts = customers.aggregate(n=customers.count(), **{c: customers[c].nunique() for c in text}).to_pyarrow()
+    n = counts["n"][0].as_py()
+    return [c for c in text if 2 <= counts[c][0].as_py() <= max(2, n // 10)]
 
 
 def _store_catchments(ws: "Workspace") -> ir.Table:
@@ -134,7 +178,8 @@ def _unit_totals(ws: "Workspace", units: ir.Table, period: tuple) -> pd.DataFram
 
 
 def micro_markets(ws: "Workspace", by: str = "area", *, end: dt.date | None = None, months: int | None = None,
-                  spend_per_household: float | None = None, confidence: float | None = None) -> pd.DataFrame:
+                  spend_per_household: float | None = None, confidence: float | None = None,
+                  min_customers: int | None = None) -> pd.DataFrame:
     """The micro-market table for one way of placing customers (see the module).
 
     Parameters
@@ -152,16 +197,22 @@ def micro_markets(ws: "Workspace", by: str = "area", *, end: dt.date | None = No
         ``spend_per_household`` column (default ``[local] spend_per_household``; 0 = unknown).
     confidence : float, optional
         Level of the intervals (default ``[local] confidence``).
+    min_customers : int, optional
+        Buying customers a unit needs to be ranked (default ``[local] min_customers``); units
+        with fewer get the verdict :data:`TOO_FEW` and no rank.
 
     Returns
     -------
     DataFrame
-        One row per unit, ordered from strongest to weakest (see ``rank``).
+        One row per unit: the ranked units from strongest to weakest (see ``rank``), then
+        those with too few customers, largest first. ``frame.attrs["warnings"]`` says where
+        the table is weak (see :func:`market_warnings`).
     """
     settings = ws.config["local"]
     months = months or settings["months"]
     spend_per_household = spend_per_household if spend_per_household is not None else settings["spend_per_household"]
     confidence = confidence or settings["confidence"]
+    min_customers = min_customers or settings["min_customers"]
     period, previous = periods(ws, end, months)
     units = customer_units(ws, by)
     now = _unit_totals(ws, units, period)
@@ -175,13 +226,39 @@ def micro_markets(ws: "Workspace", by: str = "area", *, end: dt.date | None = No
         before = _unit_totals(ws, units, previous).rename(columns={"customers": "customers_before",
                                                                    "revenue": "revenue_before"})
         frame = frame.merge(before[["unit", "customers_before", "revenue_before"]], on="unit", how="left")
-    frame = _measures(frame, confidence)
+    frame = _measures(frame, confidence, min_customers)
     frame.insert(0, "level", by)
     frame["period_start"], frame["period_end"] = period
+    frame.attrs["warnings"] = market_warnings(frame, min_customers)
     return frame
 
 
-def _measures(frame: pd.DataFrame, confidence: float) -> pd.DataFrame:
+def market_warnings(frame: pd.DataFrame, min_customers: int) -> list[str]:
+    """Where a micro-market table is weak: units too thin to rank, as sentences.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        From :func:`micro_markets` (one level).
+    min_customers : int
+        The minimum support it was built with.
+    """
+    thin = frame[frame["verdict"] == TOO_FEW].sort_values("customers")
+    if thin.empty:
+        return []
+    level = str(frame["level"].iloc[0])
+    units = {"area": "areas", "store": "stores"}.get(level, f"{level} units")
+    listed = ", ".join(f"{u} ({n:,})" for u, n in zip(thin["unit"].head(5), thin["customers"].head(5)))
+    more = f" and {len(thin) - 5:,} more" if len(thin) > 5 else ""
+    ranked = "no unit is ranked" if len(thin) == len(frame) else f"the other {len(frame) - len(thin):,} are ranked"
+    have = "has" if len(thin) == 1 else "have"
+    return [f"{len(thin):,} of {len(frame):,} {units} {have} fewer than {min_customers:,} buying customers in the "
+            f"period and {'is' if len(thin) == 1 else 'are'} listed as \"{TOO_FEW}\": {listed}{more}; {ranked}. "
+            "A handful of customers can put a unit at either end of a ranking by chance; lengthen the period "
+            "(--months), or lower the minimum (--min-customers, local.min_customers) knowing that"]
+
+
+def _measures(frame: pd.DataFrame, confidence: float, min_customers: int) -> pd.DataFrame:
     z = norm.ppf(0.5 + confidence / 2)
     n, revenue = frame["customers"].astype(float), frame["revenue"].astype(float)
     households = frame.get("households", pd.Series(np.nan, index=frame.index)).astype(float)
@@ -214,11 +291,14 @@ def _measures(frame: pd.DataFrame, confidence: float) -> pd.DataFrame:
     if "revenue_before" in frame:
         frame["revenue_growth"] = revenue / frame["revenue_before"] - 1
         frame["customer_growth"] = n / frame["customers_before"] - 1
-    return _verdicts(frame, chain_share, chain_penetration, chain_mean)
+    return _verdicts(frame, (chain_share, chain_penetration, chain_mean), min_customers)
 
 
-def _verdicts(frame: pd.DataFrame, chain_share: float, chain_penetration: float, chain_mean: float) -> pd.DataFrame:
-    """"strong" / "weak" / "as the chain" on the best-known measure, and a rank by its index."""
+def _verdicts(frame: pd.DataFrame, chains: tuple[float, float, float], min_customers: int) -> pd.DataFrame:
+    """"strong" / "weak" / "as the chain" on the best-known measure, and a rank by its index,
+    for units with at least ``min_customers`` buying customers; the others are :data:`TOO_FEW`,
+    unranked, after the ranked ones (largest first)."""
+    chain_share, chain_penetration, chain_mean = chains
     if frame["market_share"].notna().any():
         measure, low, high, chain, index = "market_share", "market_share_low", "market_share_high", chain_share, "share_index"
     elif frame["penetration"].notna().any():
@@ -228,16 +308,26 @@ def _verdicts(frame: pd.DataFrame, chain_share: float, chain_penetration: float,
         index = "value_index"
     frame["measure"] = measure
     frame["index"] = frame[index]
-    frame["verdict"] = np.select([frame[low] > chain, frame[high] < chain], ["strong", "weak"], "as the chain")
-    frame = frame.sort_values(["index"], ascending=False, na_position="last").reset_index(drop=True)
-    frame["rank"] = np.arange(1, len(frame) + 1)
+    thin = frame["customers"] < min_customers
+    frame["verdict"] = np.select([thin, frame[low] > chain, frame[high] < chain], [TOO_FEW, "strong", "weak"],
+                                 "as the chain")
+    ranked = frame[~thin].sort_values("index", ascending=False, na_position="last")
+    frame = pd.concat([ranked, frame[thin].sort_values("customers", ascending=False)], ignore_index=True)
+    frame["rank"] = pd.array(list(range(1, len(ranked) + 1)) + [pd.NA] * int(thin.sum()), dtype="Int64")
     return frame.drop(columns=["revenue_sq"])
 
 
 def save_micro_markets(ws: "Workspace", frame: pd.DataFrame) -> None:
-    """Replace the ``micro_markets`` rows of ``frame``'s level, in one transaction."""
+    """Replace the ``micro_markets`` rows of ``frame``'s level and record the run in ``local_runs``
+    (with ``frame.attrs["warnings"]``), in one transaction."""
     from ..schema import MICRO_MARKETS
 
+    level = str(frame["level"].iloc[0])
+    summary = {"command": "markets", "level": level,
+               "period": [str(frame["period_start"].iloc[0]), str(frame["period_end"].iloc[0])],
+               "units": len(frame), "ranked": int(frame["rank"].notna().sum()), "measure": str(frame["measure"].iloc[0]),
+               "warnings": list(frame.attrs.get("warnings", []))}
     with ws.transaction():
-        ws.con.execute("DELETE FROM micro_markets WHERE level = ?", [str(frame["level"].iloc[0])])
+        ws.con.execute("DELETE FROM micro_markets WHERE level = ?", [level])
         ws.append("micro_markets", frame[[c for c in MICRO_MARKETS.column_names if c in frame]])
+        ws.log_run("local_runs", summary)

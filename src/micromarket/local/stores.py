@@ -19,7 +19,8 @@ from ..profile.rfm import customer_purchases
 from ..segments.clusters import CustomerClusters
 from ..segments.features import FeatureScaler
 from ..segments.geo import census_variables
-from ..segments.personas import differences, largest_first, unique_name
+from ..profile.behaviour import UNKNOWN_CATEGORY
+from ..segments.personas import differences, informative, largest_first, unique_name
 from .markets import customer_units
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Fewest stores worth clustering.
 MIN_STORES = 6
+#: The sales-mix column of lines whose product has no category.
+_UNKNOWN_MIX = f"mix:{UNKNOWN_CATEGORY}"
 
 
 @dataclass
@@ -45,23 +48,27 @@ def store_features(ws: "Workspace") -> pd.DataFrame:
     """Per store (index ``store_id``): ``customers``, ``revenue``, catchment census variables
     (``area:<column>``, customer-weighted) and sales mix (``mix:<category>``, share of revenue)."""
     units = customer_units(ws, "store")
+    # Every placed customer counts, with an area or without: counting only those the census
+    # join kept gave 0 customers to every store where customers have no area.
+    catchments = units.group_by(store_id=units.unit).aggregate(customers=units.count()).to_pandas().set_index("store_id")
     customers, areas = ws.table("customers").select("customer_id", "area_id"), ws.table("areas")
     census = census_variables(areas.to_pandas())
-    placed = units.inner_join(customers, "customer_id").inner_join(areas.select("area_id", *census), "area_id")
-    demographics = placed.group_by(store_id=placed.unit).aggregate(
-        customers=placed.count(), **{f"area:{c}": placed[c].mean() for c in census}).to_pandas().set_index("store_id")
+    if census:
+        placed = units.inner_join(customers, "customer_id").inner_join(areas.select("area_id", *census), "area_id")
+        means = placed.group_by(store_id=placed.unit).aggregate(**{f"area:{c}": placed[c].mean() for c in census})
+        catchments = catchments.join(means.to_pandas().set_index("store_id"), how="left")
     lines = customer_purchases(ws.table("transactions"))
     lines = lines.filter(lines.store_id.notnull())
     products = ws.table("products").select("product_id", "category")
     sold = lines.left_join(products, "product_id")
-    sold = sold.mutate(category=sold.category.fill_null("(unknown)"))
+    sold = sold.mutate(category=sold.category.fill_null(UNKNOWN_CATEGORY))
     mix = sold.group_by("store_id", "category").aggregate(revenue=sold.amount.sum()).to_pandas()
     if mix.empty:
         raise SchemaError("no in-store sales (transactions with a store_id): store clusters need them")
     wide = mix.pivot_table(index="store_id", columns="category", values="revenue", aggfunc="sum", fill_value=0.0)
     revenue = wide.sum(axis=1)
     shares = wide.div(revenue.where(revenue > 0), axis=0).fillna(0.0).add_prefix("mix:")
-    return shares.assign(revenue=revenue).join(demographics, how="left")
+    return shares.assign(revenue=revenue).join(catchments, how="left")
 
 
 def _phrase(feature: str, value: float) -> str:
@@ -84,12 +91,17 @@ def store_clusters(ws: "Workspace", *, k: int | str = "auto", features: list[str
     random_state : int
     """
     frame = store_features(ws)
-    chosen = features or [c for c in frame.columns if c.startswith(("area:", "mix:"))]
+    # By default what can set stores apart: not a column equal everywhere, nor the share of
+    # products without a category (how well the catalogue is kept, not what a store sells).
+    chosen = features or [c for c in informative(frame) if c.startswith(("area:", "mix:")) and c != _UNKNOWN_MIX]
     unknown = [f for f in chosen if f not in frame.columns]
     if unknown:
         raise SchemaError(f"unknown store feature(s) {unknown}; features: {', '.join(frame.columns)}")
     if len(frame) < MIN_STORES:
         raise SchemaError(f"{len(frame)} stores with sales: store clusters need at least {MIN_STORES}")
+    if not chosen:
+        raise SchemaError("no store feature differs between stores (no census columns of areas, and one sales mix "
+                          "for all: products without categories); store clusters need one")
     X = FeatureScaler(chosen).fit(frame).transform(frame)
     model = CustomerClusters(k, k_max=max(2, min(8, len(frame) // 3)), sample_size=len(frame), n_bootstrap=0,
                              random_state=random_state).fit(X)
@@ -101,7 +113,8 @@ def store_clusters(ws: "Workspace", *, k: int | str = "auto", features: list[str
         ranked = largest_first(diffs.loc[label])
         name = unique_name(", ".join(_phrase(f, v) for f, v in ranked[ranked.abs() >= 0.5][:3].items()) or "typical stores",
                            used)
-        mix = members[[c for c in chosen if c.startswith("mix:")]].mean().sort_values(ascending=False)
+        mix = members[[c for c in chosen if c.startswith("mix:") and c != _UNKNOWN_MIX]].mean().sort_values(ascending=False)
+        mix = mix[mix > 0]
         rows.append({"cluster": int(label), "store_cluster": name, "stores": len(members),
                      "customers": int(members["customers"].fillna(0).sum()), "revenue": float(members["revenue"].sum()),
                      "revenue_share": float(members["revenue"].sum() / frame["revenue"].sum()),

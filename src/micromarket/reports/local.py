@@ -3,6 +3,7 @@ area, index by country), store clusters, and the localised assortment with its o
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -30,20 +31,34 @@ def local_section(ws: "Workspace") -> Section | None:
                   "share and an index against the whole, with intervals so that small places are not over-read; store "
                   "clusters; and the assortment localised to each cluster and store.")
     for level, frame in markets.groupby("level", sort=False):
+        # Ranked units first, by rank; then those too thin to rank, largest first.
+        frame = frame.sort_values(["rank", "customers"], ascending=[True, False], na_position="last")
         _markets(ws, sec, level, frame.reset_index(drop=True), cur)
+        sec.warnings += [f"Micro-markets by {level}: {w}" for w in _run_warnings(ws, "markets", level)]
     if not clusters.empty:
         _clusters(sec, clusters, cur)
     if not summary.empty:
         _assortment(ws, sec, summary, cur)
+        sec.warnings += [f"Assortment: {w}" for w in _run_warnings(ws, "assortment")]
     return sec
+
+
+def _run_warnings(ws: "Workspace", command: str, level: str | None = None) -> list[str]:
+    """The warnings of the latest ``local_runs`` record of a command (and level); none for
+    tables written before runs were recorded."""
+    for (summary,) in ws.con.execute("SELECT summary FROM local_runs ORDER BY run_id DESC").fetchall():
+        run = json.loads(summary)
+        if run.get("command") == command and (level is None or run.get("level") == level):
+            return list(run.get("warnings", []))
+    return []
 
 
 def _markets(ws: "Workspace", sec: Section, level: str, frame: pd.DataFrame, cur: str) -> None:
     measure = frame["measure"].iloc[0]
-    values = frame.set_index("unit")["index"]
-    hover = (frame["unit"] + "<br>index " + frame["index"].map("{:.0f}".format) + "<br>" + measure.replace("_", " ") + " "
-             + frame[measure].map("{:.3g}".format) + " (" + frame[f"{measure}_low"].map("{:.3g}".format) + " to "
-             + frame[f"{measure}_high"].map("{:.3g}".format) + ")<br>" + frame["verdict"]).set_axis(frame["unit"])
+    ranked = frame["rank"].notna()
+    # Units too thin to rank are not coloured: their index would be read as a ranking.
+    values = frame["index"].where(ranked).set_axis(frame["unit"])
+    hover = pd.Series([_hover(r, measure) for _, r in frame.iterrows()], index=frame["unit"])
     title = f"{measure.replace('_', ' ').capitalize()} index by {level} (chain = 100)"
     if level == "area":
         areas = ws.con.execute("SELECT area_id, name, geometry, households FROM areas").df()
@@ -65,16 +80,43 @@ def _markets(ws: "Workspace", sec: Section, level: str, frame: pd.DataFrame, cur
             if missing:
                 sec.intro += f" Not on the {level} map (no shape): {', '.join(missing)}."
     strong, weak = (frame["verdict"] == "strong").sum(), (frame["verdict"] == "weak").sum()
-    sec.figures.append((f"Micro-markets by {level}", f"{len(frame):,} ({strong} strong, {weak} weak)"))
-    shown = frame if len(frame) <= 2 * SHOWN else pd.concat([frame.head(SHOWN), frame.tail(SHOWN)])
+    thin = int((~ranked).sum())
+    sec.figures.append((f"Micro-markets by {level}", f"{len(frame):,} ({strong} strong, {weak} weak"
+                        + (f", {thin} too few customers to rank)" if thin else ")")))
+    listed = frame[ranked]
+    shown = listed if len(listed) <= 2 * SHOWN else pd.concat([listed.head(SHOWN), listed.tail(SHOWN)])
+    shown = pd.concat([shown, frame[~ranked].head(SHOWN)])
     sec.tables.append({
         "caption": f"Strongest and weakest by {level}, {str(frame['period_start'].iloc[0])[:10]} to "
                    f"{str(frame['period_end'].iloc[0])[:10]} "
                    f"({measure.replace('_', ' ')}, {100 * 0.95:.0f} % intervals)",
         "header": ("rank", level, "customers", "revenue", measure.replace("_", " "), "interval", "index", "verdict"),
-        "rows": [(int(r["rank"]), r["unit"], f"{int(r['customers']):,}", money(r["revenue"], cur), f"{r[measure]:.3g}",
-                  f"{r[f'{measure}_low']:.3g} to {r[f'{measure}_high']:.3g}", f"{r['index']:.0f}", r["verdict"])
-                 for _, r in shown.iterrows()]})
+        "rows": [_market_row(r, measure, cur) for _, r in shown.iterrows()]})
+
+
+def _hover(r: pd.Series, measure: str) -> str:
+    """A unit's map label: index, figure and interval where ranked, its size where too thin."""
+    if pd.isna(r["rank"]):
+        return f"{r['unit']}<br>{int(r['customers']):,} customers<br>{r['verdict']}"
+    return (f"{r['unit']}<br>index {_fig0(r['index'])}<br>{measure.replace('_', ' ')} {_fig(r[measure])} "
+            f"({_fig(r[f'{measure}_low'])} to {_fig(r[f'{measure}_high'])})<br>{r['verdict']}")
+
+
+def _market_row(r: pd.Series, measure: str, cur: str) -> tuple:
+    """A ranked unit with its figure, interval and index; a thin one with its size and verdict only."""
+    if pd.isna(r["rank"]):
+        return ("", r["unit"], f"{int(r['customers']):,}", money(r["revenue"], cur), "", "", "", r["verdict"])
+    return (int(r["rank"]), r["unit"], f"{int(r['customers']):,}", money(r["revenue"], cur), _fig(r[measure]),
+            f"{_fig(r[f'{measure}_low'])} to {_fig(r[f'{measure}_high'])}", _fig0(r["index"]), r["verdict"])
+
+
+def _fig(value) -> str:
+    """Three significant digits, or "n/a" where the value is not a number."""
+    return f"{value:.3g}" if pd.notna(value) else "n/a"
+
+
+def _fig0(value) -> str:
+    return f"{value:.0f}" if pd.notna(value) else "n/a"
 
 
 def _clv_density(ws: "Workspace") -> pd.Series:
@@ -102,6 +144,9 @@ def _assortment(ws: "Workspace", sec: Section, summary: pd.DataFrame, cur: str) 
                     ("Mean departure from the core", f"{chain['departure']:.1%}")]
     if pd.notna(chain["validated_gain"]):
         sec.figures.append(("Gain from localising, out of sample", money(chain["validated_gain"], cur)))
+    else:
+        sec.figures.append(("Gain from localising", f"{money(chain['predicted_gain'], cur)} predicted in sample, "
+                                                     "not checked out of sample"))
     clusters = summary[summary["level"] == "cluster"]
     if not clusters.empty:
         fig = go.Figure(go.Bar(y=clusters["store_cluster"], x=clusters["skus_across_stores"], orientation="h",
