@@ -42,8 +42,12 @@ def customer_features(ws: "Workspace", customers: "ir.Table | None" = None) -> p
 
     Columns: the profile's numeric columns, ``share:<category>`` and ``channel:<channel>``
     (shares of spend, from the profile's share tables), ``age`` (years at the last
-    transaction) and ``area:<census column>`` of the customer's area. ``customers`` (a
-    table with ``customer_id``) restricts it to those customers.
+    transaction), ``area:<census column>`` of the customer's area, and the attributes a
+    customers file brought (:mod:`micromarket.ingest.attributes`): ``customer:<name>`` for a
+    number or a band (its position in the bands' order: ``Under 15K`` 0, ``15-24K`` 1, ...)
+    and ``customer:<name>=<value>`` (0/1) for each value of a category of at most
+    :data:`MAX_CATEGORY_VALUES` values. ``customers`` (a table with ``customer_id``)
+    restricts it to those customers.
     """
     # In a fixed order: the clustering's seeded starts depend on the row order, and the
     # engine's joins and aggregations leave it to chance, so the same data would not always
@@ -81,13 +85,36 @@ def _demographics(ws: "Workspace") -> "ir.Table | None":
     if customers.count().execute() == 0:
         return None
     # Age counts to the same day as the rule language's ``age``.
-    out = customers.select("customer_id", "area_id", age=ibis.literal(float(data_end(ws).year)) - customers.birth_year)
+    out = customers.select("customer_id", "area_id", age=ibis.literal(float(data_end(ws).year)) - customers.birth_year,
+                           **_attribute_features(ws, customers))
     areas = ws.table("areas")
     numeric = [c for c, t in areas.schema().items() if c not in ("latitude", "longitude", "load_id") and t.is_numeric()]
     if numeric:
         census = areas.select("area_id", **{f"area:{c}": areas[c] for c in numeric})
         out = out.left_join(census, "area_id").drop("area_id_right")
     return out.drop("area_id")
+
+
+#: Categories with more values than this are described in personas but not clustered on.
+MAX_CATEGORY_VALUES = 12
+
+
+def _attribute_features(ws: "Workspace", customers: "ir.Table") -> dict:
+    """``customer:...`` feature expressions of the attributes a customers file brought."""
+    from ..ingest.attributes import attribute_kinds
+    from .rules import band_position
+
+    out = {}
+    for name, info in attribute_kinds(ws.con, "customers").items():
+        column = customers[name]
+        if info["kind"] == "number":
+            out[f"customer:{name}"] = column.cast("float64")
+        elif info["kind"] == "band":
+            out[f"customer:{name}"] = band_position(column, info["levels"]["order"])
+        elif info["kind"] == "category" and len(info["levels"]["order"]) <= MAX_CATEGORY_VALUES:
+            for value in info["levels"]["order"]:
+                out[f"customer:{name}={value}"] = (column == value).cast("float64")
+    return out
 
 
 def select_features(frame: pd.DataFrame, names=None, exclude=()) -> list[str]:

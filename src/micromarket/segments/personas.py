@@ -134,7 +134,8 @@ def unique_name(name: str, used: set[str]) -> str:
 
 
 def describe_segments(features: pd.DataFrame, profile: pd.DataFrame, labels: np.ndarray,
-                      area_types: pd.Series | None = None, unidentified=()) -> dict[int, Persona]:
+                      area_types: pd.Series | None = None, unidentified=(),
+                      attributes: pd.DataFrame | None = None) -> dict[int, Persona]:
     """A :class:`Persona` for every label.
 
     Parameters
@@ -150,6 +151,9 @@ def describe_segments(features: pd.DataFrame, profile: pd.DataFrame, labels: np.
     unidentified : iterable of str
         Features the data do not identify (``p_alive`` where the profile found no dropout):
         neither named nor described.
+    attributes : DataFrame, optional
+        Band and category attributes per customer (same index), such as an income band:
+        each segment's most common value is a fact and a sentence.
     """
     labels = np.asarray(labels)
     numeric = features.select_dtypes("number")
@@ -161,6 +165,8 @@ def describe_segments(features: pd.DataFrame, profile: pd.DataFrame, labels: np.
     modes = {name: _modes(column, labels) for name, column in
              (("preferred_channel", profile.get("preferred_channel")), ("preferred_store", profile.get("preferred_store")),
               ("area_type", area_types))}
+    attribute_modes = {name: _modes(attributes[name], labels) for name in
+                       (attributes.columns if attributes is not None else [])}
     sizes = pd.Series(labels).value_counts()
     total_clv = float(profile["clv"].sum()) or 1.0
     share_cols = [c for c in diffs.columns if c.startswith("share:")]
@@ -178,8 +184,9 @@ def describe_segments(features: pd.DataFrame, profile: pd.DataFrame, labels: np.
             # Only categories the segment buys at all.
             "top_categories": shares[shares > 0].sort_values(ascending=False).index[:3].str[6:].tolist(),
             **{name: found.get(label) for name, found in modes.items()},
-            "price_sensitivity": _number(row.get("price_sensitivity")) if "price_sensitivity" not in unidentified else None,
+            "price_sensitivity": None if "price_sensitivity" in unidentified else _number(row.get("price_sensitivity")),
             "mean_age": _number(row.get("age")),
+            "attributes": {name: found[label] for name, found in attribute_modes.items() if label in found},
             "distinguishing": {f: round(float(v), 2) for f, v in largest_first(diff)[:5].items()},
             "differences": {f: round(float(v), 3) for f, v in diff.items()},
         }
@@ -217,6 +224,11 @@ def _paragraph(name: str, facts: dict, diff: pd.Series) -> str:
             phrases.append(f"{'buy more' if value > 0 else 'buy less'} {feature[6:].lower()}")
         elif feature.startswith("channel:"):
             phrases.append(f"{'use' if value > 0 else 'rarely use'} the {feature[8:]} channel")
+        elif feature.startswith("customer:") and "=" in feature:
+            name, _, level = feature[9:].partition("=")
+            phrases.append(f"are {'more' if value > 0 else 'less'} often {name.replace('_', ' ')} {level}")
+        elif feature.startswith("customer:"):
+            phrases.append(f"have {'higher' if value > 0 else 'lower'} {feature[9:].replace('_', ' ')}")
     if phrases:
         sentences.append("Compared with all customers they " + _join(phrases) + ".")
     if facts["top_categories"]:
@@ -231,6 +243,9 @@ def _paragraph(name: str, facts: dict, diff: pd.Series) -> str:
             f"most live in \"{facts['area_type']}\" areas" if facts["area_type"] else None]
     if any(demo):
         sentences.append(_join([d for d in demo if d]).capitalize() + ".")
+    if facts.get("attributes"):
+        sentences.append("Most common: " + ", ".join(f"{name.replace('_', ' ')} {value}"
+                                                     for name, value in list(facts["attributes"].items())[:5]) + ".")
     return " ".join(sentences)
 
 

@@ -317,7 +317,7 @@ class _ToIbis(Transformer):
                 hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
                 raise self._error(meta, f"{value!r} is not a band of {_describe(column)}; its bands in order: "
                                         f"{' < '.join(order)}{hint}")
-            return _band_position(column, order), ibis.literal(float(order.index(value)))
+            return band_position(column, order), ibis.literal(float(order.index(value)))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return _band_start(column, order), other
         return column, other
@@ -337,7 +337,7 @@ class _ToIbis(Transformer):
             raise self._error(meta, f"cannot compare {_describe(left)} ({lt}) with {_describe(right)} ({rt}) using {op}")
 
 
-def _band_position(column: ir.Value, order: list[str]) -> ir.Value:
+def band_position(column: ir.Value, order: list[str]) -> ir.Value:
     """Each value's position in the band order (NULL for values outside it, such as ``Unknown``)."""
     return ibis.cases(*[(column == band, float(i)) for i, band in enumerate(order)], else_=ibis.null("float64"))
 
@@ -410,4 +410,4 @@ def rule_members(ws: "Workspace", rule: str, resolving: tuple[str, ...] = ()) ->
 
 
 __all__ = ["RuleError", "parse", "compile_rule", "rule_members", "referenced_segments", "RuleContext", "FUNCTIONS",
-           "GRAMMAR"]
+           "GRAMMAR", "band_position"]

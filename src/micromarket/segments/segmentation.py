@@ -114,8 +114,20 @@ def _personas(ws: "Workspace", frame: pd.DataFrame, profile: pd.DataFrame, label
               unidentified: tuple[str, ...]) -> dict:
     """Personas per level and label, from the features the data identify (see :func:`_unidentified`)."""
     area_types = _customer_area_types(ws, frame.index)
-    return {level: describe_segments(frame, profile, values, area_types, unidentified)
+    attributes = _customer_attributes(ws, frame.index)
+    return {level: describe_segments(frame, profile, values, area_types, unidentified, attributes)
             for level, values in labels.items()}
+
+
+def _customer_attributes(ws: "Workspace", index: pd.Index) -> pd.DataFrame | None:
+    """The band and category attributes a customers file brought, per customer of ``index``."""
+    from ..ingest.attributes import attribute_kinds
+
+    names = [n for n, info in attribute_kinds(ws.con, "customers").items() if info["kind"] in ("band", "category")]
+    if not names:
+        return None
+    customers = ws.table("customers")
+    return customers.select("customer_id", *names).to_pandas().set_index("customer_id").reindex(index)
 
 
 def _unidentified(ws: "Workspace", frame: pd.DataFrame) -> tuple[str, ...]:
