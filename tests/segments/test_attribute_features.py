@@ -63,3 +63,16 @@ def test_clusters_on_attributes_describe_them(with_demographics):
     for persona_text, group in by_persona.groupby("persona"):
         mode = extra["INCOME_DESC"].reindex(group["customer_id"]).value_counts().index[0]
         assert f"income desc {mode}" in persona_text
+
+
+def test_the_report_shows_customers_by_band_in_order(with_demographics, tmp_path):
+    from micromarket.reports import write_report
+    from micromarket.reports.overview import customers_by
+
+    ws, extra = with_demographics
+    counted = customers_by(ws.table("customers"), "income_desc", BANDS).execute()
+    assert counted["key"].tolist()[:len(BANDS)] == BANDS  # in the bands' order, not by text or count
+    assert dict(zip(counted["key"], counted["customers"]))["Unknown"] == 20
+    html = write_report(ws, tmp_path / "r.html").read_text()
+    assert "Customers by income desc (band)" in html and "Customers by homeowner desc (category)" in html
+    assert "Kept as income_desc" in html and "Columns not used" not in html

@@ -83,7 +83,27 @@ def overview_section(ws: "Workspace") -> Section:
         data = overview.revenue_by(tx, pr, column).execute()
         if len(data) > 1 or (len(data) == 1 and data["key"].iat[0] != "(unknown)"):
             sec.charts.append(chart(px.bar(data, x="key", y="revenue", title=title, labels={"key": column})))
+    sec.charts += _attribute_charts(ws, cu)
     return sec
+
+
+#: Attribute charts shown at most, in the order the attributes were loaded.
+MAX_ATTRIBUTE_CHARTS = 6
+
+
+def _attribute_charts(ws: "Workspace", customers) -> list[str]:
+    """Customers per band or category of each attribute a customers file brought."""
+    from ..ingest.attributes import attribute_kinds
+
+    charts = []
+    for name, info in list(attribute_kinds(ws.con, "customers").items()):
+        if info["kind"] not in ("band", "category") or len(charts) == MAX_ATTRIBUTE_CHARTS:
+            continue
+        order = info["levels"]["order"] if info["kind"] == "band" else []
+        data = overview.customers_by(customers, name, order).execute()
+        charts.append(chart(px.bar(data, x="key", y="customers", labels={"key": name},
+                                   title=f"Customers by {name.replace('_', ' ')} ({info['kind']})")))
+    return charts
 
 
 def quality_section(ws: "Workspace") -> Section:

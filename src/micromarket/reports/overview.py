@@ -70,3 +70,14 @@ def revenue_by(transactions: ir.Table, products: ir.Table, column: str) -> ir.Ta
         joined = sales.left_join(products.select("product_id", column), "product_id")
         grouped = joined.mutate(key=ibis.coalesce(joined[column], "(unknown)"))
     return grouped.group_by("key").aggregate(revenue=grouped.amount.sum()).order_by(ibis.desc("revenue"))
+
+
+
+def customers_by(customers: ir.Table, column: str, order: list[str]) -> ir.Table:
+    """Customers per value of an attribute: a band's values in their order, then the rest by count
+    (no value counts as ``(unknown)``)."""
+    counted = customers.group_by(key=ibis.coalesce(customers[column].cast("string"), "(unknown)")).aggregate(
+        customers=customers.count())
+    position = ibis.cases(*[(counted.key == value, i) for i, value in enumerate(order)], else_=len(order)) \
+        if order else ibis.literal(0)
+    return counted.mutate(position=position).order_by(["position", ibis.desc("customers"), "key"])
