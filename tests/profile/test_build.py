@@ -171,3 +171,22 @@ def test_cli_profile_json(tmp_path):
     out = json.loads(proc.stdout)
     assert out["model"] == "mbgnbd" and out["customers"] == 1_500 and out["settings"]["horizon_months"] == 6
     assert set(out["params"]) == {"r", "alpha", "a", "b"} and set(out["spend_params"]) == {"p", "q", "v"}
+
+
+def test_generated_customers_leave_so_dropout_warnings_stay_quiet(demo):
+    """The generator's customers drop out (BG/NBD truth): dropout is identified and its rate pinned
+    down, so neither warning appears; a tie on the holdout is named exactly when there is one."""
+    from micromarket.clv.diagnostics import DROPOUT_LR_CRITICAL, mean_dropout, no_dropout_log_likelihood
+    from micromarket.clv.selection import CANDIDATES
+
+    ws, _ = demo
+    run = latest_run(ws)
+    rfm = ws.table("customer_profile").select("frequency", "recency", "T").execute()
+    model = CANDIDATES[run["model"]]().fit(rfm)
+    _, rate, error = mean_dropout(model)
+    assert 2 * (model.log_likelihood_ - no_dropout_log_likelihood(rfm)) > DROPOUT_LR_CRITICAL and error < rate
+    assert run["dropout_identified"] is True
+    assert not [w for w in run["warnings"] if w.startswith("dropout not identified") or "larger than itself" in w]
+    tied = [c["model"] for c in run["comparison"] if c["tied_with_best"]]
+    said = [w for w in run["warnings"] if w.startswith("the models are indistinguishable")]
+    assert len(said) == (1 if tied else 0) and all(name in said[0] for name in tied)

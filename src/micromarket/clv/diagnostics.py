@@ -162,11 +162,12 @@ def purchase_model_warnings(name: str, model, dropout: tuple[bool, float], p_ali
 
 
 def _not_identified(name: str, ratio: float, p_alive: np.ndarray) -> str:
+    span = f"{_probability(np.nanmin(p_alive))} to {_probability(np.nanmax(p_alive))}"
     return (f"dropout not identified: the likelihood's maximum has no dropout at all ({name} fits no better than "
             f"the same model without dropout: likelihood ratio {max(ratio, 0.0):.2g} < {DROPOUT_LR_CRITICAL}), so "
-            "the data give no evidence that anyone leaves and CLV assumes nobody does. P(alive) (here "
-            f"{_probability(np.nanmin(p_alive))} to {_probability(np.nanmax(p_alive))}) cannot tell active from lapsed customers: rank "
-            "them by time since their last purchase instead, and read CLV as an upper bound")
+            f"the data give no evidence that anyone leaves and CLV assumes nobody does. P(alive) (here {span}) "
+            "cannot tell active from lapsed customers: rank them by time since their last purchase instead, and "
+            "read CLV as an upper bound")
 
 
 def _probability(value: float) -> str:
@@ -181,9 +182,9 @@ def _rate_not_pinned(name: str, model, unit: str) -> str | None:
     if error <= value:
         return None
     shown = "an infinite standard error" if not np.isfinite(error) else f"a standard error of {error:.3g}"
-    return (f"the {name} {what.replace('period', unit)} is {value:.3g} with {shown}, larger than itself: the data do not pin down how fast customers drop out, so P(alive) and how long each "
-            "CLV stream lasts are loose guesses; a longer history, in which more customers are seen to stop "
-            "buying, would narrow it")
+    return (f"the {name} {what.replace('period', unit)} is {value:.3g} with {shown}, larger than itself: the "
+            "data do not pin down how fast customers drop out, so P(alive) and how long each CLV stream lasts are "
+            "loose guesses; a longer history, in which more customers are seen to stop buying, would narrow it")
 
 
 def _holdout_warnings(comparison: pd.DataFrame) -> list[str]:

@@ -55,7 +55,9 @@ def simulate_pareto_nbd(n: int, T: float | np.ndarray, r: float, alpha: float, s
     T = _as_T(T, n)
     lam = rng.gamma(r, 1 / alpha, n)
     mu = rng.gamma(s, 1 / beta, n)
-    lifetime = rng.exponential(1 / mu)
+    # A dropout rate of 0 (a small shape s draws many) is a lifetime without end, not an error.
+    with np.errstate(divide="ignore", over="ignore"):
+        lifetime = rng.exponential(1 / mu)
     window = np.minimum(lifetime, T)
     x = rng.poisson(lam * window)
     return pd.DataFrame({"frequency": x, "recency": _last_of_uniform(x, window, rng), "T": T,
