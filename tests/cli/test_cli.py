@@ -63,3 +63,14 @@ def test_demo_writes_a_self_contained_report(tmp_path):
     assert "<th>converged</th>" in html and "no (see the warning)" not in html
     again = run("demo", tmp_path / "demo", "--customers", "1500", check=False)
     assert again.returncode == 1 and "--force" in again.stderr
+
+
+def test_json_output_is_strict_json(capsys):
+    import numpy as np
+
+    from micromarket.cli.common import print_json
+
+    print_json({"a": float("nan"), "b": [np.float64("inf"), 1.5, np.int64(2)], "c": {"d": -float("inf")}})
+    out = capsys.readouterr().out
+    strict = json.loads(out, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+    assert strict == {"a": None, "b": [None, 1.5, 2], "c": {"d": None}}

@@ -147,6 +147,9 @@ def _check_result(dataset: str, command: str, result: Outcome) -> None:
     if command == "segment rule":
         size = int(re.search(r"([\d,]+) customers", result.out).group(1).replace(",", ""))
         assert size > 0, f"the README's rule selects nobody on {dataset}: {result.out}"
+    if command == "segment cluster":  # no dataset has birth years: said once, not hidden
+        left_out = " ".join(result.err.split()).split("left out of the default features", 1)[1]
+        assert "age" in left_out.split(".")[0]
     if command == "unload":
         assert "removed" in result.out and "from transactions" in result.out
 

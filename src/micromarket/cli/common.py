@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -27,8 +28,21 @@ def pairs(values: list[str] | None, what: str) -> dict[str, str]:
 
 
 def print_json(data) -> None:
-    """``data`` as indented JSON on stdout."""
-    typer.echo(json.dumps(data, indent=2, default=str))
+    """``data`` as indented JSON on stdout; NaN and infinities (not JSON) as ``null``."""
+    typer.echo(json.dumps(_finite(data), indent=2, default=str, allow_nan=False))
+
+
+def _finite(value):
+    """``value`` with every float that JSON cannot hold (NaN, infinities) replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # NumPy scalars
+        return _finite(value.item())
+    return value
 
 
 def parse_k(value: str) -> int | str:

@@ -10,7 +10,7 @@ from rich.table import Table as RichTable
 
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, pairs, parse_k, print_json
-from .progress import results, steps, warn
+from .progress import note, results, steps, warn
 
 app = typer.Typer(help="Segments from mass to one: rules, clusters with personas, area types.", no_args_is_help=True)
 
@@ -142,6 +142,8 @@ def cluster(
                                                             "saving"]) as advance:
         result = cluster_customers(ws, name, features=feature or None, weights=weights, k=parse_k(k), micro_k=micro_k,
                                    method=method, k_max=k_max, random_state=seed, progress=advance)
+    for message in result.notes:
+        note(message)
     for message in result.warnings:
         warn(message)
     if as_json:

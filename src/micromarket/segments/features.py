@@ -117,6 +117,14 @@ def _attribute_features(ws: "Workspace", customers: "ir.Table") -> dict:
     return out
 
 
+def left_out_defaults(chosen: list[str]) -> list[str]:
+    """The :data:`DEFAULT_FEATURES` of which nothing was chosen (``share:*`` counts if any share was)."""
+    def covered(name: str) -> bool:
+        return any(c.startswith(name[:-1]) for c in chosen) if name.endswith(":*") else name in chosen
+
+    return [name for name in DEFAULT_FEATURES if not covered(name)]
+
+
 def select_features(frame: pd.DataFrame, names=None, exclude=()) -> list[str]:
     """Expand ``names`` (``prefix:*`` wildcards allowed; default :data:`DEFAULT_FEATURES`)
     against the columns of ``frame``; unknown names are an error listing what exists.

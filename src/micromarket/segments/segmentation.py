@@ -25,7 +25,7 @@ from ..exceptions import SchemaError
 from ..profile.behaviour import UNKNOWN_CATEGORY
 from ..profile.build import latest_run
 from .clusters import CustomerClusters, most_probable, nearest, weighted_ward
-from .features import FeatureScaler, customer_features, feature_table, select_features
+from .features import FeatureScaler, customer_features, feature_table, left_out_defaults, select_features
 from .personas import describe_segments
 from .quality import cluster_warnings
 from .store import check_name, drop_segmentation, next_id
@@ -52,6 +52,8 @@ class SegmentationResult:
     segments: pd.DataFrame = field(repr=False)
     #: Why the segments are weak (see :mod:`micromarket.segments.quality`), one sentence each.
     warnings: list[str] = field(default_factory=list)
+    #: Remarks on the features, e.g. defaults left out because the data cannot fill them.
+    notes: list[str] = field(default_factory=list)
 
 
 def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list[str] | None = None,
@@ -88,6 +90,9 @@ def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list
     frame = customer_features(ws)
     unidentified = _unidentified(ws, frame)
     scaler = FeatureScaler(select_features(frame, features, unidentified), dict(weights or {})).fit(frame)
+    left_out = [] if features else left_out_defaults(scaler.features)
+    notes = [f"left out of the default features, as they cannot tell these customers apart (missing, the same for "
+             f"everyone, or not identified): {', '.join(left_out)}"] if left_out else []
     X = scaler.transform(frame)
     step("clustering")
     top = CustomerClusters(k, method=method, k_max=k_max, random_state=random_state).fit(X)
@@ -107,7 +112,7 @@ def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list
     return SegmentationResult(segmentation=name, method=method, k=top.k_,
                               levels={level: int(len(np.unique(v))) for level, v in labels.items()},
                               features=scaler.features, silhouette=top.silhouette_, stability=top.stability_,
-                              scores=quality["scores"], segments=table, warnings=quality["warnings"])
+                              scores=quality["scores"], segments=table, warnings=quality["warnings"], notes=notes)
 
 
 def _personas(ws: "Workspace", frame: pd.DataFrame, profile: pd.DataFrame, labels: dict,
