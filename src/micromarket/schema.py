@@ -239,7 +239,8 @@ EVENTS = Table(
 
 CAMPAIGN_MEMBERS = Table(
     "campaign_members",
-    "One row per customer per campaign: who was assigned to treatment or control (past randomised campaigns; later, campaigns run here).",
+    "One row per customer per campaign: who was assigned to treatment or control, or sent (past campaigns: randomised "
+    "experiments, or lists of who was contacted, which the balance check tells apart; later, campaigns run here).",
     (
         Column("campaign_id", TEXT, "Campaign id.", required=True),
         Column("customer_id", TEXT, "Customer.", required=True),
@@ -607,7 +608,8 @@ ASSORTMENT_SUMMARY = Table(
 
 OFFER_SCORES = Table(
     "offer_scores",
-    "One row per customer and offer from the last `micromarket offers` run: uplift learnt from a past randomised campaign and the expected incremental profit of a contact.",
+    "One row per customer and offer from the last `micromarket offers` run: uplift learnt from a past campaign whose "
+    "groups passed the balance check, and the expected incremental profit of a contact.",
     (
         Column("customer_id", TEXT, "Customer.", source=False),
         _derived("offer", TEXT, "The offer: a treatment arm of the campaign (`treatment`, or `treatment:<variant>`)."),
@@ -656,9 +658,10 @@ def _runs(name: str, description: str, summary: str) -> Table:
     )
 
 
-OFFER_RUNS = _runs("offer_runs", "One row per `micromarket offers plan` run: the campaign learnt from, model quality "
-                   "and the comparison with targeting rules.",
-                   "Campaign, offers, Qini and AUUC on the held-out half, uplift by decile, budget and comparison")
+OFFER_RUNS = _runs("offer_runs", "One row per `micromarket offers plan` run: the campaign learnt from, its balance "
+                   "check, model quality and the comparison with targeting rules.",
+                   "Campaign, balance check (SMD per feature), notes (features left out), offers, Qini and AUUC on the "
+                   "held-out half, uplift by decile, budget and comparison")
 
 RECOMMENDATIONS = Table(
     "recommendations",
