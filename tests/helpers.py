@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` in ``encoding`` and return the path."""
@@ -33,3 +35,15 @@ def copy_workspace(ws, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-r", *[str(p) for p in Path(ws.root).iterdir() if p.name != "data"], str(target)], check=True)
     return target
+
+
+def minimal_file(path: Path, customers: int = 400, seed: int = 11) -> Path:
+    """A file with customer, date and amount and nothing else (the smallest input a user may
+    bring): ``customers`` customers with 1-8 purchases over two years, seeded."""
+    rng = np.random.default_rng(seed)
+    rows = ["customer,date,amount"]
+    for c in range(customers):
+        for day in np.sort(rng.choice(700, size=rng.integers(1, 9), replace=False)):
+            rows.append(f"c{c},{np.datetime64('2023-01-01') + day},{rng.uniform(5, 120):.2f}")
+    path.write_text("\n".join(rows) + "\n")
+    return path

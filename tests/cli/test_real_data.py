@@ -13,10 +13,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from micromarket.cli import main
+
+from helpers import minimal_file
 
 
 @dataclass
@@ -38,21 +39,10 @@ def run(capsys, args: list[str]) -> Outcome:
     return Outcome(code, captured.out, captured.err)
 
 
-def _minimal(path):
-    """Customer, date, amount: nothing else (400 customers, seeded)."""
-    rng = np.random.default_rng(11)
-    rows = ["customer,date,amount"]
-    for c in range(400):
-        for day in np.sort(rng.choice(700, size=rng.integers(1, 9), replace=False)):
-            rows.append(f"c{c},{np.datetime64('2023-01-01') + day},{rng.uniform(5, 120):.2f}")
-    path.write_text("\n".join(rows) + "\n")
-    return path
-
-
 DATASETS = {
     "online_retail": lambda data, tmp: [data / "online_retail" / "online_retail.csv.gz", "--preset", "online-retail"],
     "cdnow": lambda data, tmp: [data / "cdnow" / "CDNOW_master.txt", "--preset", "cdnow"],
-    "minimal": lambda data, tmp: [_minimal(tmp / "minimal.csv")],
+    "minimal": lambda data, tmp: [minimal_file(tmp / "minimal.csv")],
 }
 
 #: The README's example rule: it must select real customers on every dataset.

@@ -16,18 +16,7 @@ from micromarket.offers.plan import plan_offers
 from micromarket.offers.propensity import propensity, save_propensity
 from micromarket.offers.scores import MIN_OUTCOMES, score_offers
 
-from helpers import copy_workspace, run_cli
-
-
-def minimal_file(path, customers=400, seed=11):
-    """Customer, date, amount: nothing else."""
-    rng = np.random.default_rng(seed)
-    rows = ["customer,date,amount"]
-    for c in range(customers):
-        for day in np.sort(rng.choice(700, size=rng.integers(1, 9), replace=False)):
-            rows.append(f"c{c},{np.datetime64('2023-01-01') + day},{rng.uniform(5, 120):.2f}")
-    path.write_text("\n".join(rows) + "\n")
-    return path
+from helpers import copy_workspace, minimal_file, run_cli
 
 
 @pytest.fixture(scope="module")

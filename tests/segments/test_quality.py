@@ -14,25 +14,14 @@ from micromarket.segments.quality import (MIN_SEGMENT_CUSTOMERS, MIN_SEGMENT_SHA
                                           STABILITY_GOOD, STABILITY_POOR, cluster_warnings)
 from micromarket.segments.segmentation import cluster_customers
 
-from helpers import copy_workspace, run_cli
-
-
-def _minimal(path):
-    """Customer, date, amount and nothing else: 400 customers, seeded."""
-    rng = np.random.default_rng(11)
-    rows = ["customer,date,amount"]
-    for c in range(400):
-        for day in np.sort(rng.choice(700, size=rng.integers(1, 9), replace=False)):
-            rows.append(f"c{c},{np.datetime64('2023-01-01') + day},{rng.uniform(5, 120):.2f}")
-    path.write_text("\n".join(rows) + "\n")
-    return path
+from helpers import copy_workspace, minimal_file, run_cli
 
 
 @pytest.fixture(scope="module")
 def minimal(tmp_path_factory):
     root = tmp_path_factory.mktemp("minimal")
     ws = Workspace.create(root / "ws")
-    ws.ingest(_minimal(root / "minimal.csv"))
+    ws.ingest(minimal_file(root / "minimal.csv"))
     build_profile(ws)
     yield ws, root
     ws.close()
