@@ -23,7 +23,7 @@ from .presets import get_preset
 from .report import LoadReport
 from .sources import Source, drop_temporaries, open_source
 from .sql import literal
-from .transactions import (KEY_VERSION, build_keyed_view, fill_stored_lines, key_check, link_returns,
+from .transactions import (FILLABLE_COLUMNS, KEY_VERSION, build_keyed_view, fill_stored_lines, key_check, link_returns,
                            quality_counts, rekey_stored_lines, revenue_loaded, upsert_side_tables, write_transactions)
 
 if TYPE_CHECKING:
@@ -150,6 +150,7 @@ def _plan(ws, tbl, src: Source, preset_def, mapping, opts, on_error) -> dict:
             "invalid": invalid, "problems": problems[:20], "rules": opts["rules"],
             "unused": [c for c in columns if c not in used and c != "_row"]}
     if tbl.name == "transactions":
+        plan["fillable"] = [c for c in FILLABLE_COLUMNS if c in colmap] + (["channel"] if opts.get("channel") else [])
         build_keyed_view(con, colmap, opts, opts["rules"], opts["non_product_codes"], list(extra),
                          materialise=src.kind in ("csv", "whitespace"))
         plan["matched"], plan["excluded"], plan["summary"], plan["loadable"] = quality_counts(con, opts["rules"], side)
@@ -190,7 +191,9 @@ def _write_transactions(con, src, plan, report, load_id, quarantine: bool) -> No
     report.key_version = KEY_VERSION
     report.lines_rekeyed = rekey_stored_lines(con)
     inserted, present = write_transactions(con, load_id, plan["loadable"])
-    report.rows_filled = fill_stored_lines(con, load_id) if present else 0
+    # Filling needs a pass over the stored lines: only when this source has something to fill.
+    fills = bool(plan["fillable"]) and present
+    report.rows_filled = fill_stored_lines(con, load_id) if fills else 0
     upsert_side_tables(con, plan["side"], load_id)
     link_returns(con, load_id)
     report.rows_loaded, report.rows_already_present = inserted, present
