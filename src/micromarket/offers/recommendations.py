@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -33,6 +34,8 @@ from ..recommend import ALS, BPR, BuyAgain, ItemItem, Popularity, SegmentPopular
 from ..recommend import coverage, ndcg_at_k, precision_at_k, recall_at_k
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from ..workspace import Workspace
 
 MODELS = {"popularity": Popularity, "segment_popularity": SegmentPopularity, "buy_again": BuyAgain,
@@ -62,15 +65,38 @@ class Recommendations:
     table: pa.Table = field(repr=False)
 
 
-def _pairs(ws: "Workspace", start: dt.date | None, end: dt.date) -> pa.Table:
-    """Per customer and product bought in ``[start, end)``: purchase lines and the last time."""
+def _lines(ws: "Workspace", start: dt.date | None, end: dt.date) -> "ir.Table":
+    """Purchase lines of products by known customers in ``[start, end)`` (see the module for what counts)."""
     lines = customer_purchases(ws.table("transactions"))
     lines = lines.filter(lines.product_id.notnull(), lines.quantity > 0, lines.ts < day_start(end))
     if start is not None:
         lines = lines.filter(lines.ts >= day_start(start))
     products = ws.table("products")
-    lines = lines.anti_join(products.filter(products.is_product == False).select("product_id"), "product_id")  # noqa: E712
+    return lines.anti_join(products.filter(products.is_product == False).select("product_id"), "product_id")  # noqa: E712
+
+
+def _pairs(ws: "Workspace", start: dt.date | None, end: dt.date) -> pa.Table:
+    """Per customer and product bought in ``[start, end)``: purchase lines and the last time."""
+    lines = _lines(ws, start, end)
     return lines.group_by("customer_id", "product_id").aggregate(lines=lines.count(), last=lines.ts.max()).to_pyarrow()
+
+
+def _sorted_ids(lines: "ir.Table", column: str) -> np.ndarray:
+    """The distinct values of ``column``, sorted (as the matrix's rows or columns)."""
+    return np.sort(lines.select(column).distinct().to_pyarrow()[column].to_numpy(zero_copy_only=False))
+
+
+def _coded_pairs(lines: "ir.Table", customers: np.ndarray, items: np.ndarray) -> pa.Table:
+    """Per customer and product: their positions in ``customers`` and ``items`` (``row``, ``col``),
+    purchase lines and the last time. The database joins the positions, so a million customers'
+    pairs come back as integers, not as two text columns of tens of millions of rows."""
+    rows = ibis.memtable(pa.table({"customer_id": pa.array(customers, pa.string()),
+                                   "row": pa.array(np.arange(len(customers), dtype=np.int32))}))
+    cols = ibis.memtable(pa.table({"product_id": pa.array(items, pa.string()),
+                                   "col": pa.array(np.arange(len(items), dtype=np.int32))}))
+    pairs = lines.group_by("customer_id", "product_id").aggregate(lines=lines.count(), last=lines.ts.max())
+    coded = pairs.inner_join(rows, "customer_id").inner_join(cols, "product_id")
+    return coded.select("row", "col", "lines", "last").to_pyarrow()
 
 
 def _positions(column, known: np.ndarray) -> np.ndarray:
@@ -81,12 +107,12 @@ def _positions(column, known: np.ndarray) -> np.ndarray:
 
 def purchase_history(ws: "Workspace", before: dt.date, *, recent_days: int, range_days: int) -> History:
     """Purchase lines per customer and item before ``before`` (see the module for what counts)."""
-    pairs = _pairs(ws, None, before)
-    if pairs.num_rows == 0:
+    lines = _lines(ws, None, before)
+    customers, items = _sorted_ids(lines, "customer_id"), _sorted_ids(lines, "product_id")
+    if not len(customers):
         raise SchemaError(f"no purchases of products by known customers before {before}: recommendations need them")
-    customers = np.sort(dictionary_codes(pairs["customer_id"])[1])
-    items = np.sort(dictionary_codes(pairs["product_id"])[1])
-    rows, cols = _positions(pairs["customer_id"], customers), _positions(pairs["product_id"], items)
+    pairs = _coded_pairs(lines, customers, items)
+    rows, cols = pairs["row"].to_numpy(), pairs["col"].to_numpy()
     shape = (len(customers), len(items))
     last = pairs["last"].to_numpy(zero_copy_only=False).astype("datetime64[s]")
     recent_from = np.datetime64(before - dt.timedelta(days=recent_days), "s")
