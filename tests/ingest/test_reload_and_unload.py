@@ -111,3 +111,17 @@ def test_loads_and_unload_commands(tmp_path):
     assert "unloaded" in table and "t.csv" in table
     proc = run_cli("unload", "1", "-w", ws, check=False)
     assert proc.returncode == 1 and proc.stderr.startswith("Error: load 1") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("first, second", [
+    ("customer,date,amount\nC1,2024-01-02,10\nC1,2024-01-09,12\n",
+     "customer,date,amount,discount\nC1,2024-01-02,10,0.5\nC1,2024-01-09,12,0\n"),
+    ("customer,date,amount,qty\nC1,2024-01-02,10,3\n", "customer,date,amount,qty,price\nC1,2024-01-02,10,3,3.33\n"),
+    ("customer,date,product,qty,price\nC1,2024-01-02,P1,3,3.33\n",
+     "customer,date,product,qty,price,discount\nC1,2024-01-02,P1,3,3.33,1\n"),
+])
+def test_a_discount_or_price_column_added_later_adds_no_line(ws, tmp_path, first, second):
+    ws.ingest(write(tmp_path / "a.csv", first))
+    before = ws.table("transactions").count().execute()
+    again = ws.ingest(write(tmp_path / "b.csv", second))
+    assert (again.rows_loaded, again.rows_already_present) == (0, before)

@@ -1,11 +1,13 @@
 """Transactions: derived values, natural keys, data-quality rules, and the write.
 
 A line's natural key (``line_id``) hashes what identifies it -- invoice, customer, time,
-product, quantity and unit price -- with its occurrence number, so the same line loaded
-again (alone, inside a newer, longer export, or from a file that carries one more column)
-adds nothing, while real repeated lines in one file (CDNOW's same-day orders) stay
-distinct. Optional columns (store, channel, side attributes) are never part of it: a later
-file that carries them fills them in on the lines already stored.
+product, quantity and the value the source gives (its amount, else quantity x unit price) --
+with its occurrence number, so the same line loaded again (alone, inside a newer, longer
+export, or from a file that carries one more column such as a channel, a store or a
+discount) adds nothing, while real repeated lines in one file (CDNOW's same-day orders) stay
+distinct. Derived values (a unit price worked out from the amount, an amount after a
+discount) and optional columns are never part of it: a later file that carries a store or a
+channel fills them in on the lines already stored.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from ..exceptions import ConfigError
 from .report import RULE_LABELS
 from .sql import ident, literal
 
-#: What identifies a line, whichever optional columns a file happens to carry.
-KEY_COLUMNS = ("invoice_id", "customer_id", "ts", "product_id", "quantity", "unit_price")
+#: What identifies a line beside its value, whichever optional columns a file happens to carry.
+KEY_COLUMNS = ("invoice_id", "customer_id", "ts", "product_id", "quantity")
 #: Version of the line key, recorded by each load: stored lines keyed by an older version
 #: are re-keyed before a load compares against them (:func:`rekey_stored_lines`).
 KEY_VERSION = 2
@@ -27,14 +29,17 @@ KEY_VERSION = 2
 FILLABLE_COLUMNS = ("store_id", "channel", "original_invoice_id")
 
 
-def line_key(prefix: str = "") -> str:
-    """SQL for a line's base key (before its occurrence number) over columns named ``prefix`` + name.
+def line_key(value: str) -> str:
+    """SQL for a line's base key (before its occurrence number), ``value`` being the SQL of the
+    value the source gave (see the module).
 
-    Each value is cast to its stored type, so a line keyed while loading (where an absent
-    quantity is the integer 1) and the same line keyed from storage hash alike.
+    Each column is cast to its stored type, so a line keyed while loading (where an absent
+    quantity is the integer 1) and the same line keyed from storage hash alike; the value is
+    rounded to a millionth, so 3 x 3.33 and 9.99 are one value.
     """
-    types = {"ts": "TIMESTAMP", "quantity": "DOUBLE", "unit_price": "DOUBLE"}
-    return "hash(" + ", ".join(f"CAST({prefix}{ident(c)} AS {types.get(c, 'VARCHAR')})" for c in KEY_COLUMNS) + ")"
+    types = {"ts": "TIMESTAMP", "quantity": "DOUBLE"}
+    columns = [f"CAST({ident(c)} AS {types.get(c, 'VARCHAR')})" for c in KEY_COLUMNS]
+    return f"hash({', '.join(columns)}, round(CAST({value} AS DOUBLE), 6))"
 
 
 def _col(mapping: dict, name: str, default: str = "NULL") -> str:
@@ -62,6 +67,8 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
     unit_price = (f"coalesce({_col(mapping, 'unit_price')}, ({_col(mapping, 'amount')} + {discount}) "
                   f"/ nullif({quantity}, 0))")
     amount = f"coalesce({_col(mapping, 'amount')}, {quantity} * {_col(mapping, 'unit_price')} - {discount})"
+    # The value the source gives, for the key: a discount column added later changes neither.
+    given = _col(mapping, "amount") if "amount" in mapping else f"{quantity} * {_col(mapping, 'unit_price')}"
     # Sources without invoices (CDNOW) get one per customer and purchase time.
     invoice = (f"coalesce({_col(mapping, 'invoice_id')}, coalesce({_col(mapping, 'customer_id')}, 'anon') "
                f"|| '@' || strftime(ts, '%Y%m%d%H%M%S'))")
@@ -74,7 +81,7 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
         f"{invoice} AS invoice_id, {_col(mapping, 'customer_id')} AS customer_id, ts, "
         f"{_col(mapping, 'product_id')} AS product_id, {quantity} AS quantity, {unit_price} AS unit_price, "
         f"{amount} AS amount, {discount} AS discount, {_col(mapping, 'store_id')} AS store_id, "
-        f"{channel} AS channel, {_col(mapping, 'original_invoice_id')} AS original_invoice_id "
+        f"{channel} AS channel, {_col(mapping, 'original_invoice_id')} AS original_invoice_id, {given} AS _given "
         f"{''.join(', ' + ident(c) for c in side_columns)} "
         "FROM _typed"
     )
@@ -83,7 +90,8 @@ def build_keyed_view(con: duckdb.DuckDBPyConnection, mapping: dict, options: dic
     # Text sources are typed once into a table that every later pass reads; typed sources
     # (Parquet, a database table) are cheaper to read again than to copy.
     kind = "TABLE" if materialise else "VIEW"
-    con.execute(f"CREATE OR REPLACE TEMP {kind} _hashed AS SELECT *, {line_key()} AS _base, {flag_cols} FROM _derived")
+    con.execute(f"CREATE OR REPLACE TEMP {kind} _hashed AS SELECT *, {line_key('_given')} AS _base, {flag_cols} "
+                "FROM _derived")
     # Occurrence numbers are needed only where a line repeats: number those few.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _dupkeys AS SELECT _base FROM _hashed WHERE _problem IS NULL "
@@ -198,12 +206,15 @@ def rekey_stored_lines(con: duckdb.DuckDBPyConnection) -> int:
     ).fetchone()[0]
     if not stale:
         return 0
+    # Each load's report names the columns it mapped: its lines' value is the amount if it had one.
+    given = "CASE WHEN g.by_amount THEN t.amount ELSE t.quantity * t.unit_price END"
     rekeyed = con.execute(
         "UPDATE transactions SET line_id = n.line_id FROM ("
-        " SELECT rid, CASE WHEN occ = 1 THEN base ELSE hash(base, occ) END AS line_id FROM ("
-        f"  SELECT rowid AS rid, {line_key()} AS base FROM transactions) b"
-        "  JOIN (SELECT rowid AS rid, row_number() OVER (PARTITION BY "
-        f"{line_key()} ORDER BY load_id, source_row) AS occ FROM transactions) o USING (rid)"
+        " SELECT rid, CASE WHEN row_number() OVER (PARTITION BY base ORDER BY load_id, source_row) = 1 THEN base "
+        "  ELSE hash(base, row_number() OVER (PARTITION BY base ORDER BY load_id, source_row)) END AS line_id FROM ("
+        f"  SELECT t.rowid AS rid, t.load_id, t.source_row, {line_key(given)} AS base FROM transactions t"
+        "   JOIN (SELECT load_id, json_extract(report, '$.mapping.amount') IS NOT NULL AS by_amount FROM loads) g"
+        "   USING (load_id)) b"
         ") n WHERE transactions.rowid = n.rid"
     ).fetchone()[0]
     con.execute(
