@@ -125,3 +125,20 @@ def test_a_discount_or_price_column_added_later_adds_no_line(ws, tmp_path, first
     before = ws.table("transactions").count().execute()
     again = ws.ingest(write(tmp_path / "b.csv", second))
     assert (again.rows_loaded, again.rows_already_present) == (0, before)
+
+
+def test_unloading_transactions_keeps_customers_a_customers_file_described(ws, tmp_path):
+    lines = ws.ingest(write(tmp_path / "t.csv", HEAD + "\nI1,C1,2024-01-02 10:00,P1,1,2\n"))
+    ws.ingest(write(tmp_path / "c.csv", "customer_id,email,INCOME\nC1,a@x.org,50-74K\n"), table="customers")
+    ws.unload(lines.load_id)
+    assert ws.con.execute("SELECT customer_id, email, income FROM customers").fetchall() == [("C1", "a@x.org", "50-74K")]
+
+
+def test_unloading_a_customers_file_keeps_the_customers_lines_name(ws, tmp_path):
+    described = ws.ingest(write(tmp_path / "c.csv", "customer_id,email,INCOME\nC1,a@x.org,50-74K\nC2,b@x.org,15-24K\n"),
+                          table="customers")
+    lines = ws.ingest(write(tmp_path / "t.csv", HEAD + "\nI1,C1,2024-01-02 10:00,P1,1,2\n"))
+    result = ws.unload(described.load_id)
+    got = ws.con.execute("SELECT customer_id, email, income, load_id FROM customers").fetchall()
+    assert got == [("C1", None, None, lines.load_id)]  # as the transactions file alone would have made it
+    assert result["removed"] == {"customers": 1} and result["kept_changes"] == 1
