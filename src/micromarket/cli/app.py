@@ -51,8 +51,8 @@ def ingest(
     workspace: Path = WorkspaceOpt,
     table: str = typer.Option("transactions", "--table", "-t", help=f"Target table: {', '.join(INGESTIBLE)}."),
     preset: Optional[str] = typer.Option(None, help=f"Known dataset layout: {', '.join(PRESETS)}."),
-    map_: Optional[list[str]] = typer.Option(None, "--map", help="Column mapping CANONICAL=SOURCE, or CANONICAL=A+B to "
-                                             "sum numeric columns (repeatable, each canonical column once)."),
+    map_: Optional[list[str]] = typer.Option(None, "--map", help="Column mapping CANONICAL=SOURCE; CANONICAL=A+B sums and "
+                                             "-A negates numeric columns (repeatable, each canonical column once)."),
     save_mapping: bool = typer.Option(False, "--save-mapping", help="Store the --map pairs in micromarket.toml."),
     delimiter: Optional[str] = typer.Option(None, help="Field delimiter (one character, or 'whitespace'); sniffed by default."),
     header: Optional[bool] = typer.Option(None, "--header/--no-header", help="Whether the first line names the columns; detected by default."),

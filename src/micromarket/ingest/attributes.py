@@ -119,8 +119,14 @@ def add_extra_columns(con: duckdb.DuckDBPyConnection, table: Table, extra: dict[
     for name, spec in extra.items():
         dtype = spec.split(":", 1)[0]
         con.execute(f"ALTER TABLE {ident(table.name)} ADD COLUMN IF NOT EXISTS {ident(name)} {dtype}")
-        if dtype == TEXT:
-            con.execute(f"ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(name)} SET DATA TYPE {TEXT}")
+        stored = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+                             [table.name, name]).fetchone()[0]
+        if dtype == TEXT and stored != TEXT:
+            # Whole numbers as they were written ("2", not "2.0"), so they stay the same bands as the new text.
+            col = ident(name)
+            con.execute(f"ALTER TABLE {ident(table.name)} ALTER COLUMN {col} SET DATA TYPE {TEXT} USING "
+                        f"CASE WHEN {col} = trunc({col}) THEN CAST(CAST({col} AS BIGINT) AS {TEXT}) "
+                        f"ELSE CAST({col} AS {TEXT}) END")
 
 
 def describe_attributes(con: duckdb.DuckDBPyConnection, table: Table, extra: dict[str, str], load_id: int) -> list[dict]:

@@ -12,6 +12,7 @@ import duckdb
 
 from ..exceptions import IngestError
 from ..schema import BOOLEAN, DATE, INTEGER, NUMBER, TEXT, TIMESTAMP, Table
+from .mapping import source_columns, source_terms
 from .sql import ident, literal
 
 #: Timestamp layouts tried when the source gives text and no ``date_format``.
@@ -185,30 +186,31 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
     dict
         Canonical column -> the timestamp layout chosen (for the report).
     """
-    selects, checks, layouts = [], [], {}
+    selects, checks, layouts, typed = [], [], {}, {}
     targets = [(c, table.column(c).dtype, s) for c, s in mapping.items()]
     for out_name, spec in (extra or {}).items():
         dtype, src = spec.split(":", 1)
         targets.append((out_name, dtype, src))
     for out_name, dtype, src in targets:
         exprs = []
-        for part in source_parts(src, source_types):
+        for sign, part in source_terms(src, source_types):
             fmt = None
             if dtype in (TIMESTAMP, DATE) and not source_types[part].upper().startswith(("TIMESTAMP", "DATE")):
                 fmt = options.get("date_format") or detect_timestamp_format(con, part, options.get("day_first"), source)
                 layouts[out_name] = fmt or "ISO 8601"
             expr = typed_expression(dtype, part, source_types[part], fmt, is_id=out_name.endswith("_id"),
                                     decimal=options.get("decimal") or ".")
-            exprs.append(expr)
+            exprs.append((sign, expr))
             if dtype != TEXT and not _native(dtype, source_types[part]):
                 checks.append(
                     f"WHEN {_text(part)} IS NOT NULL AND ({expr}) IS NULL THEN "
                     f"{{'column': {literal(part)}, 'value': {_text(part)}, 'rule': {literal(_RULE[dtype])}, "
                     f"'message': {literal(_rule_message(dtype, fmt))}}}"
                 )
-        selects.append(f"{_sum(exprs)} AS {ident(out_name)}")
+        typed[out_name] = _sum(exprs)
+        selects.append(f"{typed[out_name]} AS {ident(out_name)}")
     for canonical in required_rows:
-        parts = source_parts(mapping[canonical], source_types)
+        parts = source_columns(mapping[canonical], source_types)
         empty = " AND ".join(
             f"{ident(p)} IS NULL" if _native(table.column(canonical).dtype, source_types[p]) else f"{_text(p)} IS NULL"
             for p in parts)
@@ -216,6 +218,8 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
             f"WHEN {empty} THEN {{'column': {literal(mapping[canonical])}, 'value': NULL, "
             f"'rule': 'required', 'message': {literal(canonical + ' is required but empty')}}}"
         )
+    if table.name == "transactions" and "discount" in mapping:
+        checks.append(_negative_discount(mapping["discount"], typed["discount"]))
     problem = f"CASE {' '.join(checks)} END" if checks else "NULL"
     if not checks:
         problem = "CAST(NULL AS STRUCT(\"column\" VARCHAR, value VARCHAR, rule VARCHAR, message VARCHAR))"
@@ -225,19 +229,21 @@ def build_typed_view(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict
     return layouts
 
 
-def source_parts(src: str, source_types: dict[str, str]) -> list[str]:
-    """The source columns behind a mapping: ``"a"``, or ``"a+b"`` summed (a real column named ``a+b`` wins)."""
-    if src in source_types:
-        return [src]
-    return [part.strip() for part in src.split("+")]
+def _sum(terms: list[tuple[int, str]]) -> str:
+    """One value, or the signed sum of several where any is present (missing parts count as 0)."""
+    if len(terms) == 1 and terms[0][0] > 0:
+        return terms[0][1]
+    present = " OR ".join(f"({e}) IS NOT NULL" for _, e in terms)
+    total = " ".join(f"{'-' if sign < 0 else '+'} coalesce({e}, 0)" for sign, e in terms)
+    return f"CASE WHEN {present} THEN 0 {total} END"
 
 
-def _sum(exprs: list[str]) -> str:
-    """One value, or the sum of several where any is present (missing parts count as 0)."""
-    if len(exprs) == 1:
-        return exprs[0]
-    present = " OR ".join(f"({e}) IS NOT NULL" for e in exprs)
-    return f"CASE WHEN {present} THEN {' + '.join(f'coalesce({e}, 0)' for e in exprs)} END"
+def _negative_discount(src: str, value: str) -> str:
+    """The check that a discount is money taken off (some exports write it as a negative number)."""
+    message = ("negative: a discount is money taken off the line, so a positive number; if the file writes "
+               f"discounts as negative numbers, map them negated (--map discount=-{src.lstrip('-').replace('+', '-')})")
+    return (f"WHEN ({value}) < 0 THEN {{'column': {literal(src)}, 'value': CAST(({value}) AS VARCHAR), "
+            f"'rule': 'discount:negative', 'message': {literal(message)}}}")
 
 
 def first_problems(con: duckdb.DuckDBPyConnection, source: str, limit: int = 20) -> tuple[int, list[dict]]:

@@ -123,9 +123,17 @@ def resolve_mapping(table: Table, columns: list[str], source: str, *layers: dict
     return mapping
 
 
-def source_columns(src: str, columns: list[str]) -> list[str]:
-    """The source columns a mapping value reads: ``"a"``, or each of ``"a+b"`` (summed)."""
-    return [src] if src in columns else [part.strip() for part in src.split("+")]
+def source_terms(src: str, columns) -> list[tuple[int, str]]:
+    """The signed source columns a mapping value reads: ``"a"`` -> ``[(1, "a")]``; ``"a+b"`` (summed),
+    ``"-a-b"`` (negated: discounts a file writes as negative numbers). A column named ``a+b`` wins."""
+    if src in columns:
+        return [(1, src)]
+    return [(-1 if sign == "-" else 1, name.strip()) for sign, name in re.findall(r"([+-]?)\s*([^+-]+)", src)]
+
+
+def source_columns(src: str, columns) -> list[str]:
+    """The source columns a mapping value reads (see :func:`source_terms`)."""
+    return [name for _, name in source_terms(src, columns)]
 
 
 def used_columns(mapping: dict[str, str], side: dict[str, dict[str, str]], columns: list[str]) -> set[str]:
@@ -142,9 +150,12 @@ def _check_source(table: Table, canonical: str, src: str, columns: list[str], so
                 f"{source}: mapping {table.name}.{canonical} = {src!r}, but the source has no column {part!r}; "
                 f"its columns are: {', '.join(columns)}{_suggest(part, columns)}"
             )
-    if len(parts) > 1 and table.column(canonical).dtype not in (NUMBER, INTEGER):
-        raise SchemaError(f"{source}: mapping {table.name}.{canonical} = {src!r} sums columns, but {canonical} is "
-                          f"{table.column(canonical).dtype}: only numeric columns can be summed")
+    arithmetic = len(parts) > 1 or source_terms(src, columns)[0][0] < 0
+    if arithmetic and table.column(canonical).dtype not in (NUMBER, INTEGER):
+        raise SchemaError(f"{source}: mapping {table.name}.{canonical} = {src!r} sums or negates columns, but "
+                          f"{canonical} is {table.column(canonical).dtype}: only numeric columns can be")
+    if len(set(parts)) < len(parts):
+        raise SchemaError(f"{source}: mapping {table.name}.{canonical} = {src!r} names a column twice")
 
 
 def resolve_side(table: Table, columns: list[str], mapping: dict[str, str], preset_side: dict) -> dict[str, dict[str, str]]:
