@@ -74,3 +74,18 @@ def test_json_output_is_strict_json(capsys):
     out = capsys.readouterr().out
     strict = json.loads(out, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
     assert strict == {"a": None, "b": [None, 1.5, 2], "c": {"d": None}}
+
+
+def test_bad_options_are_errors_not_bugs(tmp_path):
+    run("init", tmp_path / "ws")
+    csv = tmp_path / "s [final].csv"
+    csv.write_text("customer,date,amount\nC1,2024-01-02,10\n")
+    proc = run("ingest", csv, "-w", tmp_path / "ws", "--date-format", "%Q", check=False)
+    assert proc.returncode == 1 and "--date-format '%Q' is not a date layout" in proc.stderr and "bug" not in proc.stderr
+    out = run("ingest", csv, "-w", tmp_path / "ws").stdout
+    assert "s [final].csv" in out  # names users chose print as they are, not as markup (nor as a glob)
+    proc = run("segment", "cluster", "-w", tmp_path / "ws", "--weight", "frequency=abc", check=False)
+    assert proc.returncode == 2 and "expected a number" in proc.stderr
+    proc = run("ingest", csv, "-w", tmp_path / "ws", "--rule", "zero_price=keep", "--rule", "zero_price=exclude",
+               check=False)
+    assert proc.returncode == 2 and "given twice" in proc.stderr and "NAME=A+B" not in proc.stderr

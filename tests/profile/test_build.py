@@ -190,3 +190,13 @@ def test_generated_customers_leave_so_dropout_warnings_stay_quiet(demo):
     tied = [c["model"] for c in run["comparison"] if c["tied_with_best"]]
     said = [w for w in run["warnings"] if w.startswith("the models are indistinguishable")]
     assert len(said) == (1 if tied else 0) and all(name in said[0] for name in tied)
+
+
+def test_too_little_data_is_an_error_that_says_how_much(ws, tmp_path):
+    from micromarket.exceptions import SchemaError
+
+    rows = "".join(f"C{i},2024-01-{1 + i % 28:02d},10\n" for i in range(8))
+    (tmp_path / "few.csv").write_text("customer,date,amount\n" + rows)
+    ws.ingest(tmp_path / "few.csv")
+    with pytest.raises(SchemaError, match=r"8 customers with purchases, \d+ of them first seen by .*at least 20"):
+        build_profile(ws)

@@ -228,4 +228,4 @@ def demo(
     if as_json:
         print_json(result)
     else:
-        results.print(f"Report written to [bold]{result['report']}[/bold]")
+        results.print(f"Report written to {result['report']}")

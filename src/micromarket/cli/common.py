@@ -21,8 +21,9 @@ def pairs(values: list[str] | None, what: str) -> dict[str, str]:
         if not sep or not key.strip() or not value.strip():
             raise typer.BadParameter(f"{what} {item!r}: expected NAME=VALUE")
         if key.strip() in out:
+            hint = " (to sum columns: NAME=A+B)" if what == "--map" else ""
             raise typer.BadParameter(f"{what} {key.strip()} is given twice ({out[key.strip()]!r} and {value.strip()!r}); "
-                                     "give it once (to sum columns: NAME=A+B)")
+                                     f"give it once{hint}")
         out[key.strip()] = value.strip()
     return out
 

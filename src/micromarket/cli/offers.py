@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, print_json
@@ -43,7 +44,7 @@ def _balance_table(campaign_id: str, assigned, balance: dict) -> RichTable:
         for arm in arms:
             other = balance[arm]["features"][i]
             smd = "n/a" if other["smd"] is None else f"{other['smd']:+.3f}"
-            cells += [_number(other["treated_mean"]), f"[red]{smd}[/red]" if other["flagged"] else smd]
+            cells += [_number(other["treated_mean"]), Text(smd, style="red") if other["flagged"] else smd]
         out.add_row(*cells)
     return out
 

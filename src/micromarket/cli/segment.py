@@ -72,12 +72,12 @@ def show(name: str = typer.Argument(..., help="Segment name."), workspace: Path 
     if as_json:
         print_json(info)
         return
-    results.print(f"[bold]{name}[/bold] ({info['kind']}): {int(info['size'] or 0):,} customers, "
+    results.print(f"{name} ({info['kind']}): {int(info['size'] or 0):,} customers, "
                   f"{info['clv_share']:.1%} of CLV, mean CLV {info['mean_clv'] or 0:,.2f}")
     if info["kind"] == "rule":
         results.print(f"rule: {info['definition']}")
     if persona:
-        results.print(f"[bold]{info['persona_name']}[/bold]: {persona}")
+        results.print(f"{info['persona_name']}: {persona}")
 
 
 @app.command("overlap")
@@ -121,6 +121,13 @@ def delete_(name: str = typer.Argument(..., help="Segment name."), workspace: Pa
     results.print(f"Deleted {name!r}.")
 
 
+def _number(value: str, option: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option}={value!r}: expected a number, e.g. 2 or 0.5") from None
+
+
 @app.command("cluster")
 def cluster(
     name: str = typer.Option("clusters", help="Segmentation name (replaced if it exists)."),
@@ -137,7 +144,7 @@ def cluster(
     """Cluster the profiled customers into segments (and niches and micro-segments) with personas."""
     from ..segments.segmentation import cluster_customers
 
-    weights = {key: float(value) for key, value in pairs(weight, "--weight").items()}
+    weights = {key: _number(value, f"--weight {key}") for key, value in pairs(weight, "--weight").items()}
     with Workspace.open(workspace) as ws, steps("Segment", ["reading features", "clustering", "writing personas",
                                                             "saving"]) as advance:
         result = cluster_customers(ws, name, features=feature or None, weights=weights, k=parse_k(k), micro_k=micro_k,

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+import duckdb
+
 from ..exceptions import ConfigError
 from ..schema import INGESTIBLE, TABLES, TEXT, get_table
 from .convert import build_typed_view, first_problems, raise_for_problems
@@ -94,6 +96,15 @@ def ingest(ws: "Workspace", source: str | Path, table: str = "transactions", *, 
         drop_temporaries(con)
 
 
+def _check_date_format(con, layout: str) -> None:
+    """Refuse a layout DuckDB cannot read (``%Q``) before anything is read."""
+    try:
+        con.execute("SELECT try_strptime('2000-01-01', ?)", [layout]).fetchone()
+    except duckdb.Error as exc:
+        raise ConfigError(f"--date-format {layout!r} is not a date layout ({str(exc).splitlines()[0]}); write it with "
+                          "strptime codes, e.g. '%d/%m/%Y %H:%M' or '%Y%m%d'") from None
+
+
 def _target(name: str):
     """The table a load writes: one of the tables users load, named with a suggestion otherwise."""
     if name not in INGESTIBLE:
@@ -123,6 +134,8 @@ def _options(ws: "Workspace", preset_def: dict, options: dict) -> dict:
     if bad:
         raise ConfigError(f"rules {bad}: each of {', '.join(cfg['rules'])} must be 'keep' or 'exclude'")
     opts["rules"] = rules
+    if opts.get("date_format"):
+        _check_date_format(ws.con, opts["date_format"])
     if opts.get("decimal") not in (None, ".", ","):
         raise ConfigError(f"decimal = {opts['decimal']!r}: the decimal mark is '.' (default) or ','")
     opts["non_product_codes"] = sorted({*cfg["non_product_codes"], *opts.get("non_product_codes", [])})

@@ -85,7 +85,8 @@ def open_source(con: duckdb.DuckDBPyConnection, source: str | Path, options: dic
 
         return read_postgres(con, name, options.get("url_env") or DEFAULT_URL_ENV)
     path = Path(name)
-    is_glob = any(ch in name for ch in "*?[")
+    # A file that exists is that file, even if its name has brackets ("export [final].csv").
+    is_glob = any(ch in name for ch in "*?[") and not path.is_file()
     if not is_glob and not path.exists():
         raise IngestError(f"{name}: no such file")
     if not is_glob and path.is_dir():

@@ -203,6 +203,7 @@ def _value(summary: pa.Table, end: dt.date, cal_end: dt.date, settings: dict,
     with _recorded() as caught:
         step("choosing a model")
         split = _split_frame(summary)
+        _check_enough(len(rfm), len(split), int((rfm["frequency"] > 0).sum()), cal_end)
         best, fitted, metrics = compare_models(split, list(settings["models"]), fit_customers=COMPARISON_CUSTOMERS)
         by_frequency = holdout_by_frequency(fitted[best], split)
         step("fitting")
@@ -268,6 +269,24 @@ def _distinct(caught: list) -> list[str]:
 
 
 _SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase", "last_purchase")
+
+
+#: The fewest customers seen before the holdout, and repeat buyers, that models are fitted on:
+#: below that the estimates say nothing (one customer made the comparison fail outright).
+MIN_CALIBRATION_CUSTOMERS, MIN_REPEAT_BUYERS = 20, 10
+
+
+def _check_enough(customers: int, calibration: int, repeat: int, cal_end: dt.date) -> None:
+    """Refuse data too small to choose and fit the models, saying what there is and what would do."""
+    if calibration < MIN_CALIBRATION_CUSTOMERS:
+        raise SchemaError(
+            f"{customers:,} customers with purchases, {calibration:,} of them first seen by {cal_end} (the end of the "
+            f"period the models are fitted on, before the holdout): at least {MIN_CALIBRATION_CUSTOMERS} are needed to "
+            "choose and fit a purchase model; load more customers or a longer history, or shorten the holdout "
+            "(--holdout-weeks)")
+    if repeat < MIN_REPEAT_BUYERS:
+        raise SchemaError(f"{repeat:,} of {customers:,} customers bought more than once: at least {MIN_REPEAT_BUYERS} "
+                          "repeat buyers are needed to learn purchase rates and spend; load a longer history")
 
 
 def _split_frame(summary: pa.Table) -> pd.DataFrame:
