@@ -86,3 +86,10 @@ def test_rules_read_bands_in_their_order(ws, tmp_path):
     assert members('visits >= 4') == ["7", "16", "18"]
     with pytest.raises(RuleError, match=r"'50-75K' is not a band of .*Under 15K < 25-34K.*did you mean '50-74K'"):
         members('income_desc >= "50-75K"')
+
+
+def test_an_age_column_is_the_age_rules_read(ws, tmp_path):
+    from micromarket.segments.rules import rule_members
+
+    ws.ingest(write(tmp_path / "c.csv", "customer_id,age\n1,25\n2,67\n3,\n"), table="customers")
+    assert sorted(rule_members(ws, "age > 30").execute()["customer_id"]) == ["2"]

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from ..exceptions import SchemaError
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, print_json
 from .progress import note, results, steps, warn
@@ -93,11 +94,23 @@ def campaigns(campaign: Optional[str] = typer.Option(None, "--campaign", help="C
 
     with Workspace.open(workspace) as ws:
         days = days or ws.config["offers"]["days"]
+        names = [campaign] if campaign else campaign_ids(ws)
         # With no campaign at all, checking "the latest" raises the error that says how to load one.
-        checks = [check_campaign(ws, name, days) for name in ([campaign] if campaign else campaign_ids(ws) or [None])]
+        if not names:
+            check_campaign(ws, None, days)
+        checks, unchecked = [], {}
+        for name in names:
+            try:
+                checks.append(check_campaign(ws, name, days))
+            except SchemaError as exc:  # one campaign that cannot be checked does not hide the others
+                unchecked[name] = str(exc)
+    if unchecked and not checks:
+        raise SchemaError(next(iter(unchecked.values())))
     if as_json:
-        print_json([c.to_dict() for c in checks])
+        print_json([c.to_dict() for c in checks] + [{"campaign_id": n, "error": e} for n, e in unchecked.items()])
         return
+    for name, reason in unchecked.items():
+        warn(f"{name} cannot be checked: {reason}")
     results.print(_campaigns_table(checks, days))
     for check in checks:
         if campaign and check.balance:

@@ -187,7 +187,7 @@ def _check_required(table: Table, mapping: dict[str, str], columns: list[str], s
     if len(columns) == 1:
         hint = (f"; the file was read as one column ({columns[0][:60]!r}): is the delimiter wrong? "
                 "Give --delimiter, e.g. ';' or 'whitespace'")
-    taken = set(mapping.values())
+    taken = used_columns(mapping, {}, columns)
     likely = [f"--map {name.split()[0]}={found}" for name in missing
               if (found := _likely_source(name.split()[0], [c for c in columns if c not in taken]))]
     suggestion = f" (likely: {' '.join(likely)})" if likely else ""

@@ -212,7 +212,7 @@ def micro_markets(ws: "Workspace", by: str = "area", *, end: dt.date | None = No
     months = months or settings["months"]
     spend_per_household = spend_per_household if spend_per_household is not None else settings["spend_per_household"]
     confidence = confidence or settings["confidence"]
-    min_customers = min_customers or settings["min_customers"]
+    min_customers = settings["min_customers"] if min_customers is None else min_customers
     period, previous = periods(ws, end, months)
     units = customer_units(ws, by)
     now = _unit_totals(ws, units, period)
@@ -255,7 +255,8 @@ def market_warnings(frame: pd.DataFrame, min_customers: int) -> list[str]:
     return [f"{len(thin):,} of {len(frame):,} {units} {have} fewer than {min_customers:,} buying customers in the "
             f"period and {'is' if len(thin) == 1 else 'are'} listed as \"{TOO_FEW}\": {listed}{more}; {ranked}. "
             "A handful of customers can put a unit at either end of a ranking by chance; lengthen the period "
-            "(--months), or lower the minimum (--min-customers, local.min_customers) knowing that"]
+            "(--months), or lower the minimum (--min-customers, local.min_customers) knowing that rankings of "
+            "fewer customers are less certain"]
 
 
 def _measures(frame: pd.DataFrame, confidence: float, min_customers: int) -> pd.DataFrame:

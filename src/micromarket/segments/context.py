@@ -55,7 +55,8 @@ def rule_context(ws: "Workspace", resolving: tuple[str, ...] = ()) -> RuleContex
             columns.setdefault(name[len(_CUSTOMER):], _column(name))
         else:
             columns[name] = _column(name)
-    columns["age"] = lambda t: ibis.literal(end.year) - t[_CUSTOMER + "birth_year"]
+    if _CUSTOMER + "age" not in base.columns:  # an age a customers file gave is that age
+        columns["age"] = lambda t: ibis.literal(end.year) - t[_CUSTOMER + "birth_year"]
     bands = {_CUSTOMER + name: info["levels"]["order"]
              for name, info in attribute_kinds(ws.con, "customers").items() if info["kind"] == "band"}
     return RuleContext(base=base, columns=columns, bought=_bought(ws, end), in_segment=_in_segment(ws, resolving),
