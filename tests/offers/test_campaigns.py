@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from micromarket import Workspace
-from micromarket.offers.balance import THRESHOLD, balance_check, standardised_mean_difference
+from micromarket.offers.balance import THRESHOLD, balance_check, chance_bound, standardised_mean_difference
 from micromarket.offers.campaigns import CampaignDesignError, check_campaign, customer_features
 from micromarket.offers.plan import plan_offers, save_plan
 from micromarket.offers.scores import score_offers
@@ -54,11 +54,31 @@ def test_smd_is_the_difference_in_pooled_standard_deviations():
     together = np.std([1, 1, 1, 0, 0, 0], ddof=1)
     assert standardised_mean_difference([1, 1, 1], [0, 0, 0]) == pytest.approx(1 / together)
     assert np.isnan(standardised_mean_difference([1.0], [2.0, 3.0]))
-    check = balance_check(pd.DataFrame({"x": [1.0, 2.0, 3.0, 2.0], "y": [5.0, 5.0, 5.0, 9.0]}),
-                          np.array([True, True, False, False]))
-    assert check.table.set_index("feature")["flagged"].to_dict() == {"x": True, "y": True}
-    # x: (1.5 - 2.5) / sqrt(0.5) = -1.41; y: (5 - 7) / sqrt((0 + 8) / 2) = -1: the worst first.
-    assert not check.passed and check.worst["feature"].tolist() == ["x", "y"] and check.summary(1) == "x -1.414"
+    tiny = balance_check(pd.DataFrame({"x": [1.0, 2.0, 3.0, 2.0], "y": [5.0, 5.0, 5.0, 9.0]}),
+                         np.array([True, True, False, False]))
+    # x: (1.5 - 2.5) / sqrt(0.5) = -1.41; y: (5 - 7) / sqrt((0 + 8) / 2) = -1: the worst first; two members a group
+    # differ that much by chance (bound 2.24 x sqrt(1/2 + 1/2)), so nothing is flagged.
+    assert tiny.worst["feature"].tolist() == ["x", "y"] and tiny.summary(1) == "x -1.414"
+    assert tiny.limit == pytest.approx(chance_bound(2, 2, 2)) and tiny.passed
+    rng = np.random.default_rng(0)
+    shifted = np.r_[rng.normal(0.5, 1, 400), rng.normal(0, 1, 400)]  # half a standard deviation apart
+    alike = rng.normal(0, 1, 800)
+    check = balance_check(pd.DataFrame({"x": shifted, "y": alike}), np.arange(800) < 400)
+    assert check.table.set_index("feature")["flagged"].to_dict() == {"x": True, "y": False}
+    assert not check.passed and check.summary().startswith("x +0.")  # only the flagged feature is named
+    assert check.limit == pytest.approx(max(0.1, chance_bound(400, 400, 2)))
+
+
+def test_random_groups_of_a_few_hundred_pass_where_a_fixed_0_1_would_refuse_them():
+    rng = np.random.default_rng(1)
+    refused_at_01 = passed = 0
+    for _ in range(200):
+        frame = pd.DataFrame(rng.normal(size=(300, 6)))
+        check = balance_check(frame, rng.random(300) < 0.5)
+        refused_at_01 += bool((check.table["smd"].abs() > 0.1).any())
+        passed += check.passed
+    assert refused_at_01 > 100  # most random splits of 300 exceed 0.1 somewhere
+    assert passed >= 180  # at least 90 % pass (the bound is a 95 % one over all features)
 
 
 def test_the_demo_campaign_passes_the_balance_check(lists):

@@ -18,8 +18,12 @@ members stays well below it. Where both groups are constant but different (every
 member a past buyer, no control member), the pooled spread is zero and the SMD uses the
 spread of the two groups together instead, which is finite and large.
 
-A campaign *passes* when every feature's ``|SMD|`` is at most the threshold and every
-feature could be compared (at least two members with a value in each group).
+A feature is *flagged* when its ``|SMD|`` is above the threshold **and** above what random
+groups of these sizes reach by chance (:func:`chance_bound`): a few hundred members split at
+random differ by more than 0.1 on some feature quite often, and refusing a real experiment
+for its luck would be as wrong as accepting a chosen list. A campaign *passes* when no
+feature is flagged and every feature could be compared (at least two members with a value in
+each group).
 
 References
 ----------
@@ -60,6 +64,18 @@ def standardised_mean_difference(treated, control) -> float:
     return 0.0 if difference == 0 else float(difference / spread)
 
 
+def chance_bound(treated: int, control: int, features: int) -> float:
+    """The largest ``|SMD|`` random assignment stays under in 95 % of campaigns with these group
+    sizes, over all ``features`` (Bonferroni): ``z sqrt(1 / n_t + 1 / n_c)``, ``z`` the normal
+    quantile of ``1 - 0.025 / features``.
+
+    >>> round(chance_bound(1000, 1000, 1), 3)
+    0.088
+    """
+    z = norm.ppf(1 - 0.025 / max(features, 1))
+    return float(z * np.sqrt(1 / max(treated, 1) + 1 / max(control, 1)))
+
+
 @dataclass
 class Balance:
     """The balance check of one treatment arm against the control (see the module).
@@ -86,15 +102,19 @@ class Balance:
 
     @property
     def chance(self) -> float:
-        """The largest ``|SMD|`` random assignment stays under in 95 % of campaigns with these group
-        sizes, over all the features (Bonferroni): ``z sqrt(1 / n_t + 1 / n_c)``, ``z`` the normal
-        quantile of ``1 - 0.025 / features``. A flagged difference below it may be bad luck."""
-        z = norm.ppf(1 - 0.025 / max(len(self.table), 1))
-        return float(z * np.sqrt(1 / max(self.treated, 1) + 1 / max(self.control, 1)))
+        """What random groups of these sizes reach by chance (:func:`chance_bound`)."""
+        return chance_bound(self.treated, self.control, len(self.table))
+
+    @property
+    def limit(self) -> float:
+        """``|SMD|`` above which a feature is flagged: the threshold, or the chance bound where higher."""
+        return max(self.threshold, self.chance)
 
     def summary(self, limit: int = 3) -> str:
-        """``monetary_value +0.850, frequency +0.620``: the worst features and their SMDs."""
-        rows = self.worst.head(limit)
+        """``monetary_value +0.850, frequency +0.620``: the worst flagged features (the worst of all
+        when none is) and their SMDs."""
+        flagged = self.worst[self.worst["flagged"]]
+        rows = (flagged if len(flagged) else self.worst).head(limit)
         return ", ".join(f"{r.feature} {_smd_text(r.smd)}" for r in rows.itertuples())
 
     def to_dict(self) -> dict:
@@ -125,21 +145,22 @@ def balance_check(features: pd.DataFrame, treated: np.ndarray, threshold: float 
     treated : bool array
         Which rows were treated; the others are the control.
     threshold : float
-        ``|SMD|`` above which a feature is flagged.
+        ``|SMD|`` above which a feature is flagged, where that is also above the chance bound.
 
     Returns
     -------
     Balance
     """
     treated = np.asarray(treated, dtype=bool)
+    limit = max(threshold, chance_bound(int(treated.sum()), int((~treated).sum()), len(features.columns)))
     rows = []
     for column in features.columns:
         values = features[column].to_numpy(dtype=float)
         smd = standardised_mean_difference(values[treated], values[~treated])
         rows.append({"feature": column, "treated_mean": _mean(values[treated]), "control_mean": _mean(values[~treated]),
-                     "smd": smd, "flagged": bool(np.isnan(smd) or abs(smd) > threshold)})
+                     "smd": smd, "flagged": bool(np.isnan(smd) or abs(smd) > limit)})
     table = pd.DataFrame(rows, columns=["feature", "treated_mean", "control_mean", "smd", "flagged"])
     return Balance(int(treated.sum()), int((~treated).sum()), threshold, table)
 
 
-__all__ = ["balance_check", "standardised_mean_difference", "Balance", "THRESHOLD"]
+__all__ = ["balance_check", "standardised_mean_difference", "chance_bound", "Balance", "THRESHOLD"]
