@@ -93,3 +93,10 @@ def test_an_age_column_is_the_age_rules_read(ws, tmp_path):
 
     ws.ingest(write(tmp_path / "c.csv", "customer_id,age\n1,25\n2,67\n3,\n"), table="customers")
     assert sorted(rule_members(ws, "age > 30").execute()["customer_id"]) == ["2"]
+
+
+def test_attributes_with_decimal_commas_are_numbers(ws, tmp_path):
+    path = write(tmp_path / "eu.csv", "customer_id;score;band\n1;0,5;A\n2;1.234,75;B\n")
+    report = ws.ingest(path, table="customers", decimal=",")
+    assert {a["column"]: a["kind"] for a in report.attributes} == {"score": "number", "band": "category"}
+    assert dict(ws.con.execute("SELECT customer_id, score FROM customers").fetchall()) == {"1": 0.5, "2": 1234.75}

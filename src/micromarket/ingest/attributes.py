@@ -17,6 +17,7 @@ import re
 import duckdb
 
 from ..schema import NUMBER, TEXT, Table
+from .convert import typed_expression
 from .mapping import used_columns
 from .sql import ident
 
@@ -80,12 +81,14 @@ def _snake(name: str) -> str:
     return "v_" + out if out[0].isdigit() else out
 
 
-def extra_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict, source_types: dict) -> dict[str, str]:
+def extra_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict, source_types: dict,
+                  decimal: str = ".") -> dict[str, str]:
     """The unmapped source columns ``table`` keeps, as output name -> ``"TYPE:<source column>"``.
 
     ``areas`` keeps columns whose every value is a number (census variables); ``customers``
     and ``products`` keep every column with a value, numbers as ``DOUBLE`` and the rest as
-    text. A column whose snake-case name is a canonical column is not kept (it would shadow it).
+    text. A number is what the load would read as one (with ``decimal`` its decimal mark).
+    A column whose snake-case name is a canonical column is not kept (it would shadow it).
     """
     if not (table.extra_numeric or table.extra_attributes):
         return {}
@@ -99,9 +102,9 @@ def extra_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict, s
         if src in used or src == "_row" or name in known or name in extra:
             continue
         text = f"nullif(trim(CAST({ident(src)} AS VARCHAR)), '')"
+        number = typed_expression(NUMBER, src, source_types[src], None, decimal=decimal)
         bad, present = con.execute(
-            f"SELECT count(*) FILTER (WHERE {text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL), "
-            f"count({text}) FROM _src"
+            f"SELECT count(*) FILTER (WHERE {text} IS NOT NULL AND ({number}) IS NULL), count({text}) FROM _src"
         ).fetchone()
         # A column stored as text stays text: one file's "1", "2" and the next one's "3+" are one attribute.
         if present and not bad and stored.get(name) != TEXT:

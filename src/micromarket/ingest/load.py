@@ -150,7 +150,7 @@ def _plan(ws, tbl, src: Source, preset_def, mapping, opts, on_error) -> dict:
                              ws.config["mapping"].get(tbl.name, {}), preset_def.get("mapping", {}))
     side = resolve_side(tbl, columns, colmap, preset_def.get("side", {}))
     extra = {f"_side_{t}_{a}": f"{TEXT}:{c}" for t, attrs in side.items() for a, c in attrs.items()}
-    kept = extra_columns(con, tbl, colmap, src.columns)
+    kept = extra_columns(con, tbl, colmap, src.columns, opts.get("decimal") or ".")
     required = [c for c in tbl.required if c in colmap]
     layouts = build_typed_view(con, tbl, colmap, src.columns, opts, required, {**extra, **kept}, source=src.name)
     invalid, problems = first_problems(con, src.name)
