@@ -86,6 +86,9 @@ def test_rules_read_bands_in_their_order(ws, tmp_path):
     assert members('visits >= 4') == ["7", "16", "18"]
     with pytest.raises(RuleError, match=r"'50-75K' is not a band of .*Under 15K < 25-34K.*did you mean '50-74K'"):
         members('income_desc >= "50-75K"')
+    assert members('income_desc between 25000 and 50000') == ["1", "7", "8"]  # bands starting in that range
+    with pytest.raises(RuleError, match="needs two of its bands or two numbers"):
+        members('income_desc between "25-34K" and 50000')
 
 
 def test_an_age_column_is_the_age_rules_read(ws, tmp_path):

@@ -229,6 +229,10 @@ class _ToIbis(Transformer):
     def between(self, meta, items):
         value, low, high = items
         if self._band(value) is not None:
+            kinds = {isinstance(b.op().value, str) for b in (low, high) if type(b.op()).__name__ == "Literal"}
+            if len(kinds) > 1:
+                raise self._error(meta, f"between on {_describe(value)} needs two of its bands or two numbers, "
+                                        "not one of each")
             (value, low), (_, high) = self._banded(meta, value, low, "between"), self._banded(meta, value, high, "between")
         self._check_types(meta, value, low, "between")
         self._check_types(meta, value, high, "between")
