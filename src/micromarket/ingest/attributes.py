@@ -81,6 +81,12 @@ def _snake(name: str) -> str:
     return "v_" + out if out[0].isdigit() else out
 
 
+def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column -> DuckDB type of a stored table."""
+    return dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+                            [table]).fetchall())
+
+
 def extra_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict, source_types: dict,
                   decimal: str = ".") -> dict[str, str]:
     """The unmapped source columns ``table`` keeps, as output name -> ``"TYPE:<source column>"``.
@@ -94,8 +100,7 @@ def extra_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict, s
         return {}
     used = used_columns(mapping, {}, list(source_types))
     known = set(table.column_names)
-    stored = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
-                              [table.name]).fetchall())
+    stored = column_types(con, table.name)
     extra = {}
     for src in source_types:
         name = _snake(src)
@@ -122,9 +127,7 @@ def add_extra_columns(con: duckdb.DuckDBPyConnection, table: Table, extra: dict[
     for name, spec in extra.items():
         dtype = spec.split(":", 1)[0]
         con.execute(f"ALTER TABLE {ident(table.name)} ADD COLUMN IF NOT EXISTS {ident(name)} {dtype}")
-        stored = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
-                             [table.name, name]).fetchone()[0]
-        if dtype == TEXT and stored != TEXT:
+        if dtype == TEXT and column_types(con, table.name)[name] != TEXT:
             # Whole numbers as they were written ("2", not "2.0"), so they stay the same bands as the new text.
             col = ident(name)
             con.execute(f"ALTER TABLE {ident(table.name)} ALTER COLUMN {col} SET DATA TYPE {TEXT} USING "
@@ -140,12 +143,10 @@ def describe_attributes(con: duckdb.DuckDBPyConnection, table: Table, extra: dic
     list of dict
         ``column``, ``source``, ``kind`` and ``levels`` of each.
     """
-    out = []
+    out, types = [], column_types(con, table.name)
     for name, spec in extra.items():
-        stored = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
-                             [table.name, name]).fetchone()[0]
         kind, levels = "number", None
-        if stored == TEXT:
+        if types[name] == TEXT:
             counts = con.execute(f"SELECT {ident(name)}, count(*) AS n FROM {ident(table.name)} "
                                  f"WHERE {ident(name)} IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1").fetchall()
             values = [v for v, _ in counts]

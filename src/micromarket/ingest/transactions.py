@@ -210,11 +210,11 @@ def rekey_stored_lines(con: duckdb.DuckDBPyConnection) -> int:
     given = "CASE WHEN g.by_amount THEN t.amount ELSE t.quantity * t.unit_price END"
     rekeyed = con.execute(
         "UPDATE transactions SET line_id = n.line_id FROM ("
-        " SELECT rid, CASE WHEN row_number() OVER (PARTITION BY base ORDER BY load_id, source_row) = 1 THEN base "
-        "  ELSE hash(base, row_number() OVER (PARTITION BY base ORDER BY load_id, source_row)) END AS line_id FROM ("
-        f"  SELECT t.rowid AS rid, t.load_id, t.source_row, {line_key(given)} AS base FROM transactions t"
-        "   JOIN (SELECT load_id, json_extract(report, '$.mapping.amount') IS NOT NULL AS by_amount FROM loads) g"
-        "   USING (load_id)) b"
+        " SELECT rid, CASE WHEN occ = 1 THEN base ELSE hash(base, occ) END AS line_id FROM ("
+        "  SELECT rid, base, row_number() OVER (PARTITION BY base ORDER BY load_id, source_row) AS occ FROM ("
+        f"   SELECT t.rowid AS rid, t.load_id, t.source_row, {line_key(given)} AS base FROM transactions t"
+        "    JOIN (SELECT load_id, json_extract(report, '$.mapping.amount') IS NOT NULL AS by_amount FROM loads) g"
+        "    USING (load_id)) b) o"
         ") n WHERE transactions.rowid = n.rid"
     ).fetchone()[0]
     con.execute(

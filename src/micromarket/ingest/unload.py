@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 #: Tables a transactions load adds rows to beside the lines, with their key column.
-_SIDE_TABLES = (("customers", "customer_id"), ("products", "product_id"))
+_SIDE_TABLES = {"customers": "customer_id", "products": "product_id"}
 #: Tables computed from loaded data: they keep describing the data until their stage runs again.
 DERIVED_HINT = ("customer_profile, segments, micro-markets and offers still describe the data as it was: "
                 "run `micromarket profile` and the later stages again")
@@ -91,11 +91,11 @@ def unload(ws: "Workspace", load_id: int) -> dict:
     removed: dict[str, int] = {}
     kept = report.get("rows_filled", 0) if table == "transactions" else report.get("summary", {}).get("updated", 0)
     with ws.transaction():
-        if table in dict(_SIDE_TABLES):
-            kept += _strip_named_rows(ws, table, dict(_SIDE_TABLES)[table], report, load_id)
+        if table in _SIDE_TABLES:
+            kept += _strip_named_rows(ws, table, _SIDE_TABLES[table], report, load_id)
         removed[table] = _delete(ws, table, "load_id = ?", [load_id])
         if table == "transactions":
-            for side, key in _SIDE_TABLES:
+            for side, key in _SIDE_TABLES.items():
                 if _described_elsewhere(ws, side, load_id):
                     continue  # a customers or products file may have described these rows: they stay
                 removed[side] = _delete(ws, side, f"load_id = ? AND {ident(key)} NOT IN "
