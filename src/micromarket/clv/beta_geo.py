@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg import eigh_tridiagonal
 from scipy.special import digamma, expit, gammaln, hyp2f1, polygamma
 
 from ..exceptions import SchemaError
@@ -129,6 +130,89 @@ def bg_sums(params: np.ndarray, d: BGDesign, hessian: bool = False) -> tuple:
     return float(ll), gradient, np.triu(h) + np.triu(h, 1).T
 
 
+#: Above this first parameter SciPy's hyp2f1 loses digits (1e-8 relative at 1e4) and from about
+#: 2e4 returns NaN: a rate shape ``r`` that large (rates nearly equal, on a tiny history) is met by
+#: quadrature instead (see :func:`purchases_while_alive`).
+HYP2F1_SHAPE_LIMIT = 1e4
+#: Cells (rows x nodes) per block of the quadrature, so that its temporaries stay at 8 MB.
+_QUADRATURE_CELLS = 1 << 20
+
+
+def purchases_while_alive(n: np.ndarray, b: np.ndarray, a: float, base: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Expected purchases in ``t`` periods of a customer alive now whose purchase rate is
+    Gamma(``n``, ``base``) and dropout probability Beta(``a``, ``b``) (arrays broadcast together).
+
+    Given the rate lambda and dropout probability p, a customer buys ``(1 - exp(-lambda p t)) / p``
+    times on average (FHL 2005, eq. 7); over lambda that is ``(1 - (1 + p t / base) ** -n) / p``, and
+    over p, ``C / (a - 1) (1 - (base / (base + t)) ** n 2F1(n, b; C; t / (base + t)))`` with
+    ``C = a + b - 1`` (eq. 10). SciPy's hyp2f1 gives it where ``n`` is at most
+    :data:`HYP2F1_SHAPE_LIMIT`; elsewhere, and wherever that is not a number (``a`` = 1), the
+    expectation over p is taken by Gaussian quadrature, with the integrand in ``log1p`` and
+    ``expm1`` so that a shape in the millions costs no digits.
+    """
+    n, b, base, t = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (n, b, base, t)))
+    out = np.full(n.shape, np.nan)
+    easy = n <= HYP2F1_SHAPE_LIMIT
+    out[easy] = _purchases_by_hyp2f1(n[easy], b[easy], a, base[easy], t[easy])
+    redo = ~np.isfinite(out)
+    if redo.any():
+        out[redo] = _purchases_by_quadrature(n[redo], b[redo], a, t[redo] / base[redo])
+    return out
+
+
+def _purchases_by_hyp2f1(n: np.ndarray, b: np.ndarray, a: float, base: np.ndarray, t: np.ndarray) -> np.ndarray:
+    c = a + b - 1
+    # a = 1 divides by zero: the caller redoes what is not a number, so the warning would be noise.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.exp(n * (np.log(base) - np.log(base + t)))
+        return c / (a - 1) * (1 - ratio * hyp2f1(n, b, c, t / (base + t)))
+
+
+def _purchases_by_quadrature(n: np.ndarray, b: np.ndarray, a: float, c: np.ndarray) -> np.ndarray:
+    """E over p ~ Beta(a, b) of ``(1 - (1 + p c) ** -n) / p`` by Gauss quadrature for the Beta
+    distribution, one rule per distinct ``b`` (one per frequency).
+
+    The integrand turns from about ``n c`` to ``1 / p`` around ``p = 1 / (n c)``, sharper the more
+    purchases ``n c`` the horizon holds, so the rule takes ``2 sqrt(n c)`` nodes (32 to 1,000): about
+    1e-8 relative up to 250,000 expected purchases in the horizon, against the same rule with
+    three times the nodes and against adaptive quadrature (tests/clv/test_beta_geo.py).
+    """
+    nodes = int(np.clip(np.ceil(2 * np.sqrt(np.max(n * c))), 32, 1000))
+    rows_per_block = max(1, _QUADRATURE_CELLS // nodes)
+    out = np.empty(len(n))
+    for value in np.unique(b):
+        rows = np.flatnonzero(b == value)
+        p, w = beta_quadrature(a, float(value), nodes)
+        for start in range(0, len(rows), rows_per_block):
+            block = rows[start:start + rows_per_block]
+            out[block] = (-np.expm1(-n[block, None] * np.log1p(c[block, None] * p)) / p) @ w
+    return out
+
+
+def beta_quadrature(a: float, b: float, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights (summing to 1) of Gaussian quadrature for the Beta(a, b) distribution.
+
+    The eigenvalues of the Jacobi polynomials' recurrence matrix and the squared first components
+    of its eigenvectors (Golub & Welsch 1969), mapped from (-1, 1) to (0, 1). SciPy's
+    ``roots_jacobi`` multiplies its weights by ``2 ** (a + b - 1)``, which overflows from ``b``
+    of about 1,000 (a customer's thousandth repeat purchase).
+
+    >>> p, w = beta_quadrature(2.0, 3.0, 8)
+    >>> round(float(w @ p), 12), round(float(w @ p**2), 12)  # a / (a + b), a (a + 1) / ((a + b)(a + b + 1))
+    (0.4, 0.2)
+    """
+    al, be = b - 1.0, a - 1.0  # exponents of (1 - u) and (1 + u) on (-1, 1)
+    k = np.arange(1.0, nodes)
+    s = 2 * k + al + be
+    diagonal = np.concatenate([[(be - al) / (al + be + 2)], (be**2 - al**2) / (s * (s + 2))])
+    # The first off-diagonal in closed form: the general one is 0 / 0 where a + b = 1.
+    first = 2 / (2 + al + be) * np.sqrt((al + 1) * (be + 1) / (al + be + 3))
+    k, s = k[1:], s[1:]
+    off = np.concatenate([[first], 2 / s * np.sqrt(k * (k + al) * (k + be) * (k + al + be) / ((s + 1) * (s - 1)))])
+    u, vectors = eigh_tridiagonal(diagonal, off)
+    return (1 + u) / 2, vectors[0] ** 2
+
+
 class BetaGeoFitter(PurchaseModelFitter):
     """BG/NBD model (Fader, Hardie & Lee 2005).
 
@@ -190,10 +274,10 @@ class BetaGeoFitter(PurchaseModelFitter):
         t = np.asarray(horizons, dtype=float).reshape(1, -1)
 
         def unconditional(xv, Tv):  # depends on frequency and T only
+            # Alive now: the rate is Gamma(r + x, alpha + T), and p is Beta(a, b + x + e) (x
+            # chances to drop out survived, one more with MBG/NBD's dropout at the first purchase).
             xv, Tv = xv[:, None], Tv[:, None]
-            ratio = np.exp((r + xv) * (np.log(alpha + Tv) - np.log(alpha + Tv + t)))
-            z = t / (alpha + Tv + t)
-            per_horizon = (a + b + xv - 1 + e) / (a - 1) * (1 - ratio * hyp2f1(r + xv, b + xv + e, a + b + xv - 1 + e, z))
+            per_horizon = purchases_while_alive(r + xv, b + xv + e, a, alpha + Tv, t)
             return per_horizon if weights is None else per_horizon @ np.asarray(weights, dtype=float)
 
         alive = self._p_alive(x, t_x, T)
@@ -202,5 +286,4 @@ class BetaGeoFitter(PurchaseModelFitter):
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases in ``t`` periods of a customer just acquired (FHL 2005, eq. 9)."""
         r, alpha, a, b = self._fitted()
-        t = np.asarray(t, dtype=float)
-        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
+        return purchases_while_alive(r, b, a, alpha, t)

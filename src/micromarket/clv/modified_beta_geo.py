@@ -9,9 +9,8 @@ of models for customer base analysis. International Journal of Research in Marke
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import hyp2f1
 
-from .beta_geo import BetaGeoFitter
+from .beta_geo import BetaGeoFitter, purchases_while_alive
 
 
 class ModifiedBetaGeoFitter(BetaGeoFitter):
@@ -30,7 +29,8 @@ class ModifiedBetaGeoFitter(BetaGeoFitter):
     _extra = 1
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
-        """Expected purchases in ``t`` periods of a customer just acquired."""
+        """Expected purchases in ``t`` periods of a customer just acquired: gone at once with
+        probability a / (a + b), else alive with one chance to drop out survived (Batislam et al.
+        2007: ``b / (a - 1) (1 - (alpha / (alpha + t)) ** r 2F1(r, b + 1; a + b; t / (alpha + t)))``)."""
         r, alpha, a, b = self._fitted()
-        t = np.asarray(t, dtype=float)
-        return b / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b + 1, a + b, t / (alpha + t)))
+        return b / (a + b) * purchases_while_alive(r, b + 1, a, alpha, t)
