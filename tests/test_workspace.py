@@ -76,6 +76,30 @@ def test_engine_settings_are_applied(tmp_path):
     assert settings == {"memory_limit": "1.8 GiB", "threads": "1", "block_allocator_memory": "953.6 MiB"}
 
 
+def test_cached_blocks_are_dropped_and_the_configured_limit_restored(tmp_path):
+    import duckdb
+
+    from micromarket.backend import drop_cached_blocks
+
+    def cached(con):
+        return con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                           "WHERE tag = 'BASE_TABLE'").fetchone()[0]
+
+    con = duckdb.connect(str(tmp_path / "db.duckdb"))
+    con.execute("SET memory_limit = '2GB'")
+    con.execute("CREATE TABLE t AS SELECT range AS i, random() AS x FROM range(3000000)")
+    con.close()
+    con = duckdb.connect(str(tmp_path / "db.duckdb"))
+    con.execute("SET memory_limit = '2GB'")
+    assert con.execute("SELECT sum(x) FROM t").fetchone()[0] > 0
+    before = cached(con)
+    assert before > 10_000_000
+    drop_cached_blocks(con, "2GB")
+    assert cached(con) < before / 10  # what stays is pinned (the table's metadata)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "1.8 GiB"
+    assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 3_000_000  # read again from disk
+
+
 def test_memory_share_lowers_the_limit_for_a_block_and_restores_it():
     import duckdb
 

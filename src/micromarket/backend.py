@@ -88,10 +88,39 @@ def memory_share(con: duckdb.DuckDBPyConnection, share: float, memory_limit: str
     try:
         yield limit
     finally:
-        if memory_limit:
-            _set_memory_limit(con, memory_limit)
-        else:
-            con.execute("RESET memory_limit")
+        _restore_memory_limit(con, memory_limit)
+
+
+def drop_cached_blocks(con: duckdb.DuckDBPyConnection, memory_limit: str = "") -> None:
+    """Evict the blocks DuckDB keeps cached from the tables it has read, then restore the limit.
+
+    DuckDB keeps what it read in memory, up to its whole limit, until it needs the room. A stage
+    that has read its inputs and is about to hold large arrays of its own calls this, so that the
+    process holds its arrays and not a cache it will not use again (the blocks stay on disk and
+    are read again when a later query needs them).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    memory_limit : str, optional
+        The limit the connection was opened with (``backend.memory_limit``); empty: DuckDB's default.
+    """
+    try:
+        # No limit can be met while blocks are pinned, so DuckDB refuses this one, but only after
+        # evicting every block it could: that eviction is the point.
+        con.execute("SET memory_limit = '1MB'")
+    except duckdb.OutOfMemoryException:
+        pass
+    finally:
+        _restore_memory_limit(con, memory_limit)
+
+
+def _restore_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+    """Back to the configured limit (a setting read back from DuckDB is rounded, so never that)."""
+    if memory_limit:
+        _set_memory_limit(con, memory_limit)
+    else:
+        con.execute("RESET memory_limit")
 
 
 def _set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:

@@ -112,6 +112,25 @@ def test_the_gain_from_localising_holds_out_of_sample(assortment):
     assert counts == len(result.recommendations)
 
 
+def test_results_do_not_depend_on_the_block_size_or_the_rows_written_at_a_time(assortment, monkeypatch):
+    """Tests, ranges and the frame are made a block of stores at a time: blocks of one store
+    and of a few cells give exactly the same assortment, and saving in small slices keeps every row."""
+    from micromarket.local import assortment as module, over_index
+
+    ws, root, result, products = assortment
+    monkeypatch.setattr(over_index, "BLOCK_CELLS", 37)
+    monkeypatch.setattr(module, "SAVE_ROWS", 101)
+    small = localised_assortment(ws, fdr=FDR)
+    for mine, theirs in ((small.recommendations, result.recommendations), (small.segments, result.segments),
+                         (small.summary, result.summary)):
+        pd.testing.assert_frame_equal(mine, theirs)
+    assert small.dispersion == result.dispersion
+    with Workspace.open(copy_workspace(ws, root / "blocks")) as copy:
+        save_assortment(copy, small)
+        stored = copy.con.execute("SELECT count(*), sum(predicted_revenue) FROM assortment_recommendations").fetchone()
+    assert stored == (len(result.recommendations), pytest.approx(result.recommendations["predicted_revenue"].sum()))
+
+
 def test_bad_input(assortment):
     ws, *_ = assortment
     with pytest.raises(SchemaError, match="'sku' is not a column of transactions"):

@@ -58,6 +58,20 @@ def test_popularity_precision_recomputed_from_the_transactions(retail):
     assert got["precision"] == pytest.approx(precision.mean(), abs=0.002)   # ties at the tenth place may differ
 
 
+def test_the_check_scores_a_seeded_sample_when_more_customers_qualify(retail, checked):
+    everyone = checked.set_index("model")
+    sample = evaluate(retail, models=["als", "popularity"], settings={"check_customers": 600})
+    again = evaluate(retail, models=["als", "popularity"], settings={"check_customers": 600})
+    assert sample.attrs["users_available"] == everyone["users"].iloc[0] > 600
+    assert (sample["users"] == 600).all()
+    pd.testing.assert_frame_equal(sample.drop(columns="seconds"), again.drop(columns="seconds"))
+    # A sample estimates the same metric: within a few standard errors of everyone's.
+    by = sample.set_index("model")
+    for name in ("als", "popularity"):
+        assert by.loc[name, "precision"] == pytest.approx(everyone.loc[name, "precision"], abs=0.03), name
+    assert by.loc["als", "ndcg"] > by.loc["popularity", "ndcg"]
+
+
 def test_stored_lists_leave_out_fees_recent_purchases_and_items_out_of_range(retail):
     assert retail.con.execute("""SELECT count(*) FROM transactions JOIN products USING (product_id)
                                  WHERE NOT is_product AND customer_id IS NOT NULL""").fetchone()[0] > 1_000

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pandas.api.types import union_categoricals
 
 from ..arrays import dictionary_codes
+from ..backend import drop_cached_blocks
 from ..dates import day_start
 from ..exceptions import SchemaError
 from .markets import periods
@@ -30,7 +32,10 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 #: The steps :func:`localised_assortment` reports.
-STEPS = ("reading sales", "testing and ranging", "checking out of sample")
+STEPS = ("reading sales", "checking out of sample", "testing and ranging")
+
+#: Rows written to the database at a time.
+SAVE_ROWS = 500_000
 
 #: Item columns that group items by default, where the item table has them.
 DEFAULT_GROUPS = ("category", "price_tier")
@@ -123,12 +128,15 @@ def localised_assortment(ws: "Workspace", *, end: dt.date | None = None, months:
     period, previous = periods(ws, end, months or settings["months"], partial=True)
     step(STEPS[0])
     sales = store_sales(ws, period, previous, items, (item_column, item_key or item_column), group_by)
+    # Everything is read: the database's cache of the transactions would sit beside the arrays.
+    drop_cached_blocks(ws.con, ws.config["backend"].get("memory_limit", ""))
     step(STEPS[1])
-    plan = make_plan(sales, "now", fdr, core_share, max_departure)
-    step(STEPS[2])
     validation = validate(sales, fdr, core_share, max_departure) if previous is not None else None
-    recommendations = pd.concat([_item_rows(sales, plan, "cluster"), _item_rows(sales, plan, "store")],
-                                ignore_index=True)
+    # The earlier period's arrays have served: free them before this period's plan is made.
+    sales.lines.pop("before", None), sales.revenue.pop("before", None)
+    step(STEPS[2])
+    plan = make_plan(sales, "now", fdr, core_share, max_departure)
+    recommendations = _item_rows(sales, plan)
     segments = pd.concat([_group_rows(sales, plan, "cluster"), _group_rows(sales, plan, "store")], ignore_index=True)
     summary = _summary(sales, plan, validation)
     for frame in (recommendations, segments, summary):
@@ -293,33 +301,101 @@ def _units(sales: Sales, level: str) -> tuple[np.ndarray, np.ndarray]:
 _ACTIONS = np.array(["not ranged", "add", "drop", "expand", "reduce", "keep"])
 
 
-def _item_rows(sales: Sales, plan: Plan, level: str) -> pd.DataFrame:
-    """One row per unit and item that is in its range, in the core, or a discovery.
+def _item_rows(sales: Sales, plan: Plan) -> pd.DataFrame:
+    """One row per unit and item that is in its range, in the core, or a discovery, clusters first.
 
-    Text columns are categoricals made from codes: millions of rows, few distinct values.
+    Text columns are categoricals made from codes: millions of rows, few distinct values. The
+    frame is built a column at a time from both levels' cells, so that beside the frame only
+    one column's pieces exist at once (a store level can hold millions of rows).
     """
-    ranges = plan.store_ranges if level == "store" else plan.cluster_ranges
-    tests = (plan.stores if level == "store" else plan.clusters).items
-    lines = plan.store_lines if level == "store" else plan.cluster_lines
-    core = np.broadcast_to(plan.core, lines.shape)
-    u, i = np.nonzero(ranges.in_range | core | (ranges.item_direction != 0))
-    units, names = _units(sales, level)
-    in_range, in_core, direction = ranges.in_range[u, i], core[u, i], ranges.item_direction[u, i]
-    action = np.select([in_range & ~in_core, ~in_range & in_core, in_range & (direction > 0),
-                        in_range & (direction < 0), in_range], [1, 2, 3, 4, 5], 0)
-    group = sales.group_of[i]
-    labels = sales.groups["label"].to_numpy()
-    predicted = ranges.predicted_revenue[u, i]
-    return pd.DataFrame({
-        "level": level, "unit": _categorical(u, units), "store_cluster": _categorical(u, names),
-        "item_id": _categorical(i, sales.items), "item_group": _categorical(group, labels),
-        "lines": lines[u, i], "expected_lines": tests.expected[u, i], "index": tests.index[u, i],
-        "p_value": tests.p_value[u, i], "q_value": tests.q_value[u, i],
-        "direction": _categorical(direction + 1, np.array(["under", "none", "over"])),
-        "evidence": _categorical(ranges.item_source[u, i], np.array(["", "cluster", level])),
-        "in_core": in_core, "in_range": in_range, "action": _categorical(action, _ACTIONS),
-        "predicted_revenue": predicted,
-        "shelf_priority": _shelf_priority(u, sales.shelf_of[group], predicted, in_range)})
+    cells = {level: _ItemCells(sales, plan, level) for level in ("cluster", "store")}
+    columns = {column: _joined([getattr(c, column)() for c in cells.values()]) for column in _ItemCells.COLUMNS}
+    return pd.DataFrame(columns, copy=False)  # the columns are new arrays: no need to copy them into blocks
+
+
+def _joined(values: list):
+    """One column from the levels' pieces (categoricals keep the union of their categories)."""
+    # An empty piece (a chain too small for store clusters) can have categories of another dtype.
+    values = [v for v in values if len(v)] or values[:1]
+    if isinstance(values[0], pd.Categorical):
+        return union_categoricals(values)
+    return pd.concat([pd.Series(v, copy=False) for v in values], ignore_index=True).array
+
+
+class _ItemCells:
+    """The cells of one level that :func:`_item_rows` lists, and each column's values at them."""
+
+    COLUMNS = ("level", "unit", "store_cluster", "item_id", "item_group", "lines", "expected_lines", "index",
+               "p_value", "q_value", "direction", "evidence", "in_core", "in_range", "action", "predicted_revenue",
+               "shelf_priority")
+
+    def __init__(self, sales: Sales, plan: Plan, level: str):
+        self.sales, self.level_name = sales, level
+        self.ranges = plan.store_ranges if level == "store" else plan.cluster_ranges
+        self.tests = (plan.stores if level == "store" else plan.clusters).items
+        self.counts = plan.store_lines if level == "store" else plan.cluster_lines
+        core = np.broadcast_to(plan.core, self.counts.shape)
+        self.u, self.i = np.nonzero(self.ranges.in_range | core | (self.ranges.item_direction != 0))
+        self.units, self.names = _units(sales, level)
+        self.group = sales.group_of[self.i]
+        self.core = core
+
+    def level(self) -> pd.Categorical:
+        return _categorical(np.zeros(self.u.size, dtype=np.int8), np.array([self.level_name]))
+
+    def unit(self):
+        return _categorical(self.u, self.units)
+
+    def store_cluster(self):
+        return _categorical(self.u, self.names)
+
+    def item_id(self):
+        return _categorical(self.i, self.sales.items)
+
+    def item_group(self):
+        return _categorical(self.group, self.sales.groups["label"].to_numpy())
+
+    def lines(self):
+        return self.counts[self.u, self.i]
+
+    def expected_lines(self):
+        return self.tests.expected[self.u, self.i]
+
+    def index(self):
+        return self.tests.index[self.u, self.i]
+
+    def p_value(self):
+        return self.tests.p_value[self.u, self.i]
+
+    def q_value(self):
+        return self.tests.q_value[self.u, self.i]
+
+    def _direction(self) -> np.ndarray:
+        return self.ranges.item_direction[self.u, self.i]
+
+    def direction(self):
+        return _categorical(self._direction() + 1, np.array(["under", "none", "over"]))
+
+    def evidence(self):
+        return _categorical(self.ranges.item_source[self.u, self.i], np.array(["", "cluster", self.level_name]))
+
+    def in_range(self):
+        return self.ranges.in_range[self.u, self.i]
+
+    def in_core(self):
+        return self.core[self.u, self.i]
+
+    def action(self):
+        in_range, in_core, direction = self.in_range(), self.in_core(), self._direction()
+        action = np.select([in_range & ~in_core, ~in_range & in_core, in_range & (direction > 0),
+                            in_range & (direction < 0), in_range], [1, 2, 3, 4, 5], 0)
+        return _categorical(action, _ACTIONS)
+
+    def predicted_revenue(self):
+        return self.ranges.predicted_revenue[self.u, self.i]
+
+    def shelf_priority(self):
+        return _shelf_priority(self.u, self.sales.shelf_of[self.group], self.predicted_revenue(), self.in_range())
 
 
 def _categorical(codes: np.ndarray, values: np.ndarray) -> pd.Categorical:
@@ -394,9 +470,11 @@ def save_assortment(ws: "Workspace", result: Assortment) -> None:
         for table, frame in (("assortment_recommendations", result.recommendations),
                              ("assortment_segments", result.segments), ("assortment_summary", result.summary)):
             ws.con.execute(f"DELETE FROM {table}")
-            # Arrow keeps the categoricals as dictionaries: DuckDB reads codes, not millions of strings.
-            ws.append(table, pa.Table.from_pandas(frame[[c for c in TABLES[table].column_names if c in frame]],
-                                                  preserve_index=False))
+            columns = [c for c in TABLES[table].column_names if c in frame]
+            # Arrow keeps the categoricals as dictionaries: DuckDB reads codes, not millions of strings;
+            # a slice at a time, so the copy for the database is a slice, not the whole frame.
+            for start in range(0, len(frame), SAVE_ROWS):
+                ws.append(table, pa.Table.from_pandas(frame.iloc[start:start + SAVE_ROWS][columns], preserve_index=False))
 
 
 __all__ = ["localised_assortment", "save_assortment", "Assortment", "store_sales", "core_range", "make_plan", "validate"]

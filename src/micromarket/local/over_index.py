@@ -94,17 +94,36 @@ def nearer_tail(x: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     return out
 
 
+def squared_residuals(x: np.ndarray, expected: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Squared Pearson residuals of the cells that inform the dispersion (see :func:`dispersion`)."""
+    usable = np.isfinite(p) & (expected >= MIN_EXPECTED_FOR_DISPERSION) & (p < 1)
+    return (x[usable] - expected[usable]) ** 2 / (expected[usable] * (1 - p[usable]))
+
+
+def dispersion_of(z2: np.ndarray) -> float:
+    """The dispersion from the usable cells' squared residuals (1 with fewer than 30 of them)."""
+    if z2.size < 30:
+        return 1.0
+    return float(max(1.0, np.median(z2) / chi2.ppf(0.5, 1)))
+
+
 def dispersion(x: np.ndarray, expected: np.ndarray, p: np.ndarray) -> float:
     """Robust quasi-binomial dispersion: the median squared Pearson residual over its null median.
 
     A minority of real local effects barely moves the median, so the estimate reflects the
     noise of the ordinary cells; it is never below 1 (no tests made more liberal than binomial).
     """
-    usable = np.isfinite(p) & (expected >= MIN_EXPECTED_FOR_DISPERSION) & (p < 1)
-    if usable.sum() < 30:
-        return 1.0
-    z2 = (x[usable] - expected[usable]) ** 2 / (expected[usable] * (1 - p[usable]))
-    return float(max(1.0, np.median(z2) / chi2.ppf(0.5, 1)))
+    return dispersion_of(squared_residuals(x, expected, p))
+
+
+#: Cells per block of the tests: temporaries stay near 8 MB an array whatever the units x items.
+BLOCK_CELLS = 2**20
+
+
+def row_blocks(shape: tuple[int, int], block_cells: int = BLOCK_CELLS) -> list[slice]:
+    """Slices of rows holding about ``block_cells`` cells each (at least one row)."""
+    rows = max(1, block_cells // max(shape[1], 1))
+    return [slice(start, start + rows) for start in range(0, shape[0], rows)]
 
 
 def index_tests(x: np.ndarray, n: np.ndarray, p: np.ndarray, fdr: float, phi: float | None = None,
@@ -126,23 +145,61 @@ def index_tests(x: np.ndarray, n: np.ndarray, p: np.ndarray, fdr: float, phi: fl
     reference_n : array, optional
         Sales of the group the reference share was estimated from (default: treated as exact).
     """
-    expected = n * p
-    phi = dispersion(x, expected, p) if phi is None else phi
-    tested = np.isfinite(p) & (p > 0) & (p < 1) & (n > 0)
-    scale = np.full(x.shape, phi)
-    if reference_n is not None:
+    reference = None if reference_n is None else np.broadcast_to(reference_n, x.shape)
+    return blocked_index_tests(lambda rows: (x[rows], n[rows], p[rows], None if reference is None else reference[rows]),
+                               x.shape, fdr, phi)
+
+
+def blocked_index_tests(cells, shape: tuple[int, int], fdr: float, phi: float | None = None) -> IndexTests:
+    """:func:`index_tests` with the cells made a block of rows at a time.
+
+    Only the results are whole arrays; the counts, shares and every temporary exist a block at
+    a time, so a level of hundreds of stores by tens of thousands of items holds a few arrays
+    of its size, not dozens. The dispersion and the false discovery control still see every cell.
+
+    Parameters
+    ----------
+    cells : callable
+        ``cells(rows)`` gives ``(x, n, p, reference_n)`` for a slice of rows (``reference_n``
+        may be None), as :func:`index_tests` takes them.
+    shape : (units, items)
+    fdr, phi : as :func:`index_tests`.
+    """
+    blocks = row_blocks(shape)
+    if phi is None:
+        z2 = [squared_residuals(x, n * p, p) for x, n, p, _ in map(cells, blocks)]
+        phi = dispersion_of(np.concatenate(z2) if z2 else np.empty(0))
+    expected, index = np.empty(shape), np.empty(shape)
+    p_value = np.full(shape, np.nan)
+    tested = np.zeros(shape, dtype=bool)
+    for rows in blocks:
+        x, n, p, reference_n = cells(rows)
+        expected[rows] = n * p
+        tested[rows] = np.isfinite(p) & (p > 0) & (p < 1) & (n > 0)
+        p_value[rows] = _p_values(x, n, p, phi, reference_n, tested[rows])
         with np.errstate(invalid="ignore", divide="ignore"):
-            scale = phi * (1 + n / np.broadcast_to(reference_n, x.shape))
-    p_value = np.full(x.shape, np.nan)
-    p_value[tested] = np.minimum(1.0, 2 * nearer_tail(x[tested] / scale[tested], n[tested] / scale[tested], p[tested]))
-    q_value = np.full(x.shape, np.nan)
+            index[rows] = np.where(expected[rows] > 0, 100 * x / expected[rows], np.nan)
+    q_value = np.full(shape, np.nan)
     if tested.any():
         q_value[tested] = false_discovery_control(p_value[tested])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        index = np.where(expected > 0, 100 * x / expected, np.nan)
-    significant = q_value <= fdr
-    direction = np.where(significant & (index > 100), 1, np.where(significant & (index < 100), -1, 0)).astype(np.int8)
+    direction = np.zeros(shape, dtype=np.int8)
+    for rows in blocks:
+        with np.errstate(invalid="ignore"):
+            direction[rows] = np.where(q_value[rows] <= fdr, np.sign(index[rows] - 100), 0)
     return IndexTests(expected, index, p_value, q_value, direction, phi)
 
 
-__all__ = ["IndexTests", "leave_out_share", "binomial_tails", "nearer_tail", "dispersion", "index_tests"]
+def _p_values(x: np.ndarray, n: np.ndarray, p: np.ndarray, phi: float, reference_n: np.ndarray | None,
+              tested: np.ndarray) -> np.ndarray:
+    """Two-sided quasi-binomial p-values of a block (NaN where not tested)."""
+    scale = np.full(x.shape, phi)
+    if reference_n is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = phi * (1 + n / reference_n)
+    out = np.full(x.shape, np.nan)
+    out[tested] = np.minimum(1.0, 2 * nearer_tail(x[tested] / scale[tested], n[tested] / scale[tested], p[tested]))
+    return out
+
+
+__all__ = ["IndexTests", "leave_out_share", "binomial_tails", "nearer_tail", "dispersion", "index_tests",
+           "blocked_index_tests", "row_blocks"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .over_index import IndexTests, index_tests, leave_out_share
+from .over_index import IndexTests, blocked_index_tests, index_tests, leave_out_share, row_blocks
 
 
 @dataclass
@@ -33,7 +33,6 @@ class Evidence:
 class Ranges:
     """A level's localised ranges (arrays over units x items unless noted)."""
 
-    predicted_lines: np.ndarray
     predicted_revenue: np.ndarray
     item_direction: np.ndarray  # the direction used: the unit's own, else its cluster's
     item_source: np.ndarray  # 2 own test, 1 cluster's, 0 none
@@ -58,9 +57,13 @@ def test_level(lines: np.ndarray, group_of: np.ndarray, starts: np.ndarray, fdr:
     """
     by_group = group_sums(lines, starts)
     chain_items, chain_groups = lines.sum(axis=0), by_group.sum(axis=0)
-    n = by_group[:, group_of]
-    share = leave_out_share(lines, n, chain_items, chain_groups[group_of])
-    items = index_tests(lines, n, share, fdr, phi, chain_groups[group_of] - n)
+    group_total = chain_groups[group_of]
+
+    def item_cells(rows: slice):
+        x, n = lines[rows], by_group[rows][:, group_of]
+        return x, n, leave_out_share(x, n, chain_items, group_total), group_total - n
+
+    items = blocked_index_tests(item_cells, lines.shape, fdr, phi)
     total = by_group.sum(axis=1, keepdims=True)
     totals = np.broadcast_to(total, by_group.shape)
     share = leave_out_share(by_group, totals, chain_groups, chain_groups.sum())
@@ -68,16 +71,18 @@ def test_level(lines: np.ndarray, group_of: np.ndarray, starts: np.ndarray, fdr:
     return Evidence(items, groups)
 
 
-def _borrowed(own: IndexTests, cluster: IndexTests | None, cluster_of: np.ndarray | None):
-    """Direction and index ratio per cell: the unit's own discovery, else its cluster's when the
-    unit's own index leans the same way; with the evidence's source (2 own, 1 cluster, 0 none)."""
-    direction, ratio = own.direction.astype(np.int8), np.where(own.direction != 0, own.index / 100, 1.0)
+def _borrowed(own: IndexTests, cluster: IndexTests | None, cluster_of: np.ndarray | None, rows: slice = slice(None)):
+    """Direction and index ratio per cell of ``rows``: the unit's own discovery, else its cluster's
+    when the unit's own index leans the same way; with the evidence's source (2 own, 1 cluster, 0 none)."""
+    own_direction, own_index = own.direction[rows], own.index[rows]
+    direction, ratio = own_direction.astype(np.int8), np.where(own_direction != 0, own_index / 100, 1.0)
     source = np.where(direction != 0, 2, 0).astype(np.int8)
     if cluster is not None:
-        row = np.maximum(cluster_of, 0)
+        unit_cluster = cluster_of[rows]
+        row = np.maximum(unit_cluster, 0)
         c_dir, c_ratio = cluster.direction[row], cluster.index[row] / 100
-        lean = np.sign(np.nan_to_num(own.index - 100))
-        take = (direction == 0) & (c_dir != 0) & (lean == c_dir) & (cluster_of >= 0)[:, None]
+        lean = np.sign(np.nan_to_num(own_index - 100))
+        take = (direction == 0) & (c_dir != 0) & (lean == c_dir) & (unit_cluster >= 0)[:, None]
         direction = np.where(take, c_dir, direction).astype(np.int8)
         ratio = np.where(take, c_ratio, ratio)
         source = np.where(take, 1, source).astype(np.int8)
@@ -108,19 +113,24 @@ def plan_ranges(lines: np.ndarray, revenue_per_line: np.ndarray, group_of: np.nd
     """
     chain_items = lines.sum(axis=0)
     chain_groups = group_sums(chain_items[None, :], starts)[0]
-    chain_total = chain_groups.sum()
     borrowed = cluster_evidence is not None
     g_dir, g_ratio, _ = _borrowed(evidence.groups, cluster_evidence.groups if borrowed else None, cluster_of)
-    i_dir, i_ratio, i_source = _borrowed(evidence.items, cluster_evidence.items if borrowed else None, cluster_of)
     total = lines.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        group_share = (chain_groups / chain_total)[None, :] * g_ratio
+        group_share = (chain_groups / chain_groups.sum())[None, :] * g_ratio
         item_share = np.where(chain_groups[group_of] > 0, chain_items / chain_groups[group_of], 0.0)
-    predicted = total * group_share[:, group_of] * item_share[None, :] * i_ratio
-    predicted = np.nan_to_num(predicted)
-    money = predicted * revenue_per_line[None, :]
+    money = np.empty(lines.shape)
+    item_direction, item_source = np.empty(lines.shape, np.int8), np.empty(lines.shape, np.int8)
+    # A unit's range depends on its own row and the chain's totals only: a block of rows at a time
+    # keeps the temporaries small whatever the units x items.
+    for rows in row_blocks(lines.shape):
+        i_dir, i_ratio, item_source[rows] = _borrowed(evidence.items, cluster_evidence.items if borrowed else None,
+                                                      cluster_of, rows)
+        item_direction[rows] = i_dir
+        predicted = np.nan_to_num(total[rows] * group_share[rows][:, group_of] * item_share[None, :] * i_ratio)
+        money[rows] = predicted * revenue_per_line[None, :]
     in_range, capped = _swap(money, core, max_departure)
-    return Ranges(predicted, money, i_dir, i_source, in_range, capped)
+    return Ranges(money, item_direction, item_source, in_range, capped)
 
 
 def _extremes(values: np.ndarray, k: int, largest: bool) -> np.ndarray:
@@ -135,12 +145,21 @@ def _extremes(values: np.ndarray, k: int, largest: bool) -> np.ndarray:
 
 def _swap(money: np.ndarray, core: np.ndarray, max_departure: float) -> tuple[np.ndarray, np.ndarray]:
     """Per unit: swap the best non-core items for the weakest core ones while they sell more."""
+    in_range = np.broadcast_to(core, money.shape).copy()
+    capped = np.zeros(money.shape[0], dtype=int)
+    if not core.any() or core.all():
+        return in_range, capped
+    for rows in row_blocks(money.shape):
+        in_range[rows], capped[rows] = _swap_rows(money[rows], core, max_departure)
+    return in_range, capped
+
+
+def _swap_rows(money: np.ndarray, core: np.ndarray, max_departure: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_swap` for a block of units (the core holds some items, not all)."""
     size = int(core.sum())
     cap = int(np.floor(max_departure * size))
     in_range = np.broadcast_to(core, money.shape).copy()
     core_idx, other_idx = np.flatnonzero(core), np.flatnonzero(~core)
-    if not size or not other_idx.size:
-        return in_range, np.zeros(money.shape[0], dtype=int)
     depth = min(size, other_idx.size)
     # Row by row: the weakest core items against the best others, pair by pair; the pairs where
     # the other sells more form a prefix (one list falls, the other rises). Sorted values count
@@ -158,8 +177,7 @@ def _swap(money: np.ndarray, core: np.ndarray, max_departure: float) -> tuple[np
         rows = np.repeat(np.arange(money.shape[0]), swaps)
         in_range[rows, core_idx[out_idx[chosen]]] = False
         in_range[rows, other_idx[in_idx[chosen]]] = True
-    capped = better - swaps
-    return in_range, capped
+    return in_range, better - swaps
 
 
 __all__ = ["Evidence", "Ranges", "group_sums", "test_level", "plan_ranges"]

@@ -86,17 +86,22 @@ def _sorted_ids(lines: "ir.Table", column: str) -> np.ndarray:
     return np.sort(lines.select(column).distinct().to_pyarrow()[column].to_numpy(zero_copy_only=False))
 
 
-def _coded_pairs(lines: "ir.Table", customers: np.ndarray, items: np.ndarray) -> pa.Table:
+def _coded_pairs(lines: "ir.Table", customers: np.ndarray, items: np.ndarray, recent_from: dt.date,
+                 range_from: dt.date) -> pa.Table:
     """Per customer and product: their positions in ``customers`` and ``items`` (``row``, ``col``),
-    purchase lines and the last time. The database joins the positions, so a million customers'
-    pairs come back as integers, not as two text columns of tens of millions of rows."""
+    purchase lines, and whether the last was on or after ``recent_from`` (``recent``) and
+    ``range_from`` (``in_range``). The database joins the positions and compares the times, so a
+    million customers' pairs come back as integers and flags, not as two text columns and a time
+    per pair for tens of millions of pairs."""
     rows = ibis.memtable(pa.table({"customer_id": pa.array(customers, pa.string()),
                                    "row": pa.array(np.arange(len(customers), dtype=np.int32))}))
     cols = ibis.memtable(pa.table({"product_id": pa.array(items, pa.string()),
                                    "col": pa.array(np.arange(len(items), dtype=np.int32))}))
-    pairs = lines.group_by("customer_id", "product_id").aggregate(lines=lines.count(), last=lines.ts.max())
+    pairs = lines.group_by("customer_id", "product_id").aggregate(lines=lines.count().cast("int32"),
+                                                                  last=lines.ts.max())
     coded = pairs.inner_join(rows, "customer_id").inner_join(cols, "product_id")
-    return coded.select("row", "col", "lines", "last").to_pyarrow()
+    return coded.select("row", "col", "lines", recent=coded["last"] >= day_start(recent_from),
+                        in_range=coded["last"] >= day_start(range_from)).to_pyarrow()
 
 
 def _positions(column, known: np.ndarray) -> np.ndarray:
@@ -111,17 +116,15 @@ def purchase_history(ws: "Workspace", before: dt.date, *, recent_days: int, rang
     customers, items = _sorted_ids(lines, "customer_id"), _sorted_ids(lines, "product_id")
     if not len(customers):
         raise SchemaError(f"no purchases of products by known customers before {before}: recommendations need them")
-    pairs = _coded_pairs(lines, customers, items)
+    pairs = _coded_pairs(lines, customers, items, before - dt.timedelta(days=recent_days),
+                         before - dt.timedelta(days=range_days))
     rows, cols = pairs["row"].to_numpy(), pairs["col"].to_numpy()
     shape = (len(customers), len(items))
-    last = pairs["last"].to_numpy(zero_copy_only=False).astype("datetime64[s]")
-    recent_from = np.datetime64(before - dt.timedelta(days=recent_days), "s")
-    range_from = np.datetime64(before - dt.timedelta(days=range_days), "s")
     matrix = sp.csr_matrix((pairs["lines"].to_numpy().astype(np.float32), (rows, cols)), shape=shape)
-    just = last >= recent_from
+    just = pairs["recent"].to_numpy(zero_copy_only=False)
     recent = sp.csr_matrix((np.ones(just.sum(), np.float32), (rows[just], cols[just])), shape=shape)
     in_range = np.zeros(len(items), dtype=bool)
-    in_range[cols[last >= range_from]] = True
+    in_range[cols[pairs["in_range"].to_numpy(zero_copy_only=False)]] = True
     return History(matrix, recent, customers, items, in_range, before)
 
 
@@ -180,8 +183,9 @@ def evaluate(ws: "Workspace", *, models: list[str] | None = None, settings: dict
     -------
     DataFrame
         One row per model: ``precision``, ``recall``, ``ndcg`` (at ``k`` = ``n``),
-        ``coverage``, ``users`` (customers with history who bought in the test days),
-        ``seconds`` (fit and recommend), sorted by NDCG, best first.
+        ``coverage``, ``users`` (customers scored: those with history who bought in the test
+        days, or a seeded sample of ``[recommend] check_customers`` of them; ``attrs`` holds
+        ``users_available``), ``seconds`` (fit and recommend), sorted by NDCG, best first.
     """
     settings = {**_settings(ws), **(settings or {})}
     end = day_after_last_transaction(ws)
@@ -192,6 +196,8 @@ def evaluate(ws: "Workspace", *, models: list[str] | None = None, settings: dict
     if not len(users):
         raise SchemaError(f"nobody with earlier purchases bought between {cutoff} and {end - dt.timedelta(days=1)}: "
                           f"nothing to check recommendations against (lower [recommend] test_days?)")
+    available = len(users)
+    users = _sample(users, settings["check_customers"], seed)
     segments, _ = customer_segments(ws, settings["segment_by"], train.customers)
     exclude = _exclusions(train, settings["exclude"])
     rows, k = [], settings["n"]
@@ -209,8 +215,16 @@ def evaluate(ws: "Workspace", *, models: list[str] | None = None, settings: dict
                      "ndcg": ndcg_at_k(ids, relevant, k), "coverage": coverage(ids, int(train.in_range.sum())),
                      "users": len(users), "seconds": round(time.perf_counter() - start, 2)})
     frame = pd.DataFrame(rows).sort_values("ndcg", ascending=False, kind="stable").reset_index(drop=True)
-    frame.attrs.update({"cutoff": cutoff, "last_day": end - dt.timedelta(days=1), "k": k, "exclude": settings["exclude"]})
+    frame.attrs.update({"cutoff": cutoff, "last_day": end - dt.timedelta(days=1), "k": k, "exclude": settings["exclude"],
+                        "users_available": available})
     return frame
+
+
+def _sample(users: np.ndarray, at_most: int, seed: int) -> np.ndarray:
+    """``users``, or a seeded random sample of ``at_most`` of them in their order."""
+    if len(users) <= at_most:
+        return users
+    return np.sort(np.random.default_rng(seed).choice(users, at_most, replace=False))
 
 
 def _truth(ws: "Workspace", train: History, start: dt.date, end: dt.date, exclude: str) -> sp.csr_matrix:
