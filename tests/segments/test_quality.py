@@ -1,5 +1,6 @@
 """The clustering says when its segments are weak (tiny, no structure, unstable), in the result, the
-stored quality, the CLI and the report; the generated chain, whose personas are real, passes."""
+stored quality, the CLI and the report; the generated chain, whose personas are real, passes. Store
+clusters and area types share the checks (tests/local/test_stores.py, tests/segments/test_geo.py)."""
 
 import json
 
@@ -10,8 +11,8 @@ from micromarket import Workspace
 from micromarket.profile import build_profile
 from micromarket.reports import write_report
 from micromarket.segments.clusters import CustomerClusters
-from micromarket.segments.quality import (MIN_SEGMENT_CUSTOMERS, MIN_SEGMENT_SHARE, SILHOUETTE_WEAK,
-                                          STABILITY_GOOD, STABILITY_POOR, cluster_warnings)
+from micromarket.segments.quality import (AREAS, CUSTOMERS, MIN_SEGMENT_CUSTOMERS, MIN_SEGMENT_SHARE, SILHOUETTE_WEAK,
+                                          STABILITY_GOOD, STABILITY_POOR, STORES, cluster_warnings)
 from micromarket.segments.segmentation import cluster_customers
 
 from helpers import copy_workspace, minimal_file, run_cli
@@ -88,3 +89,26 @@ def test_no_structure_is_a_warning_where_the_segments_are_not_reproducible_eithe
     assert model.silhouette_ <= SILHOUETTE_WEAK and model.stability_ < STABILITY_GOOD and len(found) == 1
     stable = cluster_warnings({"segment": model.labels_}, model.silhouette_, STABILITY_GOOD)
     assert not [w for w in stable if "no distinct groups" in w]
+
+
+@pytest.mark.parametrize("members", [CUSTOMERS, STORES, AREAS], ids=lambda m: m.noun)
+def test_the_warnings_name_what_was_clustered_and_the_options_to_try(members):
+    labels = {"segment": np.repeat([0, 1, 2, 3], [40, 40, 40, 2])}
+    tiny, unstructured, unstable = cluster_warnings(labels, 0.1, 0.5, members)
+    assert tiny.startswith(f"1 of the 4 {members.groups} is tiny: fewer than {members.floor} {members.noun} (2)")
+    assert "(--k 3)" in tiny
+    assert f"the {members.noun} form no distinct groups" in unstructured and f"these 4 {members.groups}" in unstructured
+    assert f"{members.features} choices" in unstructured
+    assert f"the same {members.noun} resampled fall into different {members.groups}" in unstable and "(--k 3)" in unstable
+
+
+def test_the_floor_fits_the_scale_of_stores_and_areas():
+    """A cluster of 1-2 stores is tiny and one of 3 is not; a typology of 1,000 areas needs 1 % (10) a type."""
+    assert cluster_warnings({"segment": np.repeat([0, 1], [3, 30])}, 0.5, 0.9, STORES) == []
+    found = cluster_warnings({"segment": np.repeat([0, 1, 2], [2, 14, 14])}, 0.5, 0.9, STORES)
+    assert len(found) == 1 and "fewer than 3 stores (2)" in found[0]
+    found = cluster_warnings({"segment": np.repeat([0, 1, 2], [9, 500, 491])}, 0.5, 0.9, AREAS)
+    assert len(found) == 1 and "fewer than 10 areas (9)" in found[0]
+    # Two groups are the fewest: no "--k 2" is offered where there are two already.
+    found = cluster_warnings({"segment": np.repeat([0, 1], [1, 30])}, 0.5, 0.9, STORES)
+    assert "--k" not in found[0] and found[0].endswith("try fewer --feature choices")

@@ -11,11 +11,14 @@ Data Analysis 52(1), 258-271.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import linalg
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin, silhouette_score
 from sklearn.mixture import GaussianMixture
 
@@ -132,7 +135,11 @@ class CustomerClusters(BaseEstimator):
         scores = []
         for b in range(self.n_bootstrap):
             resample = sample[rng.choice(len(sample), len(sample), replace=True)]
-            refit = self._model(self.k_, len(resample), self.random_state + b + 1).fit(resample)
+            with warnings.catch_warnings():
+                # A resample of a few rows (a chain's stores) can repeat rows until fewer than k distinct
+                # remain: k-means then warns about the resample, which the user never gave it.
+                warnings.filterwarnings("ignore", "Number of distinct clusters", ConvergenceWarning)
+                refit = self._model(self.k_, len(resample), self.random_state + b + 1).fit(resample)
             scores.append(adjusted_rand_score(reference, refit.predict(sample)))
         return float(np.mean(scores))
 
