@@ -698,9 +698,10 @@ PROPENSITY_RUNS = _runs("propensity_runs", "One row per `micromarket offers prop
                         "model's discrimination and calibration on held-out customers.",
                         "Target, horizon, split dates, AUC, Brier score, log loss and calibration curves (raw and calibrated)")
 
-LOCAL_RUNS = _runs("local_runs", "One row per `micromarket local markets` or `local assortment` run: what was built, "
-                   "for which period, and the warnings that say where its result is weak.",
-                   "Command, level, period, counts, the out-of-sample check and warnings")
+LOCAL_RUNS = _runs("local_runs", "One row per `micromarket local markets`, `local stores` or `local assortment` run: "
+                   "what was built, for which period, and the warnings that say where its result is weak.",
+                   "Command, level, period, counts, the out-of-sample check, the store clusters' k, silhouette and "
+                   "bootstrap stability, and warnings")
 
 TABLES: dict[str, Table] = {
     t.name: t

@@ -28,6 +28,11 @@ def pairs(values: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
+def figure(value, spec: str = ".4g") -> str:
+    """A number, or "n/a" where it is not one (never "nan")."""
+    return format(value, spec) if value == value and value is not None else "n/a"
+
+
 def print_json(data) -> None:
     """``data`` as indented JSON on stdout; NaN and infinities (not JSON) as ``null``."""
     typer.echo(json.dumps(_finite(data), indent=2, default=str, allow_nan=False))

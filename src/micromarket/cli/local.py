@@ -9,7 +9,7 @@ import typer
 from rich.table import Table as RichTable
 
 from ..workspace import Workspace
-from .common import JsonOpt, WorkspaceOpt, parse_date, parse_k, print_json
+from .common import JsonOpt, WorkspaceOpt, figure, parse_date, parse_k, print_json
 from .progress import results, steps, warn
 
 app = typer.Typer(help="Local marketing: each area, store catchment or place as a market of its own.", no_args_is_help=True)
@@ -55,19 +55,14 @@ def _print_markets(frame, by: str, top: int) -> None:
     low, high, value = frame["measure"].iloc[0] + "_low", frame["measure"].iloc[0] + "_high", frame["measure"].iloc[0]
     shown = ranked if len(ranked) <= 2 * top else ranked.iloc[list(range(top)) + list(range(len(ranked) - top, len(ranked)))]
     for row in shown.itertuples():
-        out.add_row(str(row.rank), str(row.unit), f"{row.customers:,}", _figure(getattr(row, value)),
-                    _interval(getattr(row, low), getattr(row, high)), _figure(row.index, ".0f"), row.verdict)
+        out.add_row(str(row.rank), str(row.unit), f"{row.customers:,}", figure(getattr(row, value)),
+                    _interval(getattr(row, low), getattr(row, high)), figure(row.index, ".0f"), row.verdict)
     # Too thin to rank: listed with their size only, no figure a reader could rank them by.
     for row in thin.head(top).itertuples():
         out.add_row("", str(row.unit), f"{row.customers:,}", "", "", "", row.verdict)
     if len(thin) > top:
         out.add_row("", f"... {len(thin) - top:,} more", "", "", "", "", TOO_FEW)
     results.print(out)
-
-
-def _figure(value, spec: str = ".4g") -> str:
-    """A number, or "n/a" where it is not one (never "nan")."""
-    return format(value, spec) if value == value and value is not None else "n/a"
 
 
 def _interval(low, high) -> str:
@@ -86,11 +81,15 @@ def stores(
 
     with Workspace.open(workspace) as ws:
         result = store_clusters(ws, k=parse_k(k), features=feature or None)
+    for message in result.warnings:
+        warn(message)
     if as_json:
-        print_json({"k": result.k, "silhouette": result.silhouette, "features": result.features,
+        print_json({"k": result.k, "silhouette": result.silhouette, "stability": result.stability,
+                    "features": result.features, "warnings": result.warnings,
                     "clusters": result.clusters.to_dict("records"), "stores": result.stores.to_dict("records")})
         return
-    out = RichTable(title=f"{result.k} store clusters (silhouette {result.silhouette:.2f})")
+    out = RichTable(title=f"{result.k} store clusters (silhouette {result.silhouette:.2f}, bootstrap stability "
+                          f"{result.stability:.2f})")
     for column in ("cluster", "stores", "customers", "revenue share", "top categories"):
         out.add_column(column)
     for row in result.clusters.itertuples():

@@ -21,6 +21,7 @@ from ..segments.features import FeatureScaler
 from ..segments.geo import census_variables
 from ..profile.behaviour import UNKNOWN_CATEGORY
 from ..segments.personas import differences, informative, largest_first, unique_name
+from ..segments.quality import STORES, check_enough, cluster_warnings
 from .markets import customer_units
 
 if TYPE_CHECKING:
@@ -42,6 +43,11 @@ class StoreClusters:
     silhouette: float
     clusters: pd.DataFrame = field(repr=False)
     stores: pd.DataFrame = field(repr=False)
+    #: Mean bootstrap adjusted Rand index of the clustering (1 = the same clusters on every resample).
+    stability: float = float("nan")
+    #: Why the clusters are weak (see :mod:`micromarket.segments.quality`), one sentence each; also
+    #: in the run's ``local_runs`` record.
+    warnings: list[str] = field(default_factory=list)
 
 
 def store_features(ws: "Workspace") -> pd.DataFrame:
@@ -79,7 +85,8 @@ def _phrase(feature: str, value: float) -> str:
 
 def store_clusters(ws: "Workspace", *, k: int | str = "auto", features: list[str] | None = None,
                    random_state: int = 0) -> StoreClusters:
-    """Cluster the stores, name and describe each cluster, and store ``store_clusters``.
+    """Cluster the stores, name and describe each cluster, store ``store_clusters`` and record the
+    run, with its warnings (tiny clusters, no structure, unstable clusters), in ``local_runs``.
 
     Parameters
     ----------
@@ -91,25 +98,47 @@ def store_clusters(ws: "Workspace", *, k: int | str = "auto", features: list[str
     random_state : int
     """
     frame = store_features(ws)
-    # By default what can set stores apart: not a column equal everywhere, nor the share of
-    # products without a category (how well the catalogue is kept, not what a store sells).
+    chosen = _features(frame, features)
+    check_enough(len(frame), k, STORES)
+    X = FeatureScaler(chosen).fit(frame).transform(frame)
+    model = CustomerClusters(k, k_max=max(2, min(8, len(frame) // 3)), sample_size=len(frame),
+                             random_state=random_state).fit(X)
+    clusters, stores = _named(frame, chosen, model.labels_)
+    warnings = cluster_warnings({"segment": model.labels_}, model.silhouette_, model.stability_, STORES)
+    summary = {"command": "stores", "k": model.k_, "stores": len(frame), "features": chosen,
+               "silhouette": model.silhouette_, "stability": model.stability_, "warnings": warnings}
+    with ws.transaction():
+        ws.con.execute("DELETE FROM store_clusters")
+        ws.append("store_clusters", stores.merge(clusters[["cluster", "description"]], on="cluster"))
+        ws.log_run("local_runs", summary)
+    return StoreClusters(k=model.k_, features=chosen, silhouette=model.silhouette_, clusters=clusters, stores=stores,
+                         stability=model.stability_, warnings=warnings)
+
+
+def _features(frame: pd.DataFrame, features: list[str] | None) -> list[str]:
+    """The features asked for, or by default what can set stores apart: not a column equal
+    everywhere, nor the share of products without a category (how well the catalogue is kept,
+    not what a store sells). Refuses unknown features and chains too small to cluster."""
     chosen = features or [c for c in informative(frame) if c.startswith(("area:", "mix:")) and c != _UNKNOWN_MIX]
     unknown = [f for f in chosen if f not in frame.columns]
     if unknown:
         raise SchemaError(f"unknown store feature(s) {unknown}; features: {', '.join(frame.columns)}")
     if len(frame) < MIN_STORES:
-        raise SchemaError(f"{len(frame)} stores with sales: store clusters need at least {MIN_STORES}")
+        raise SchemaError(f"{len(frame)} stores with sales: store clusters need at least {MIN_STORES}; compare the "
+                          "stores one by one instead (micromarket local markets --by store)")
     if not chosen:
         raise SchemaError("no store feature differs between stores (no census columns of areas, and one sales mix "
                           "for all: products without categories); store clusters need one")
-    X = FeatureScaler(chosen).fit(frame).transform(frame)
-    model = CustomerClusters(k, k_max=max(2, min(8, len(frame) // 3)), sample_size=len(frame), n_bootstrap=0,
-                             random_state=random_state).fit(X)
-    diffs = differences(frame[chosen], model.labels_)
+    return chosen
+
+
+def _named(frame: pd.DataFrame, chosen: list[str], labels) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per cluster (largest first) its name, size, value, top categories and description; per store its cluster."""
+    diffs = differences(frame[chosen], labels)
     used: set[str] = set()
     rows = []
-    for label in pd.Series(model.labels_).value_counts().index:
-        members = frame[model.labels_ == label]
+    for label in pd.Series(labels).value_counts().index:
+        members = frame[labels == label]
         ranked = largest_first(diffs.loc[label])
         name = unique_name(", ".join(_phrase(f, v) for f, v in ranked[ranked.abs() >= 0.5][:3].items()) or "typical stores",
                            used)
@@ -123,14 +152,11 @@ def store_clusters(ws: "Workspace", *, k: int | str = "auto", features: list[str
                      "differences": json.dumps({f: round(float(v), 3) for f, v in ranked.items()})})
     clusters = pd.DataFrame(rows)
     names = dict(zip(clusters["cluster"], clusters["store_cluster"]))
-    stores = pd.DataFrame({"store_id": frame.index.astype(str), "cluster": model.labels_.astype(int),
-                           "store_cluster": [names[label] for label in model.labels_],
+    stores = pd.DataFrame({"store_id": frame.index.astype(str), "cluster": labels.astype(int),
+                           "store_cluster": [names[label] for label in labels],
                            "customers": frame["customers"].fillna(0).astype(int).to_numpy(),
                            "revenue": frame["revenue"].to_numpy()})
-    with ws.transaction():
-        ws.con.execute("DELETE FROM store_clusters")
-        ws.append("store_clusters", stores.merge(clusters[["cluster", "description"]], on="cluster"))
-    return StoreClusters(k=model.k_, features=chosen, silhouette=model.silhouette_, clusters=clusters, stores=stores)
+    return clusters, stores
 
 
 def _describe(name: str, members: pd.DataFrame, everyone: pd.DataFrame, ranked: pd.Series) -> str:

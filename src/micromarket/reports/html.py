@@ -52,6 +52,13 @@ def money(value, currency: str) -> str:
     return f"{currency} {0.0 if value is None or value != value else value:,.2f}"
 
 
+def clustering_quality(groups: int, silhouette: float, stability: float | None) -> str:
+    """``4 (silhouette 0.43, bootstrap stability 0.95)``; a stability that is NULL or NaN was not run."""
+    measured = stability is not None and stability == stability
+    return (f"{groups} (silhouette {silhouette:.2f}, bootstrap stability "
+            + (f"{stability:.2f})" if measured else "not run)"))
+
+
 def overview_section(ws: "Workspace") -> Section:
     """Customers, revenue over time, top products and categories."""
     tx, cu, pr = ws.table("transactions"), ws.table("customers"), ws.table("products")
@@ -146,4 +153,5 @@ def write_report(ws: "Workspace", path: str | Path | None = None, sections: list
     return out
 
 
-__all__ = ["Section", "write_report", "default_sections", "overview_section", "quality_section", "chart", "money"]
+__all__ = ["Section", "write_report", "default_sections", "overview_section", "quality_section", "chart", "money",
+           "clustering_quality"]

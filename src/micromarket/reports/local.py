@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import plotly.graph_objects as go
 
-from .html import Section, chart, money
+from .html import Section, chart, clustering_quality, money
 from .maps import choropleth, country_shapes, geojson_rings
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def local_section(ws: "Workspace") -> Section | None:
         _markets(ws, sec, level, frame.reset_index(drop=True), cur)
         sec.warnings += [f"Micro-markets by {level}: {w}" for w in _run_warnings(ws, "markets", level)]
     if not clusters.empty:
-        _clusters(sec, clusters, cur)
+        _clusters(sec, clusters, cur, _latest_run(ws, "stores"))
     if not summary.empty:
         _assortment(ws, sec, summary, cur)
         sec.warnings += [f"Assortment: {w}" for w in _run_warnings(ws, "assortment")]
@@ -44,13 +44,18 @@ def local_section(ws: "Workspace") -> Section | None:
 
 
 def _run_warnings(ws: "Workspace", command: str, level: str | None = None) -> list[str]:
-    """The warnings of the latest ``local_runs`` record of a command (and level); none for
-    tables written before runs were recorded."""
+    """The warnings of the latest ``local_runs`` record of a command (and level)."""
+    return list(_latest_run(ws, command, level).get("warnings", []))
+
+
+def _latest_run(ws: "Workspace", command: str, level: str | None = None) -> dict:
+    """The latest ``local_runs`` record of a command (and level); empty for tables written
+    before runs were recorded."""
     for (summary,) in ws.con.execute("SELECT summary FROM local_runs ORDER BY run_id DESC").fetchall():
         run = json.loads(summary)
         if run.get("command") == command and (level is None or run.get("level") == level):
-            return list(run.get("warnings", []))
-    return []
+            return run
+    return {}
 
 
 def _markets(ws: "Workspace", sec: Section, level: str, frame: pd.DataFrame, cur: str) -> None:
@@ -128,9 +133,13 @@ def _clv_density(ws: "Workspace") -> pd.Series:
     return frame.set_index("area_id")["density"] if not frame.empty else pd.Series(dtype=float)
 
 
-def _clusters(sec: Section, stores: pd.DataFrame, cur: str) -> None:
+def _clusters(sec: Section, stores: pd.DataFrame, cur: str, run: dict) -> None:
+    """The store clusters, with the quality and warnings of the run that built them (where recorded)."""
     grouped = stores.groupby(["cluster", "store_cluster", "description"], as_index=False).agg(
         stores=("store_id", "count"), revenue=("revenue", "sum"))
+    if run:
+        sec.figures.append(("Store clusters", clustering_quality(len(grouped), run["silhouette"], run["stability"])))
+        sec.warnings += [f"Store clusters: {w}" for w in run["warnings"]]
     sec.tables.append({"caption": f"Store clusters ({len(grouped)}), by catchment demographics and sales mix",
                        "header": ("cluster", "stores", "in-store revenue", "description"),
                        "rows": [(r.store_cluster, str(r.stores), money(r.revenue, cur), r.description)
