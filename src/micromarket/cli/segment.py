@@ -9,7 +9,7 @@ import typer
 from rich.table import Table as RichTable
 
 from ..workspace import Workspace
-from .common import JsonOpt, WorkspaceOpt, pairs, parse_k, print_json
+from .common import JsonOpt, WorkspaceOpt, figure, pairs, parse_k, print_json
 from .progress import note, results, steps, warn
 
 app = typer.Typer(help="Segments from mass to one: rules, clusters with personas, area types.", no_args_is_help=True)
@@ -190,14 +190,18 @@ def areas(
 
     with Workspace.open(workspace) as ws:
         result = area_types(ws, name, k=parse_k(k), variables=variable or None)
+    for message in result.warnings:
+        warn(message)
     if as_json:
         print_json({"k": result.k, "variables": result.variables, "silhouette": result.silhouette,
-                    "types": result.types.to_dict("records")})
+                    "stability": result.stability, "warnings": result.warnings, "types": result.types.to_dict("records")})
         return
-    out = RichTable(title=f"{result.k} area types (silhouette {result.silhouette:.2f})")
+    out = RichTable(title=f"{result.k} area types (silhouette {result.silhouette:.2f}, bootstrap stability "
+                          f"{result.stability:.2f})")
     for column in ("type", "areas", "customers", "penetration", "mean CLV", "top categories"):
         out.add_column(column)
+    # Before `micromarket profile` the types have no CLV or categories, and without households no penetration.
     for row in result.types.itertuples():
-        out.add_row(row.area_type, str(row.areas), f"{row.customers:,}", f"{row.penetration:.1%}",
-                    f"{row.mean_clv or 0:,.2f}", row.top_categories or "")
+        out.add_row(row.area_type, str(row.areas), f"{row.customers:,}", figure(row.penetration, ".1%"),
+                    figure(row.mean_clv, ",.2f"), row.top_categories if isinstance(row.top_categories, str) else "")
     results.print(out)

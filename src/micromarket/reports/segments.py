@@ -11,7 +11,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from ..segments.store import list_segments
-from .html import Section, chart, money
+from .html import Section, chart, clustering_quality, money
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -34,10 +34,7 @@ def segments_section(ws: "Workspace") -> Section | None:
         _personas(ws, sec, clustered[clustered["segmentation"] == latest], cur)
     types = segments[segments["kind"] == "area_type"]
     if not types.empty:
-        sec.tables.append({"caption": "Area types (customers inherit the type of the area they live in)",
-                           "header": ("area type", "customers", "CLV share", "mean CLV"),
-                           "rows": [(r.persona_name, f"{int(r.size or 0):,}", f"{r.clv_share:.1%}", money(r.mean_clv or 0, cur))
-                                    for r in types.itertuples()]})
+        _area_types(ws, sec, types, cur)
     rules = segments[segments["kind"] == "rule"]
     if not rules.empty:
         sec.tables.append({"caption": "Rule segments", "header": ("segment", "rule", "customers", "CLV share"),
@@ -46,9 +43,28 @@ def segments_section(ws: "Workspace") -> Section | None:
     return sec
 
 
+def _quality(ws: "Workspace", name: str) -> dict:
+    """The stored quality of a segmentation: k, silhouette, stability and warnings."""
+    return json.loads(ws.con.execute("SELECT quality FROM segmentations WHERE segmentation = ?", [name]).fetchone()[0])
+
+
+def _area_types(ws: "Workspace", sec: Section, types: pd.DataFrame, cur: str) -> None:
+    """The area types with each typology's silhouette, stability and warnings."""
+    for name in types["segmentation"].unique():
+        quality = _quality(ws, name)
+        # Typologies stored before their stability and warnings were kept have neither to show.
+        sec.figures.append((f"Area types ({name})", clustering_quality(int((types["segmentation"] == name).sum()),
+                                                                       quality["silhouette"], quality.get("stability"))))
+        sec.warnings += [f"{name}: {w}" for w in quality.get("warnings", [])]
+    sec.tables.append({"caption": "Area types (customers inherit the type of the area they live in)",
+                       "header": ("area type", "customers", "CLV share", "mean CLV"),
+                       "rows": [(r.persona_name, f"{int(r.size or 0):,}", f"{r.clv_share:.1%}", money(r.mean_clv or 0, cur))
+                                for r in types.itertuples()]})
+
+
 def _personas(ws: "Workspace", sec: Section, clustered: pd.DataFrame, cur: str) -> None:
     name = clustered["segmentation"].iloc[0]
-    quality = json.loads(ws.con.execute("SELECT quality FROM segmentations WHERE segmentation = ?", [name]).fetchone()[0])
+    quality = _quality(ws, name)
     facts = {r.name: json.loads(r.definition) for r in clustered.itertuples()}
     personas = dict(ws.con.execute("SELECT name, persona FROM segments WHERE segmentation = ? AND granularity = 'segment'",
                                    [name]).fetchall())

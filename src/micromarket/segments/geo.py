@@ -22,6 +22,7 @@ from ..exceptions import SchemaError
 from .clusters import CustomerClusters
 from .features import FeatureScaler
 from .personas import differences, largest_first, unique_name
+from .quality import AREAS, check_enough, cluster_warnings
 from .store import check_name, drop_segmentation, next_id
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ class AreaTypes:
     variables: list[str]
     silhouette: float
     types: pd.DataFrame = field(repr=False)
+    #: Mean bootstrap adjusted Rand index of the typology (1 = the same types on every resample).
+    stability: float = float("nan")
+    #: Why the types are weak (see :mod:`micromarket.segments.quality`), one sentence each; also in
+    #: the ``quality`` JSON of ``segmentations``.
+    warnings: list[str] = field(default_factory=list)
 
 
 def census_variables(areas: pd.DataFrame) -> list[str]:
@@ -67,7 +73,8 @@ def type_name(diff: pd.Series, used: set[str]) -> str:
 def area_types(ws: "Workspace", name: str = "area types", *, k: int | str = "auto", variables: list[str] | None = None,
                random_state: int = 0) -> AreaTypes:
     """Cluster the areas into types, name them, store them (``area_types``, a segmentation of
-    kind ``area_type`` whose segments hold the customers living in each type).
+    kind ``area_type`` whose segments hold the customers living in each type), with the typology's
+    warnings (tiny types, no structure, unstable types) in its stored quality.
 
     Parameters
     ----------
@@ -93,18 +100,23 @@ def area_types(ws: "Workspace", name: str = "area types", *, k: int | str = "aut
     for column in LOGGED:
         if column in values:
             values[column] = np.log1p(values[column].clip(lower=0))
+    check_enough(len(areas), k, AREAS)
     scaler = FeatureScaler(chosen).fit(values)
-    model = CustomerClusters(k, k_max=min(8, len(areas) // 2), sample_size=len(areas), n_bootstrap=0,
+    model = CustomerClusters(k, k_max=min(8, len(areas) // 2), sample_size=len(areas),
                              random_state=random_state).fit(scaler.transform(values))
     diffs = differences(values, model.labels_)
     used: set[str] = set()
     names = {label: type_name(diffs.loc[label], used) for label in pd.Series(model.labels_).value_counts().index}
-    types = _save_types(ws, name, areas.index, model, names, diffs, {"variables": chosen, "k": k})
-    return AreaTypes(segmentation=name, k=model.k_, variables=chosen, silhouette=model.silhouette_, types=types)
+    quality = {"k": model.k_, "silhouette": model.silhouette_, "stability": model.stability_,
+               "scores": model.scores_.to_dict("records"),
+               "warnings": cluster_warnings({"segment": model.labels_}, model.silhouette_, model.stability_, AREAS)}
+    types = _save_types(ws, name, areas.index, model.labels_, names, diffs, {"variables": chosen, "k": k}, quality)
+    return AreaTypes(segmentation=name, k=model.k_, variables=chosen, silhouette=model.silhouette_, types=types,
+                     stability=model.stability_, warnings=quality["warnings"])
 
 
-def _save_types(ws: "Workspace", name: str, area_ids: pd.Index, model: CustomerClusters, names: dict,
-                diffs: pd.DataFrame, settings: dict) -> pd.DataFrame:
+def _save_types(ws: "Workspace", name: str, area_ids: pd.Index, labels: np.ndarray, names: dict,
+                diffs: pd.DataFrame, settings: dict, quality: dict) -> pd.DataFrame:
     with ws.transaction():
         drop_segmentation(ws, name)
         ws.con.execute("DELETE FROM area_types")
@@ -115,8 +127,8 @@ def _save_types(ws: "Workspace", name: str, area_ids: pd.Index, model: CustomerC
                  "persona_name": names[label], "updated_at": dt.datetime.now()} for label in names]
         ws.append("segments", pa.Table.from_pylist(rows))
         ws.append("area_types", pa.table({"area_id": area_ids.astype(str),
-                                            "area_type": [names[label] for label in model.labels_],
-                                            "segment_id": [ids[label] for label in model.labels_]}))
+                                            "area_type": [names[label] for label in labels],
+                                            "segment_id": [ids[label] for label in labels]}))
         ws.con.execute("INSERT INTO segment_members SELECT t.segment_id, c.customer_id FROM customers c "
                        "JOIN area_types t USING (area_id)")
         ws.con.execute("UPDATE segments SET size = m.n, clv = m.clv FROM (SELECT t.segment_id, count(*) AS n, "
@@ -125,8 +137,7 @@ def _save_types(ws: "Workspace", name: str, area_ids: pd.Index, model: CustomerC
                        "WHERE segments.segment_id = m.segment_id")
         ws.con.execute("INSERT INTO segmentations VALUES (?, 'area_type', ?, ?, ?, ?)",
                        [name, dt.datetime.now(), json.dumps(settings), json.dumps({"names": list(names.values())}),
-                        json.dumps({"k": model.k_, "silhouette": model.silhouette_, "scores": model.scores_.to_dict("records")},
-                                   default=float)])
+                        json.dumps(quality, default=float)])
     return area_type_profile(ws)
 
 
