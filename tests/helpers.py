@@ -37,6 +37,15 @@ def copy_workspace(ws, target: Path) -> Path:
     return target
 
 
+def run_with_report(ws, target: Path, *args) -> tuple[subprocess.CompletedProcess, Path]:
+    """On a copy of ``ws`` at ``target``, run ``micromarket ARGS -w COPY`` and then the report; return
+    the command's process and the copy (the report is ``COPY/reports/overview.html``)."""
+    copy = copy_workspace(ws, target)
+    out = run_cli(*args, "-w", copy)
+    run_cli("report", "-w", copy)
+    return out, copy
+
+
 def minimal_file(path: Path, customers: int = 400, seed: int = 11) -> Path:
     """A file with customer, date and amount and nothing else (the smallest input a user may
     bring): ``customers`` customers with 1-8 purchases over two years, seeded."""

@@ -12,7 +12,7 @@ from micromarket.ingest.generate import generate
 from micromarket.local import store_clusters
 from micromarket.segments.quality import MIN_CLUSTER_STORES, SILHOUETTE_WEAK, STABILITY_GOOD, STABILITY_POOR
 
-from helpers import copy_workspace, run_cli
+from helpers import run_with_report
 
 
 def _record(ws) -> dict:
@@ -50,9 +50,7 @@ def test_a_new_store_with_one_customer_is_a_cluster_of_its_own_and_is_said_to_be
 
 def test_too_many_clusters_are_tiny_in_the_cli_record_and_report(stores_chain):
     ws, root = stores_chain
-    copy = copy_workspace(ws, root / "weak-stores")
-    out = run_cli("local", "stores", "--k", "8", "-w", copy)
-    run_cli("report", "-w", copy)
+    out, copy = run_with_report(ws, root / "weak-stores", "local", "stores", "--k", "8")
     with Workspace.open(copy) as opened:
         record = _record(opened)
         sizes = [n for (n,) in opened.con.execute("SELECT count(*) FROM store_clusters GROUP BY cluster").fetchall()]

@@ -11,7 +11,7 @@ from micromarket.exceptions import SchemaError
 from micromarket.segments.geo import area_types
 from micromarket.segments.quality import MIN_TYPE_AREAS, STABILITY_POOR
 
-from helpers import copy_workspace, run_cli
+from helpers import run_with_report
 
 
 def _quality(ws, name: str) -> dict:
@@ -29,9 +29,7 @@ def test_four_kinds_of_neighbourhood_give_types_without_warnings(stores_chain):
 
 def test_too_many_types_are_tiny_in_the_cli_quality_and_report(stores_chain):
     ws, root = stores_chain
-    copy = copy_workspace(ws, root / "weak-areas")
-    out = run_cli("segment", "areas", "--k", "8", "-w", copy)
-    run_cli("report", "-w", copy)
+    out, copy = run_with_report(ws, root / "weak-areas", "segment", "areas", "--k", "8")
     with Workspace.open(copy) as opened:
         stored = _quality(opened, "area types")["warnings"]
         sizes = [n for (n,) in opened.con.execute("SELECT count(*) FROM area_types GROUP BY area_type").fetchall()]
