@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import config as config_mod
-from .backend import connect_duckdb
+from .backend import connect_duckdb, drop_cached_blocks
 from .exceptions import SchemaError, WorkspaceError
 from .schema import TABLES, get_table
 
@@ -158,6 +158,12 @@ class Workspace:
         from .ingest.unload import unload
 
         return unload(self, load_id)
+
+    def drop_cached_blocks(self) -> None:
+        """Evict the database's cache of the tables read so far (see
+        :func:`micromarket.backend.drop_cached_blocks`): for a stage that has read its inputs and
+        will now hold large arrays of its own."""
+        drop_cached_blocks(self.con, self.config["backend"].get("memory_limit", ""))
 
     @contextmanager
     def transaction(self):

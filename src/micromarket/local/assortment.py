@@ -22,7 +22,6 @@ import pyarrow as pa
 from pandas.api.types import union_categoricals
 
 from ..arrays import dictionary_codes
-from ..backend import drop_cached_blocks
 from ..dates import day_start
 from ..exceptions import SchemaError
 from .markets import periods
@@ -55,6 +54,7 @@ class Sales:
     clusters: pd.DataFrame  # cluster code, store_cluster name
     lines: dict  # period -> array
     revenue: dict  # period -> array
+    cluster_warnings: list  # of the store clusters, where they were made for this assortment
 
 
 @dataclass
@@ -129,7 +129,7 @@ def localised_assortment(ws: "Workspace", *, end: dt.date | None = None, months:
     step(STEPS[0])
     sales = store_sales(ws, period, previous, items, (item_column, item_key or item_column), group_by)
     # Everything is read: the database's cache of the transactions would sit beside the arrays.
-    drop_cached_blocks(ws.con, ws.config["backend"].get("memory_limit", ""))
+    ws.drop_cached_blocks()
     step(STEPS[1])
     validation = validate(sales, fdr, core_share, max_departure) if previous is not None else None
     # The earlier period's arrays have served: free them before this period's plan is made.
@@ -143,7 +143,7 @@ def localised_assortment(ws: "Workspace", *, end: dt.date | None = None, months:
         frame["period_start"], frame["period_end"] = period
     return Assortment(period, recommendations, segments, summary, validation,
                       {"cluster": plan.clusters.items.dispersion, "store": plan.stores.items.dispersion},
-                      _warnings(period, validation))
+                      sales.cluster_warnings + _warnings(period, validation))
 
 
 def _warnings(period: tuple, validation: dict | None) -> list[str]:
@@ -179,7 +179,7 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
     item_codes, item_names = dictionary_codes(counts["item"])
     attributes = _item_groups(ws, items, item_key, group_by, item_names)
     stores = np.sort(store_names)
-    cluster_of, clusters = _clusters(ws, stores)
+    cluster_of, clusters, cluster_warnings = _clusters(ws, stores)
     item_ids = attributes.index.to_numpy()
     group_of = attributes["group"].to_numpy()
     u = pd.Index(stores).get_indexer(store_names)[store_codes]
@@ -198,7 +198,7 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
     group_columns = groups.columns.drop("label")
     shelf_of = pd.factorize(groups[group_columns[0]])[0] if len(group_columns) else np.zeros(len(groups), dtype=int)
     return Sales(stores, item_ids, groups, group_of, shelf_of, starts, cluster_of, clusters,
-                 dense["lines"], dense["revenue"])
+                 dense["lines"], dense["revenue"], cluster_warnings)
 
 
 def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[str, ...] | None,
@@ -224,19 +224,21 @@ def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[
     return frame.set_index("item")
 
 
-def _clusters(ws: "Workspace", stores: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+def _clusters(ws: "Workspace", stores: np.ndarray) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
     """Each store's cluster code from ``store_clusters`` (clustered now when the table is empty;
-    a chain too small to cluster has no cluster level, each store stands on its own evidence)."""
+    a chain too small to cluster has no cluster level, each store stands on its own evidence),
+    and the clustering's warnings when it was made now."""
     stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
+    warnings = []
     if stored.empty:
         from .stores import MIN_STORES, store_clusters
 
         if len(stores) >= MIN_STORES:
-            store_clusters(ws)
+            warnings = [f"store clusters (made for this assortment): {w}" for w in store_clusters(ws).warnings]
             stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
     code = stored.set_index("store_id")["cluster"].reindex(stores)
     clusters = stored.drop_duplicates("cluster")[["cluster", "store_cluster"]].sort_values("cluster")
-    return code.fillna(-1).astype(int).to_numpy(), clusters.reset_index(drop=True)
+    return code.fillna(-1).astype(int).to_numpy(), clusters.reset_index(drop=True), warnings
 
 
 def core_range(revenue: np.ndarray, core_share: float) -> np.ndarray:

@@ -97,11 +97,11 @@ def _coded_pairs(lines: "ir.Table", customers: np.ndarray, items: np.ndarray, re
                                    "row": pa.array(np.arange(len(customers), dtype=np.int32))}))
     cols = ibis.memtable(pa.table({"product_id": pa.array(items, pa.string()),
                                    "col": pa.array(np.arange(len(items), dtype=np.int32))}))
-    pairs = lines.group_by("customer_id", "product_id").aggregate(lines=lines.count().cast("int32"),
-                                                                  last=lines.ts.max())
-    coded = pairs.inner_join(rows, "customer_id").inner_join(cols, "product_id")
-    return coded.select("row", "col", "lines", recent=coded["last"] >= day_start(recent_from),
-                        in_range=coded["last"] >= day_start(range_from)).to_pyarrow()
+    # Positions first, then the grouping: integer keys make a far smaller hash table than text ones.
+    coded = lines.select("customer_id", "product_id", "ts").inner_join(rows, "customer_id").inner_join(cols, "product_id")
+    pairs = coded.group_by("row", "col").aggregate(lines=coded.count().cast("int32"), last=coded.ts.max())
+    return pairs.select("row", "col", "lines", recent=pairs["last"] >= day_start(recent_from),
+                        in_range=pairs["last"] >= day_start(range_from)).to_pyarrow()
 
 
 def _positions(column, known: np.ndarray) -> np.ndarray:
@@ -199,6 +199,7 @@ def evaluate(ws: "Workspace", *, models: list[str] | None = None, settings: dict
     available = len(users)
     users = _sample(users, settings["check_customers"], seed)
     segments, _ = customer_segments(ws, settings["segment_by"], train.customers)
+    ws.drop_cached_blocks()  # all is read: the models' arrays need the room
     exclude = _exclusions(train, settings["exclude"])
     rows, k = [], settings["n"]
     for name in models or list(MODELS):
@@ -281,6 +282,7 @@ def recommend(ws: "Workspace", *, model: str | None = None, n: int | None = None
     step("reading the purchase history")
     history = purchase_history(ws, day_after_last_transaction(ws), recent_days=settings["recent_days"], range_days=settings["range_days"])
     segments, segment_by = customer_segments(ws, settings["segment_by"], history.customers)
+    ws.drop_cached_blocks()
     step(f"fitting {chosen} on all history")
     fitted = _model(chosen, settings, seed).fit(history.matrix, segments)
     step(f"choosing each customer's top {settings['n']}")

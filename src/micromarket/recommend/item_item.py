@@ -31,10 +31,16 @@ class ItemItem(Recommender):
     def _fit(self, matrix, segments) -> None:
         # Cosine is the dot product of buyer vectors scaled to length 1; implicit finds each
         # item's nearest neighbours in compiled code (+ 1: the item itself is among them).
-        bought = (matrix > 0).astype(np.float64)
-        length = np.sqrt(np.asarray(bought.sum(axis=0)).ravel()).clip(min=1.0)
+        # The scaled buyer matrix is made once from the purchase matrix's own structure (implicit
+        # needs float64): a copy of tens of millions of entries is the stage's largest array.
+        bought = matrix
+        if matrix.data.min(initial=1.0) <= 0:
+            bought = matrix.multiply(matrix > 0).tocsr()
+            bought.eliminate_zeros()
+        length = np.sqrt(np.bincount(bought.indices, minlength=bought.shape[1])).clip(min=1.0)
+        scaled = sp.csr_matrix((1.0 / length[bought.indices], bought.indices, bought.indptr), shape=bought.shape)
         knn = ItemItemRecommender(K=self.neighbours + 1, num_threads=0)
-        knn.fit(sp.csr_matrix(bought @ sp.diags(1.0 / length), dtype=np.float64), show_progress=False)
+        knn.fit(scaled, show_progress=False)
         similarity = knn.similarity.tocsr()
         similarity.setdiag(0)
         similarity.eliminate_zeros()
