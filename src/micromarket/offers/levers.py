@@ -45,6 +45,14 @@ def consent(customers: pd.DataFrame, channel: str) -> pd.Series | None:
     return customers[column].fillna(False).astype(bool)
 
 
+def consent_table(ws: "Workspace", customers: pd.Index) -> pd.DataFrame:
+    """The consent columns of ``customers`` (those it has) for these customer ids, in their order:
+    only what :func:`consent` reads, not the whole table (a million customers' attributes)."""
+    table = ws.table("customers")
+    columns = [c for c in CONSENT.values() if c in table.columns]
+    return table.select("customer_id", *columns).to_pandas().set_index("customer_id").reindex(customers)
+
+
 def discount_depths(sensitivity: pd.Series, depths: list[float]) -> pd.Series:
     """Depth per customer: the sensitivity ranking cut into ``len(depths)`` equal groups.
 
@@ -84,7 +92,7 @@ def best_channels(ws: "Workspace", customers: pd.Index, days: int, prior: float 
     responses = channel_responses(ws, days)
     overall = responses.groupby("channel")[["contacts", "responses"]].sum()
     rate = (overall["responses"] / overall["contacts"]).to_dict()
-    people = ws.table("customers").to_pandas().set_index("customer_id").reindex(customers)
+    people = consent_table(ws, customers)
     own = responses.set_index(["customer_id", "channel"])
     columns = {}
     for channel in CONSENT:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .levers import CONSENT, consent
+from .levers import CONSENT, consent, consent_table
 from .optimise import optimise
 from .scores import OfferScores
 
@@ -44,7 +44,7 @@ class OfferPlan:
 def _eligibility(ws: "Workspace", wide: pd.DataFrame, channels: list[str], max_contacts: int, window_days: int,
                  notes: list[str]) -> np.ndarray:
     """Customers x offers that may be contacted: consent for the offer's channel, under the contact cap."""
-    customers = ws.table("customers").to_pandas().set_index("customer_id").reindex(wide.index)
+    customers = consent_table(ws, wide.index)
     eligible = np.ones((len(wide), len(channels)), dtype=bool)
     for j, channel in enumerate(channels):
         allowed = consent(customers, channel)

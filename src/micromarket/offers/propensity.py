@@ -160,20 +160,22 @@ def propensity(ws: "Workspace", *, target: str = "any", days: int = 30, seed: in
                           "non-buyers are needed to learn from (another --days or --target changes that)")
     columns, note = usable_features(past, list(past.columns))
     X = past[columns].to_numpy()
+    now = features_at(ws, end, kind, value)[columns]
+    del past
+    ws.drop_cached_blocks()  # both feature tables are read: the models' arrays need the room
     # Three calibration folds of the training half each need a buyer and a non-buyer.
     test = held_out_half(y, seed, minimum=3)
     calibrated = _model(seed).fit(X[~test], y[~test])
     raw = HistGradientBoostingClassifier(random_state=seed, **BASE).fit(X[~test], y[~test])
     quality = _quality(y[test], calibrated.predict_proba(X[test])[:, 1], raw.predict_proba(X[test])[:, 1])
     model = _model(seed).fit(X, y)
-    now = features_at(ws, end, kind, value)[columns]
     scores = pd.DataFrame({"customer_id": now.index.astype(str), "target": target,
                            "probability": model.predict_proba(now.to_numpy())[:, 1], "days": days})
     split = {"features_at": cutoff.isoformat(), "outcome_until": (end - dt.timedelta(days=1)).isoformat(),
              "scored_at": end.isoformat(), "features": columns}
     notes = [note] if note else []
     if quality["auc"] < WEAK_AUC:
-        notes.append(f"held-out AUC {quality['auc']:.3f}: the model ranks these {len(past):,} customers hardly better "
+        notes.append(f"held-out AUC {quality['auc']:.3f}: the model ranks these {len(y):,} customers hardly better "
                      "than chance, so the probabilities are close to the base rate for everyone")
     return Propensity(target, days, split, quality, scores, notes)
 

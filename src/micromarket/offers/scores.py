@@ -167,6 +167,7 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
              for offer in model.treatments_}
     now = customer_features(ws, day_after_last_transaction(ws))
     levers = _levers(ws, now.index)
+    ws.drop_cached_blocks()  # what the scores need is read: the models' arrays need the room
     scores = _score_table(ws, model, now, value, contact_cost, members, info)
     spend = {offer: v / margin for offer, v in value.items()}
     depth = levers["discount_depth"].reindex(scores["customer_id"]).fillna(0.0).to_numpy()
