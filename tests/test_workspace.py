@@ -58,6 +58,8 @@ def test_unknown_table(ws):
     ("[backend]\nblock_allocator_memory = 4\n", "block_allocator_memory = 4;"),
     ("[profile]\ndatabase_memory_share = 1.5\n", r"profile.database_memory_share = 1.5; expected a share"),
     ("[profile]\ndatabase_memory_share = '75%'\n", "profile.database_memory_share"),
+    ("[offers]\ndatabase_memory_share = 0\n", r"offers.database_memory_share = 0; expected a share"),
+    ("[recommend]\ncheck_customers = 0\n", r"recommend.check_customers = 0; expected a whole number"),
 ])
 def test_bad_config_is_named(tmp_path, snippet, message):
     Workspace.create(tmp_path / "w").close()

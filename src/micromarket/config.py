@@ -64,7 +64,7 @@ DEFAULTS: dict[str, Any] = {
         "models": ["bgnbd", "pareto_nbd", "mbgnbd"],
         # The database's share of backend.memory_limit while the stage runs: the model arrays
         # (every customer's history, predictions and value) sit beside it in the same process.
-        "database_memory_share": 0.75,
+        "database_memory_share": 0.65,
     },
     "local": {
         "months": 12,
@@ -85,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
         "max_contacts": 4,
         "contact_window_days": 30,
         "discount_depths": [0.0],
+        # The database's share of backend.memory_limit while propensity and offer scores run:
+        # feature reads of every customer sit beside pandas frames of the same customers.
+        "database_memory_share": 0.5,
     },
     "recommend": {
         "model": "auto",
@@ -168,8 +171,7 @@ def validate_profile(profile: dict, path) -> None:
         (isinstance(profile["margin"], (int, float)) and 0 < profile["margin"] <= 1, "profile.margin", "a share in (0, 1]"),
         (isinstance(profile["holdout_weeks"], int) and profile["holdout_weeks"] >= 0, "profile.holdout_weeks", "a whole number >= 0 (0 = a third of the period, at most 52)"),
         (bool(profile["models"]) and set(profile["models"]) <= {"bgnbd", "pareto_nbd", "mbgnbd"}, "profile.models", "a list of bgnbd, pareto_nbd, mbgnbd"),
-        (isinstance(profile["database_memory_share"], (int, float)) and not isinstance(profile["database_memory_share"], bool)
-         and 0 < profile["database_memory_share"] <= 1, "profile.database_memory_share", "a share of backend.memory_limit in (0, 1]"),
+        (_share(profile["database_memory_share"]), "profile.database_memory_share", "a share of backend.memory_limit in (0, 1]"),
     ])
 
 
@@ -190,6 +192,11 @@ def _validate_local(local: dict, path) -> None:
 
 def _whole(value, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _share(value) -> bool:
+    """A share in (0, 1] (not a bool, which Python counts as a number)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1
 
 
 def _validate_recommend(recommend: dict, path) -> None:
@@ -225,6 +232,7 @@ def _validate_offers(offers: dict, path) -> None:
         (isinstance(offers["discount_depths"], list) and bool(offers["discount_depths"])
          and all(isinstance(d, (int, float)) and 0 <= d < 1 for d in offers["discount_depths"]),
          "offers.discount_depths", "a list of shares in [0, 1), e.g. [0.0, 0.1, 0.2]"),
+        (_share(offers["database_memory_share"]), "offers.database_memory_share", "a share of backend.memory_limit in (0, 1]"),
     ])
 
 

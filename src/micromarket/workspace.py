@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import config as config_mod
-from .backend import connect_duckdb, drop_cached_blocks
+from .backend import connect_duckdb, drop_cached_blocks, memory_share
 from .exceptions import SchemaError, WorkspaceError
 from .schema import TABLES, get_table
 
@@ -158,6 +158,14 @@ class Workspace:
         from .ingest.unload import unload
 
         return unload(self, load_id)
+
+    @contextmanager
+    def memory_share(self, share: float):
+        """The database limited to ``share`` of ``backend.memory_limit`` inside the block (see
+        :func:`micromarket.backend.memory_share`): for a stage whose own arrays sit beside the
+        database's work."""
+        with memory_share(self.con, share, self.config["backend"].get("memory_limit", "")) as limit:
+            yield limit
 
     def drop_cached_blocks(self) -> None:
         """Evict the database's cache of the tables read so far (see

@@ -147,6 +147,12 @@ def propensity(ws: "Workspace", *, target: str = "any", days: int = 30, seed: in
         Seed of the held-out split and the model.
     """
     kind, value = _target_filter(ws, target)
+    with ws.memory_share(ws.config["offers"]["database_memory_share"]):
+        return _propensity(ws, target, kind, value, days, seed)
+
+
+def _propensity(ws: "Workspace", target: str, kind: str, value: str | None, days: int, seed: int) -> Propensity:
+    """:func:`propensity` for a checked target."""
     end = day_after_last_transaction(ws)
     cutoff = end - dt.timedelta(days=days)
     past = features_at(ws, cutoff, kind, value)

@@ -156,6 +156,13 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
     contact_cost = settings["contact_cost"] if contact_cost is None else contact_cost
     if learner != "auto":
         _learner(learner, seed)  # an unknown name fails before any work
+    with ws.memory_share(settings["database_memory_share"]):
+        return _scores(ws, campaign_id, days, learner, contact_cost, seed)
+
+
+def _scores(ws: "Workspace", campaign_id: str | None, days: int, learner: str, contact_cost: float,
+            seed: int) -> OfferScores:
+    """:func:`score_offers` with its settings resolved."""
     members, info = campaign_data(ws, campaign_id, days)
     _check_enough(members, info)
     features = info["features"]

@@ -22,7 +22,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..backend import memory_share
 from ..clv import GammaGammaFitter
 from ..clv.diagnostics import dropout_identified, purchase_model_warnings
 from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
@@ -132,7 +131,7 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
     """
     step = progress or (lambda _s: None)
     settings = _settings(ws, overrides)
-    with memory_share(ws.con, settings["database_memory_share"], ws.config["backend"].get("memory_limit", "")):
+    with ws.memory_share(settings["database_memory_share"]):
         result = _build(ws, settings, step)
     # Rule segments read the profile: their members follow the new numbers.
     refresh_rules(ws)
