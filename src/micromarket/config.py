@@ -98,6 +98,8 @@ DEFAULTS: dict[str, Any] = {
         "test_days": 30,
         # A seeded sample: NDCG over 50,000 customers has a standard error near 0.001.
         "check_customers": 50_000,
+        # The database's share of backend.memory_limit while the purchase history is read.
+        "database_memory_share": 0.5,
         "segment_by": "auto",
         "factors": 64,
         "iterations": 10,
@@ -209,6 +211,7 @@ def _validate_recommend(recommend: dict, path) -> None:
         (_whole(recommend["range_days"], 1), "recommend.range_days", "a whole number of days >= 1"),
         (_whole(recommend["test_days"], 1), "recommend.test_days", "a whole number of days >= 1"),
         (_whole(recommend["check_customers"], 1), "recommend.check_customers", "a whole number of customers >= 1"),
+        (_share(recommend["database_memory_share"]), "recommend.database_memory_share", "a share of backend.memory_limit in (0, 1]"),
         (isinstance(recommend["segment_by"], str) and recommend["segment_by"] != "", "recommend.segment_by",
          "auto, a segmentation (clusters, clusters:niche) or a column of customers"),
         (_whole(recommend["factors"], 1), "recommend.factors", "a whole number >= 1"),

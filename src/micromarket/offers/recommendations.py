@@ -113,11 +113,13 @@ def _positions(column, known: np.ndarray) -> np.ndarray:
 def purchase_history(ws: "Workspace", before: dt.date, *, recent_days: int, range_days: int) -> History:
     """Purchase lines per customer and item before ``before`` (see the module for what counts)."""
     lines = _lines(ws, None, before)
-    customers, items = _sorted_ids(lines, "customer_id"), _sorted_ids(lines, "product_id")
-    if not len(customers):
-        raise SchemaError(f"no purchases of products by known customers before {before}: recommendations need them")
-    pairs = _coded_pairs(lines, customers, items, before - dt.timedelta(days=recent_days),
-                         before - dt.timedelta(days=range_days))
+    # The pairs come back beside the id arrays and become the matrices: the database gets a share.
+    with ws.memory_share(ws.config["recommend"]["database_memory_share"]):
+        customers, items = _sorted_ids(lines, "customer_id"), _sorted_ids(lines, "product_id")
+        if not len(customers):
+            raise SchemaError(f"no purchases of products by known customers before {before}: recommendations need them")
+        pairs = _coded_pairs(lines, customers, items, before - dt.timedelta(days=recent_days),
+                             before - dt.timedelta(days=range_days))
     rows, cols = pairs["row"].to_numpy(), pairs["col"].to_numpy()
     shape = (len(customers), len(items))
     matrix = sp.csr_matrix((pairs["lines"].to_numpy().astype(np.float32), (rows, cols)), shape=shape)
