@@ -34,8 +34,8 @@ class ItemItem(Recommender):
         # The scaled buyer matrix is made once from the purchase matrix's own structure (implicit
         # needs float64): a copy of tens of millions of entries is the stage's largest array.
         bought = matrix
-        if matrix.data.min(initial=1.0) <= 0:
-            bought = matrix.multiply(matrix > 0).tocsr()
+        if matrix.nnz and matrix.data.min() == 0:  # stored zeros (fit has refused negative counts)
+            bought = matrix.copy()
             bought.eliminate_zeros()
         length = np.sqrt(np.bincount(bought.indices, minlength=bought.shape[1])).clip(min=1.0)
         scaled = sp.csr_matrix((1.0 / length[bought.indices], bought.indices, bought.indptr), shape=bought.shape)
