@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from ..exceptions import NotFittedError, SchemaError
+from ..exceptions import SchemaError, check_fitted
 
 
 def to_frame(data: Any, columns: list[str], where: str) -> pd.DataFrame:
@@ -463,8 +463,7 @@ class MaximumLikelihoodFitter(BaseEstimator):
 
     # -- reading ---------------------------------------------------------------------------
     def _fitted(self) -> np.ndarray:
-        if not hasattr(self, "params_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit first")
+        check_fitted(self, ["params_"])
         return np.array([self.params_[n] for n in self._param_names])
 
     def summary(self) -> pd.DataFrame:

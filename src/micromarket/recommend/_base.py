@@ -24,8 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.topk import topk
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
+
+from ..exceptions import check_fitted
 
 #: Most users per block for score models.
 BATCH = 2048
@@ -42,6 +43,10 @@ def block_rows(n_items: int) -> int:
 
 class Recommender(BaseEstimator):
     """Base class: input checks, the ``recommend`` contract and top-N selection."""
+
+    #: What a complete fit sets; ``recommend`` raises :class:`~micromarket.exceptions.NotFittedError`
+    #: without them (subclasses add their own, so a first fit that failed half-way counts as none).
+    _fitted_attributes: tuple[str, ...] = ("n_items_", "popularity_")
 
     def fit(self, interactions, segments=None) -> "Recommender":
         """Learn from a customers x items matrix of purchase counts.
@@ -60,8 +65,7 @@ class Recommender(BaseEstimator):
 
     def recommend(self, users, history, n: int = 10, exclude=None, allowed=None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` items for each of ``users`` (see the module for the arguments)."""
-        if not hasattr(self, "n_items_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit first")
+        check_fitted(self, self._fitted_attributes)
         users = np.asarray(users, dtype=np.int64)
         history = _check_matrix(history)
         if history.shape != (len(users), self.n_items_):
@@ -135,6 +139,8 @@ def _check_matrix(matrix) -> sp.csr_matrix:
 
 class FactorRecommender(Recommender):
     """A model that learns a vector per user (``user_factors_``) and per item (``item_factors_``)."""
+
+    _fitted_attributes = Recommender._fitted_attributes + ("user_factors_", "item_factors_")
 
     def _vectors(self, users, history):
         return self.user_factors_[users], self.item_factors_

@@ -25,6 +25,8 @@ class ItemItem(Recommender):
         Similar items kept per item (default 50).
     """
 
+    _fitted_attributes = Recommender._fitted_attributes + ("similarity_",)
+
     def __init__(self, neighbours: int = 50):
         self.neighbours = neighbours
 

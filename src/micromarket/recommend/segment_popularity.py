@@ -22,6 +22,8 @@ class SegmentPopularity(Recommender):
         Weight of the overall share, in customers (default 20).
     """
 
+    _fitted_attributes = Recommender._fitted_attributes + ("item_scores_", "segments_")
+
     def __init__(self, prior: float = 20.0):
         self.prior = prior
 

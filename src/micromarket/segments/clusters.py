@@ -22,7 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin, silhouette_score
 from sklearn.mixture import GaussianMixture
 
-from ..exceptions import NotFittedError, SchemaError
+from ..exceptions import SchemaError, check_fitted
 
 #: Above this many rows k-means runs in mini-batches.
 MINI_BATCH_ROWS = 100_000
@@ -145,8 +145,7 @@ class CustomerClusters(BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Cluster of each row of ``X`` (nearest centre, or most probable component)."""
-        if not hasattr(self, "model_"):
-            raise NotFittedError("CustomerClusters is not fitted yet; call fit first")
+        check_fitted(self, ["model_"])
         return self.model_.predict(np.asarray(X, dtype=float))
 
 

@@ -8,7 +8,8 @@ with a treatment than without it. The contract, like scikit-learn's with a third
     untreated label (e.g. ``"No E-Mail"``).
 ``predict(X)``
     the uplift per row: shape ``(n,)`` for one treatment, ``(n, k)`` for ``k`` treatments,
-    columns in the order of ``treatments_``, each against the control.
+    columns in the order of ``treatments_``, each against the control; before ``fit``,
+    :class:`~micromarket.exceptions.NotFittedError`.
 
 Base estimators are any scikit-learn estimator: a classifier for a binary outcome (its
 ``predict_proba`` is used) or a regressor for an amount such as spend.
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
+
+from ..exceptions import check_fitted
 
 
 def probability_of_one(model, X) -> np.ndarray:
@@ -44,6 +47,10 @@ class UpliftModel(BaseEstimator):
         The untreated label; default 0 when the treatments are 0/1.
     """
 
+    #: What a complete fit sets; ``predict`` raises :class:`~micromarket.exceptions.NotFittedError`
+    #: without them (subclasses add their models, so a first fit that failed half-way counts as none).
+    _fitted_attributes: tuple[str, ...] = ("control_", "treatments_", "outcome_is_binary_")
+
     def __init__(self, estimator, control=None):
         self.estimator = estimator
         self.control = control
@@ -57,6 +64,7 @@ class UpliftModel(BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Estimated uplift per row: ``(n,)`` for one treatment, ``(n, k)`` for several."""
+        check_fitted(self, self._fitted_attributes)
         effects = self._effects(np.asarray(X))
         return effects[:, 0] if effects.shape[1] == 1 else effects
 

@@ -18,6 +18,8 @@ class SLearner(UpliftModel):
     [2.0, 2.0]
     """
 
+    _fitted_attributes = UpliftModel._fitted_attributes + ("model_",)
+
     def _fit_groups(self, X, y, groups):
         self.model_ = self._new().fit(self._with_treatment(X, groups), y)
 

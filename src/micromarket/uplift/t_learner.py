@@ -20,6 +20,8 @@ class TLearner(UpliftModel):
     [2.0, 2.0]
     """
 
+    _fitted_attributes = UpliftModel._fitted_attributes + ("models_",)
+
     def _fit_groups(self, X, y, groups):
         self.models_ = [self._new().fit(X[groups == g], y[groups == g]) for g in range(len(self.treatments_) + 1)]
 

@@ -21,8 +21,10 @@ from ._base import UpliftModel, probability_of_one
 class TransformedOutcome(UpliftModel):
     """One model per treatment of the transformed outcome (see the module)."""
 
+    _fitted_attributes = UpliftModel._fitted_attributes + ("models_",)
+
     def _fit_groups(self, X, y, groups):
-        self.models_ = []
+        models = []  # models_ is set once all are fitted: a fit that fails half-way sets none
         for j in range(len(self.treatments_)):
             rows, t = self._pair(groups, j)
             p = t.mean()
@@ -34,7 +36,8 @@ class TransformedOutcome(UpliftModel):
                 model.fit(X[rows], z) if weights is None else model.fit(X[rows], z, sample_weight=weights)
             else:
                 model = self._new().fit(X[rows], y[rows] * (t - p) / (p * (1 - p)))
-            self.models_.append(model)
+            models.append(model)
+        self.models_ = models
 
     def _effects(self, X):
         if self.outcome_is_binary_:

@@ -32,6 +32,8 @@ class XLearner(UpliftModel):
         Model of the chance of treatment (default: the share treated, right for randomised data).
     """
 
+    _fitted_attributes = UpliftModel._fitted_attributes + ("outcome_models_", "effect_models_", "propensity_")
+
     def __init__(self, estimator, control=None, effect_estimator=None, propensity_estimator=None):
         super().__init__(estimator, control)
         self.effect_estimator = effect_estimator
@@ -48,17 +50,18 @@ class XLearner(UpliftModel):
 
     def _fit_groups(self, X, y, groups):
         control = groups == 0
-        self.outcome_models_ = [self._new().fit(X[groups == g], y[groups == g]) for g in range(len(self.treatments_) + 1)]
-        self.effect_models_, self.propensity_ = [], []
-        mu0 = self.outcome_models_[0]
-        for j, mu1 in enumerate(self.outcome_models_[1:]):
+        outcome_models = [self._new().fit(X[groups == g], y[groups == g]) for g in range(len(self.treatments_) + 1)]
+        effect_models, propensity = [], []  # set once all are fitted: a fit that fails half-way sets none
+        mu0 = outcome_models[0]
+        for j, mu1 in enumerate(outcome_models[1:]):
             treated = groups == j + 1
             tau1 = self._effect_model().fit(X[treated], y[treated] - self._score(mu0, X[treated]))
             tau0 = self._effect_model().fit(X[control], self._score(mu1, X[control]) - y[control])
-            self.effect_models_.append((tau0, tau1))
+            effect_models.append((tau0, tau1))
             rows, t = self._pair(groups, j)
-            self.propensity_.append(self._new(self.propensity_estimator).fit(X[rows], t)
-                                    if self.propensity_estimator is not None else float(t.mean()))
+            propensity.append(self._new(self.propensity_estimator).fit(X[rows], t)
+                              if self.propensity_estimator is not None else float(t.mean()))
+        self.outcome_models_, self.effect_models_, self.propensity_ = outcome_models, effect_models, propensity
 
     def _effects(self, X):
         out = []
