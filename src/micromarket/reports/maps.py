@@ -113,6 +113,13 @@ def choropleth(shapes: dict[str, list[Ring]], values: pd.Series, title: str, *, 
         Hover text per key (default: key and value).
     points : DataFrame, optional
         ``longitude``, ``latitude``, ``name`` of markers drawn on top (e.g. stores).
+    colorscale : str, optional
+        A Plotly colour scale (default ``RdBu`` with a midpoint, else ``Viridis``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Axes hidden, the y axis scaled so that shapes keep their proportions.
     """
     values = values.dropna()
     values = values[values.index.isin(list(shapes))]

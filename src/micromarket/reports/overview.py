@@ -1,7 +1,8 @@
 """Overview figures: what was loaded, computed as Ibis expressions over the canonical tables.
 
 Each function takes Ibis tables and returns an Ibis table, so the same code runs on any
-backend; only :func:`micromarket.reports.html.write_report` executes them.
+backend; only the report's overview section (:mod:`micromarket.reports.sections.overview`)
+executes them.
 """
 
 from __future__ import annotations

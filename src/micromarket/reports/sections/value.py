@@ -5,24 +5,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 
-from ..clv.value import pareto_curve
-from ..profile import latest_run
-from .html import Section, chart, money
+from ...clv.value import pareto_curve
+from ...profile import latest_run
+from .. import figures
+from ..page import Section, chart, money
 
 if TYPE_CHECKING:
-    from ..workspace import Workspace
+    from ...workspace import Workspace
 
 
 def value_section(ws: "Workspace") -> Section | None:
-    """Value of customers, from the latest profile run; ``None`` before the first run."""
+    """Value of customers, from the latest profile run.
+
+    Parameters
+    ----------
+    ws : Workspace
+        The workspace reported on.
+
+    Returns
+    -------
+    Section or None
+        ``None`` before the first ``micromarket profile``.
+    """
     run = latest_run(ws)
     if run is None:
         return None
     cur = ws.config["workspace"]["currency"]
-    prof = ws.table("customer_profile").select("clv", "p_alive", "rfm_segment", "value_tier", "frequency").execute()
+    prof = ws.table("customer_profile").select("clv", "p_alive", "rfm_segment", "value_tier", "frequency").to_pandas()
     horizon = run["settings"]["horizon_months"]
     sec = Section(
         "Customer value",
@@ -31,38 +41,40 @@ def value_section(ws: "Workspace") -> Section | None:
         f"{horizon} months, discounted at {run['settings']['discount_rate']:.1%} a month.")
     # Runs recorded before warnings were kept have none to show.
     sec.warnings = list(run.get("warnings", []))
+    sec.figures = _key_figures(run, prof, cur)
+    segments = prof.groupby("rfm_segment").agg(customers=("clv", "size"), clv=("clv", "sum")).reset_index()
+    sec.charts += [chart(fig) for fig in (
+        figures.holdout_by_frequency(pd.DataFrame(run["holdout_by_frequency"])), figures.p_alive(prof),
+        figures.clv_distribution(prof, horizon, cur), figures.pareto(pareto_curve(prof["clv"].to_numpy())),
+        figures.clv_by_segment(segments))]
+    sec.tables += [_parameters_table(run), _comparison_table(run), _tiers_table(prof, cur)]
+    return sec
+
+
+def _key_figures(run: dict, prof: pd.DataFrame, cur: str) -> list[tuple[str, str]]:
+    """Customers valued, total and mean CLV, the top 20 %'s share, mean P(alive) and the model."""
     alive = f"{prof['p_alive'].mean():.2f}" if run.get("dropout_identified", True) else "not identified"
-    sec.figures = [
+    return [
         ("Customers valued", f"{run['customers']:,}"), ("Total CLV", money(run["total_clv"], cur)),
         ("Mean CLV", money(prof["clv"].mean(), cur)), ("Top 20 % hold", f"{run['pareto_top20_share']:.0%} of CLV"),
         ("Mean P(alive)", alive), ("Model", run["model"]),
     ]
-    by_freq = pd.DataFrame(run["holdout_by_frequency"])
-    fig = go.Figure([go.Bar(name="actual", x=by_freq["bucket"], y=by_freq["actual"]),
-                     go.Bar(name="predicted", x=by_freq["bucket"], y=by_freq["predicted"])])
-    fig.update_layout(barmode="group", title="Holdout purchases per customer by calibration frequency",
-                      xaxis_title="repeat purchases in calibration", yaxis_title="mean purchases in holdout")
-    sec.charts.append(chart(fig))
-    sec.charts.append(chart(px.histogram(prof, x="p_alive", nbins=40, title="P(alive)")))
-    sec.charts.append(chart(px.histogram(prof[prof["clv"] > 0], x="clv", nbins=60, log_y=True,
-                                         title=f"CLV over {horizon} months ({cur})")))
-    curve = pareto_curve(prof["clv"].to_numpy())
-    fig = px.line(curve, x="customer_share", y="value_share", title="Pareto curve: share of customers vs share of CLV")
-    fig.update_xaxes(tickformat=".0%")
-    fig.update_yaxes(tickformat=".0%")
-    sec.charts.append(chart(fig))
-    segments = prof.groupby("rfm_segment").agg(customers=("clv", "size"), clv=("clv", "sum")).reset_index()
-    sec.charts.append(chart(px.bar(segments.sort_values("clv"), x="clv", y="rfm_segment", orientation="h",
-                                   hover_data=["customers"], title="CLV by RFM segment")))
+
+
+def _parameters_table(run: dict) -> dict:
+    """The purchase and spend models' parameters with their standard errors."""
+    rows = [(run["model"], k, f"{v:.4g}", f"{run['standard_errors'][k]:.3g}") for k, v in run["params"].items()]
+    rows += [("gamma-gamma", k, f"{v:.4g}", f"{run['spend_standard_errors'][k]:.3g}")
+             for k, v in run["spend_params"].items()]
+    return {"caption": "Model parameters (maximum likelihood, standard errors from the Hessian)",
+            "header": ("model", "parameter", "estimate", "std. error"), "rows": rows}
+
+
+def _tiers_table(prof: pd.DataFrame, cur: str) -> dict:
+    """Customers, CLV and mean CLV per value tier."""
     tiers = prof.groupby("value_tier").agg(customers=("clv", "size"), clv=("clv", "sum"), mean_clv=("clv", "mean"))
-    sec.tables.append({"caption": "Model parameters (maximum likelihood, standard errors from the Hessian)",
-                       "header": ("model", "parameter", "estimate", "std. error"),
-                       "rows": [(run["model"], k, f"{v:.4g}", f"{run['standard_errors'][k]:.3g}") for k, v in run["params"].items()]
-                       + [("gamma-gamma", k, f"{v:.4g}", f"{run['spend_standard_errors'][k]:.3g}") for k, v in run["spend_params"].items()]})
-    sec.tables.append(_comparison_table(run))
-    sec.tables.append({"caption": "Value tiers", "header": ("tier", "customers", "CLV", "mean CLV"),
-                       "rows": [(t, f"{r.customers:,}", money(r.clv, cur), money(r.mean_clv, cur)) for t, r in tiers.iterrows()]})
-    return sec
+    return {"caption": "Value tiers", "header": ("tier", "customers", "CLV", "mean CLV"),
+            "rows": [(t, f"{r.customers:,}", money(r.clv, cur), money(r.mean_clv, cur)) for t, r in tiers.iterrows()]}
 
 
 def _comparison_table(run: dict) -> dict:
@@ -91,3 +103,6 @@ def _against(run: dict, row: dict) -> str:
     if row["tied_with_best"]:
         return f"tied (RMSE {row['rmse_gap_pct']:+.2g} %)"
     return f"worse (RMSE {row['rmse_gap_pct']:+.2g} %, p = {row['tie_p_value']:.2g})"
+
+
+__all__ = ["value_section"]
