@@ -1,7 +1,7 @@
-"""The demo: generate a chain, load it into a fresh workspace, write the report.
+"""The demo: generate a chain, load it into a fresh workspace, run every stage, write the report.
 
-``micromarket demo DIR`` and ``make demo`` call :func:`run_demo`; later stages add their
-steps here so the demo always shows the whole loop.
+``micromarket demo DIR`` and ``make demo`` call :func:`run_demo`; each stage runs through
+:mod:`micromarket.runner`, so the demo stores exactly what the commands would.
 """
 
 from __future__ import annotations
@@ -10,20 +10,12 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from . import runner
 from .config import CONFIG_FILE
 from .exceptions import WorkspaceError
 from .ingest.generate import generate
-from .profile import build_profile
-from .local import localised_assortment, micro_markets, save_assortment, save_micro_markets, store_clusters
-from .reports import write_report
 from .local.stores import MIN_STORES
-from .offers.plan import plan_offers, save_plan
-from .offers.propensity import propensity, save_propensity
-from .offers.recommendations import recommend, save_recommendations
-from .offers.scores import save_scores, score_offers
-from .segments import save_rule
-from .segments.geo import area_types
-from .segments.segmentation import cluster_customers
+from .offers.scores import score_offers
 from .workspace import Workspace
 
 #: Rule segments the demo saves, to show the language (docs/concepts/segments.md).
@@ -82,7 +74,7 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
             step(f"loading {table}")
             loads[table] = ws.ingest(data / f"{table}.parquet", table=table).rows_loaded
         step("profiling customers")
-        build_profile(ws)
+        runner.run_profile(ws)
         step("segmenting")
         segment_demo(ws)
         step("local markets")
@@ -92,7 +84,7 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         step("recommendations and propensity")
         recommend_demo(ws)
         step("writing report")
-        report = write_report(ws)
+        report = runner.run_report(ws)
     finally:
         ws.close()
     return {"generated": info, "loads": loads, "report": str(report)}
@@ -101,30 +93,28 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
 def local_demo(ws: Workspace) -> None:
     """Micro-markets by area and store catchment, store clusters, and the localised assortment."""
     for level in ("area", "store"):
-        save_micro_markets(ws, micro_markets(ws, level))
+        runner.run_micro_markets(ws, level)
     if ws.table("stores").count().execute() >= MIN_STORES:
-        store_clusters(ws)
-    save_assortment(ws, localised_assortment(ws))
+        runner.run_store_clusters(ws)
+    runner.run_assortment(ws)
 
 
 def offers_demo(ws: Workspace) -> None:
     """Uplift learnt from the generated past campaign, and the offer plan with its comparison."""
-    scores = score_offers(ws)
-    save_scores(ws, scores)
-    save_plan(ws, scores, plan_offers(ws, scores))
+    runner.run_offer_plan(ws, score_offers(ws))
 
 
 def recommend_demo(ws: Workspace) -> None:
     """Product recommendations (every model checked on the last month, the best kept) and the
     propensity to buy anything in the next 30 days."""
-    save_recommendations(ws, recommend(ws))
-    save_propensity(ws, propensity(ws, target="any", days=30))
+    runner.run_recommendations(ws)
+    runner.run_propensity(ws, target="any", days=30)
 
 
 def segment_demo(ws: Workspace) -> None:
     """Area types, clustered segments (niches and micro-segments too) with personas, and the demo rules."""
-    area_types(ws)
+    runner.run_area_types(ws)
     customers = ws.table("customer_profile").count().execute()
-    cluster_customers(ws, "clusters", k="auto", micro_k=max(12, min(60, customers // 400)))
+    runner.run_clusters(ws, "clusters", k="auto", micro_k=max(12, min(60, customers // 400)))
     for name, rule in DEMO_RULES.items():
-        save_rule(ws, name, rule, replace=True)
+        runner.run_rule_segment(ws, name, rule, replace=True)

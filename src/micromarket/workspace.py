@@ -9,16 +9,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import config as config_mod
-from .backend import connect_duckdb, drop_cached_blocks, memory_share
-from .exceptions import SchemaError, WorkspaceError
+from .backend import connect_duckdb
+from .exceptions import WorkspaceError
 from .schema import TABLES, get_table
+from .storage import DuckDBStorage, Storage
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -43,11 +42,14 @@ class Workspace:
         self.root = Path(root)
         self.config = config
         backend = config["backend"]
-        self.con, self.ibis = connect_duckdb(
+        self.con, backend_ = connect_duckdb(
             self.database_path, backend.get("memory_limit", ""), backend.get("threads", 0),
             backend.get("block_allocator_memory", ""),
         )
-        self._ensure_tables()
+        #: Where every stage's output lands (:mod:`micromarket.storage`).
+        self.storage: Storage = DuckDBStorage(self.con, backend_, backend.get("memory_limit", ""))
+        #: The Ibis backend stages build their expressions on.
+        self.ibis = self.storage.ibis
 
     # -- opening -------------------------------------------------------------------
     @classmethod
@@ -102,39 +104,21 @@ class Workspace:
     def config_path(self) -> Path:
         return self.root / config_mod.CONFIG_FILE
 
-    def _ensure_tables(self) -> None:
-        """Create missing tables, and add columns a newer release defined to a workspace made by an
-        older one (derived columns only gain columns, so an older workspace opens and works)."""
-        for table in TABLES.values():
-            self.con.execute(table.ddl())
-        present = set(self.con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                                       "WHERE table_schema = 'main'").fetchall())
-        for table in TABLES.values():
-            for column in table.columns:
-                if (table.name, column.name) not in present:
-                    self.con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.dtype}')
-
     # -- reading -------------------------------------------------------------------
     def table(self, name: str) -> "ir.Table":
         """Return the canonical table ``name`` as an Ibis table expression."""
-        get_table(name)
-        return self.ibis.table(name)
+        return self.storage.table(name)
 
     def counts(self) -> dict[str, int]:
         """Row count of every canonical table."""
-        return {
-            name: self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in TABLES
-        }
+        return {name: self.storage.count(name) for name in TABLES}
 
     def loads(self) -> list[dict[str, Any]]:
         """The loads log, newest last, with each quality report decoded."""
-        rows = self.con.execute("SELECT * FROM loads ORDER BY load_id").fetchall()
-        names = [d[0] for d in self.con.description]
-        out = []
-        for row in rows:
-            rec = dict(zip(names, row))
+        loads = self.table("loads")
+        out = self.storage.rows(loads.order_by(loads.load_id))
+        for rec in out:
             rec["report"] = json.loads(rec["report"]) if rec["report"] else {}
-            out.append(rec)
         return out
 
     # -- writing -------------------------------------------------------------------
@@ -159,53 +143,25 @@ class Workspace:
 
         return unload(self, load_id)
 
-    @contextmanager
     def memory_share(self, share: float):
-        """The database limited to ``share`` of ``backend.memory_limit`` inside the block (see
-        :func:`micromarket.backend.memory_share`): for a stage whose own arrays sit beside the
-        database's work."""
-        with memory_share(self.con, share, self.config["backend"].get("memory_limit", "")) as limit:
-            yield limit
+        """The engine limited to ``share`` of its memory inside the block (see
+        :meth:`micromarket.storage.base.Storage.memory_share`)."""
+        return self.storage.memory_share(share)
 
     def drop_cached_blocks(self) -> None:
-        """Evict the database's cache of the tables read so far (see
-        :func:`micromarket.backend.drop_cached_blocks`): for a stage that has read its inputs and
-        will now hold large arrays of its own."""
-        drop_cached_blocks(self.con, self.config["backend"].get("memory_limit", ""))
+        """Let go of the engine's cache of the tables read so far (see
+        :meth:`micromarket.storage.base.Storage.drop_cached_blocks`)."""
+        self.storage.drop_cached_blocks()
 
-    @contextmanager
     def transaction(self):
-        """One database transaction around the ``with`` block, rolled back on any error."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield self
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        """One unit of writes around the ``with`` block, undone on any error (see
+        :meth:`micromarket.storage.base.Storage.atomic`)."""
+        return self.storage.atomic()
 
     def append(self, table: str, rows: "pa.Table | pd.DataFrame") -> None:
         """Insert ``rows`` (Arrow or pandas) into ``table``, matching columns by name; columns the
-        rows lack are NULL. Run inside :meth:`transaction` to make it part of a larger change."""
-        names = rows.column_names if hasattr(rows, "column_names") else list(rows.columns)
-        unknown = set(names) - set(get_table(table).column_names)
-        if unknown:
-            raise SchemaError(f"{table} has no column(s) {sorted(unknown)}")
-        self.con.register("_appended_rows", rows)
-        try:
-            columns = ", ".join(f'"{c}"' for c in names)
-            self.con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM _appended_rows')
-        finally:
-            self.con.unregister("_appended_rows")
-
-    def log_run(self, runs_table: str, summary: dict) -> int:
-        """Add a run to a ``*_runs`` table (``run_id``, ``ran_at``, ``summary`` as JSON) and return
-        its number. Run inside :meth:`transaction` with the writes it describes."""
-        get_table(runs_table)
-        run = self.con.execute(f'SELECT coalesce(max(run_id), 0) + 1 FROM "{runs_table}"').fetchone()[0]
-        self.con.execute(f'INSERT INTO "{runs_table}" VALUES (?, ?, ?)',
-                         [run, dt.datetime.now(), json.dumps(summary, default=_json_value)])
-        return run
+        rows lack are NULL (see :meth:`micromarket.storage.base.Storage.append`)."""
+        self.storage.append(table, rows)
 
     def save_mapping(self, table: str, mapping: dict[str, str]) -> None:
         """Store a column mapping for ``table`` in ``micromarket.toml``."""
@@ -224,17 +180,10 @@ class Workspace:
     # -- closing -------------------------------------------------------------------
     def close(self) -> None:
         """Close the database connection."""
-        self.con.close()
+        self.storage.close()
 
     def __enter__(self) -> "Workspace":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _json_value(value):
-    """JSON for what ``json`` does not know: NumPy numbers as numbers, dates and the rest as text."""
-    if hasattr(value, "item"):
-        return value.item()
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)

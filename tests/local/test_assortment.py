@@ -8,7 +8,8 @@ import pytest
 
 from micromarket import Workspace
 from micromarket.exceptions import SchemaError
-from micromarket.local import localised_assortment, save_assortment, store_clusters
+from micromarket.local import assortment_output, localised_assortment
+from micromarket.runner import run_assortment, run_store_clusters
 
 from helpers import copy_workspace, run_cli
 
@@ -18,9 +19,9 @@ FDR = 0.05
 @pytest.fixture(scope="module")
 def assortment(stores_chain):
     ws, root = stores_chain
-    store_clusters(ws, k=4)
+    run_store_clusters(ws, k=4)
     result = localised_assortment(ws, fdr=FDR)
-    save_assortment(ws, result)
+    ws.storage.apply(assortment_output(result))
     products = pd.read_parquet(root / "data" / "truth" / "products_truth.parquet")
     products["item_group"] = products["category"] + " · " + products["price_tier"]
     return ws, root, result, products
@@ -126,7 +127,7 @@ def test_results_do_not_depend_on_the_block_size_or_the_rows_written_at_a_time(a
         pd.testing.assert_frame_equal(mine, theirs)
     assert small.dispersion == result.dispersion
     with Workspace.open(copy_workspace(ws, root / "blocks")) as copy:
-        save_assortment(copy, small)
+        copy.storage.apply(assortment_output(small))
         stored = copy.con.execute("SELECT count(*), sum(predicted_revenue) FROM assortment_recommendations").fetchone()
     assert stored == (len(result.recommendations), pytest.approx(result.recommendations["predicted_revenue"].sum()))
 
@@ -184,7 +185,7 @@ def test_a_bank_branch_service_mix_from_any_item_table(tmp_path):
             ws.ingest(tmp_path / f"{name}.csv", table=name)
         # A table of the user's own, with its own grouping column.
         ws.con.execute("CREATE TABLE services AS SELECT product_id AS service, category AS line_of_business FROM products")
-        store_clusters(ws, k=2)
+        run_store_clusters(ws, k=2)
         result = localised_assortment(ws, items="services", item_column="product_id", item_key="service", group_by=("line_of_business",),
                                       months=6)
         over = result.recommendations.query("level == 'store' and direction == 'over'")
@@ -200,7 +201,7 @@ def test_a_bank_branch_service_mix_from_any_item_table(tmp_path):
 def test_no_out_of_sample_check_is_a_warning_in_the_result_record_cli_and_report(grocery):
     """60 weeks of data: a 12-month period has under half a period before it, a 6-month one a whole one."""
     ws, root = grocery
-    short = localised_assortment(ws)
+    short = run_assortment(ws)
     assert short.validation is None and pd.isna(short.summary.set_index("level").loc["chain", "validated_gain"])
     # The chain had no store clusters: the assortment made them, and their weakness (the thin store
     # alone in a cluster) comes with its own.

@@ -12,7 +12,8 @@ from micromarket import Workspace
 from micromarket.demo import run_demo
 from micromarket.exceptions import ConfigError, SchemaError
 from micromarket.reports.maps import choropleth, country_shapes
-from micromarket.local import customer_units, micro_markets, save_micro_markets, store_clusters, wilson_interval
+from micromarket.local import customer_units, micro_markets, micro_markets_output, wilson_interval
+from micromarket.runner import run_store_clusters
 from micromarket.local.stores import store_features
 
 from helpers import copy_workspace, run_cli
@@ -69,8 +70,8 @@ def test_market_share_with_a_potential_and_the_table_written(chain):
     assert frame["measure"].iloc[0] == "market_share"
     assert np.allclose(frame["market_share"], frame["revenue"] / (frame["households"] * 400.0))
     assert ((frame["market_share_low"] <= frame["market_share"]) & (frame["market_share"] <= frame["market_share_high"])).all()
-    save_micro_markets(ws, frame)
-    save_micro_markets(ws, frame)  # replaces, does not add
+    ws.storage.apply(micro_markets_output(frame))
+    ws.storage.apply(micro_markets_output(frame))  # replaces, does not add
     assert ws.con.execute("SELECT count(*) FROM micro_markets WHERE level = 'area'").fetchone()[0] == len(frame)
 
 
@@ -108,7 +109,7 @@ def test_online_retail_by_country_with_shares_index_and_intervals(data_dir, tmp_
     try:
         ws.ingest(data_dir / "online_retail" / "online_retail.csv.gz", preset="online-retail")
         frame = micro_markets(ws, "country", months=12)
-        save_micro_markets(ws, frame)
+        ws.storage.apply(micro_markets_output(frame))
         # No areas and no stores here: the error says so and points to the customers' country.
         with pytest.raises(SchemaError, match="the data have no areas: no customer has an area_id; try --by country$"):
             micro_markets(ws, "area")
@@ -150,7 +151,7 @@ def test_store_clusters_follow_the_kind_of_neighbourhood(stores_chain):
     ws, root = stores_chain
     truth = pd.read_parquet(root / "data" / "truth" / "areas_truth.parquet")
     kinds = ws.table("stores").to_pandas().merge(truth, on="area_id").set_index("store_id")["area_type"]
-    result = store_clusters(ws, k=4)
+    result = run_store_clusters(ws, k=4)
     got = result.stores.set_index("store_id")["store_cluster"]
     assert adjusted_rand_score(kinds.loc[got.index], got) >= 0.8
     # The cluster of the affluent suburbs' stores says so, and every store is stored once.
@@ -158,9 +159,9 @@ def test_store_clusters_follow_the_kind_of_neighbourhood(stores_chain):
     assert "high median income" in affluent.lower()
     stored = ws.con.execute("SELECT count(*), count(DISTINCT store_id) FROM store_clusters").fetchone()
     assert stored == (len(got), len(got)) and result.clusters["description"].str.contains("stores").all()
-    assert 2 <= store_clusters(ws).k <= 8
+    assert 2 <= run_store_clusters(ws).k <= 8
     with pytest.raises(SchemaError, match="unknown store feature"):
-        store_clusters(ws, features=["mix:Caviar"])
+        run_store_clusters(ws, features=["mix:Caviar"])
     busy = run_cli("local", "stores", "-w", root / "ws", check=False)  # the fixture holds the database
     assert busy.returncode == 1 and "open in another process" in busy.stderr, busy.stderr
     copy_workspace(ws, root / "copy")
@@ -221,7 +222,7 @@ def test_store_catchments_count_customers_without_areas(grocery):
     expected = units.groupby("unit").size()
     assert (features["customers"] > 0).all()
     assert features["customers"].to_dict() == expected.reindex(features.index).to_dict()
-    result = store_clusters(ws, k=3)
+    result = run_store_clusters(ws, k=3)
     assert result.clusters["customers"].sum() == len(units)
     assert not result.clusters["store_cluster"].str.contains("unknown").any()
     assert result.clusters["description"].str.contains(r"[1-9][\d,]* customers in their catchments").all()

@@ -9,7 +9,7 @@ import pytest
 from micromarket import Workspace
 from micromarket.exceptions import SchemaError
 from micromarket.ingest.generate import generate
-from micromarket.local import store_clusters
+from micromarket.runner import run_store_clusters
 from micromarket.segments.quality import MIN_CLUSTER_STORES, SILHOUETTE_WEAK, STABILITY_GOOD, STABILITY_POOR
 
 from helpers import run_with_report
@@ -23,7 +23,7 @@ def _record(ws) -> dict:
 
 def test_four_kinds_of_neighbourhood_give_clusters_without_warnings(stores_chain):
     ws, _ = stores_chain
-    result = store_clusters(ws, k=4)
+    result = run_store_clusters(ws, k=4)
     assert result.clusters["stores"].min() >= MIN_CLUSTER_STORES
     assert result.silhouette > SILHOUETTE_WEAK and result.stability >= STABILITY_GOOD
     record = _record(ws)
@@ -36,7 +36,7 @@ def test_a_new_store_with_one_customer_is_a_cluster_of_its_own_and_is_said_to_be
     from conftest import THIN_STORE
 
     ws, _ = grocery
-    result = store_clusters(ws)  # what the assortment builds when it finds no clusters
+    result = run_store_clusters(ws)  # what the assortment builds when it finds no clusters
     alone = result.stores.groupby("cluster")["store_id"].agg(list)
     assert [THIN_STORE] in list(alone)
     tiny = [w for w in result.warnings if " tiny: " in w]
@@ -69,11 +69,11 @@ def test_too_many_clusters_are_tiny_in_the_cli_record_and_report(stores_chain):
 def test_a_chain_too_small_to_cluster_is_refused_with_what_to_try(grocery, tmp_path):
     ws, _ = grocery  # nine stores
     with pytest.raises(SchemaError, match=r"^9 stores are too few for 5 store clusters: .*; try --k 3$"):
-        store_clusters(ws, k=5)
+        run_store_clusters(ws, k=5)
     generate(tmp_path / "data", 300, stores=3, seed=1, weeks=20)
     with Workspace.create(tmp_path / "ws") as small:
         for table in ("products", "transactions"):
             small.ingest(tmp_path / "data" / f"{table}.parquet", table=table)
         with pytest.raises(SchemaError, match=r"^3 stores with sales: store clusters need at least 6; compare the "
                                               r"stores one by one instead \(micromarket local markets --by store\)$"):
-            store_clusters(small, k=3)
+            run_store_clusters(small, k=3)

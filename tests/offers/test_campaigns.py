@@ -12,7 +12,7 @@ import pytest
 from micromarket import Workspace
 from micromarket.offers.balance import THRESHOLD, balance_check, chance_bound, standardised_mean_difference
 from micromarket.offers.campaigns import CampaignDesignError, check_campaign, customer_features
-from micromarket.offers.plan import plan_offers, save_plan
+from micromarket.runner import run_offer_plan
 from micromarket.offers.scores import score_offers
 
 from helpers import copy_workspace, run_cli
@@ -139,7 +139,7 @@ def test_the_balanced_campaign_still_trains_and_its_check_is_stored(lists):
     assert scores.notes == []   # the demo has channels, birth years and discounts: nothing left out
     assert scores.campaign["features"] == ["frequency", "recency", "T", "monetary_value", "discount_share",
                                            "store_share", "lines_per_invoice", "age"]
-    save_plan(ws, scores, plan_offers(ws, scores))
+    run_offer_plan(ws, scores)
     run = json.loads(ws.con.execute("SELECT summary FROM offer_runs ORDER BY run_id DESC LIMIT 1").fetchone()[0])
     assert run["balance"]["treatment"]["passed"] and run["campaign"]["design"] == "balanced"
     stored = {row["feature"]: row["smd"] for row in run["balance"]["treatment"]["features"]}

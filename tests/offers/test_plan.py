@@ -9,7 +9,7 @@ import pytest
 
 from micromarket import Workspace
 from micromarket.exceptions import ConfigError
-from micromarket.offers.plan import plan_offers, save_plan
+from micromarket.offers.plan import plan_offers, plan_output
 from micromarket.offers.scores import score_offers
 
 from helpers import copy_workspace, run_cli
@@ -54,7 +54,7 @@ def test_the_plan_keeps_to_budget_and_consent_and_is_compared(scored):
     for rule in ("by propensity", "random"):
         assert comparison.loc["plan", "expected_profit"] > comparison.loc[rule, "expected_profit"]
     assert comparison["held_out_realised_profit"].notna().all()
-    save_plan(ws, scores, result)
+    ws.storage.apply(plan_output(scores, result))
     stored = json.loads(ws.con.execute("SELECT summary FROM offer_runs ORDER BY run_id DESC LIMIT 1").fetchone()[0])
     assert stored["budget"] == 150.0 and len(stored["comparison"]) == 5
     assert ws.con.execute("SELECT count(*) FROM offer_plan").fetchone()[0] == len(plan)

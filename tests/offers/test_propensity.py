@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from micromarket.exceptions import SchemaError
-from micromarket.offers.propensity import TARGET_FEATURES, propensity, save_propensity
+from micromarket.offers.propensity import TARGET_FEATURES, propensity, propensity_output
 
 from helpers import copy_workspace, run_cli
 
@@ -70,6 +70,6 @@ def test_cli_stores_scores_and_report_shows_calibration(chain, tmp_path):
 
 def test_save_replaces_only_that_target(chain, anything, tmp_path):
     ws, _ = chain
-    save_propensity(ws, anything)
-    save_propensity(ws, anything)
+    ws.storage.apply(propensity_output(anything))
+    ws.storage.apply(propensity_output(anything))
     assert ws.con.execute("SELECT count(*) FROM propensity_scores WHERE target = 'any'").fetchone()[0] == len(anything.scores)

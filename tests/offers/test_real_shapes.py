@@ -13,7 +13,7 @@ from micromarket import Workspace
 from micromarket.exceptions import SchemaError
 from micromarket.offers.campaigns import CampaignDesignError, check_campaign
 from micromarket.offers.plan import plan_offers
-from micromarket.offers.propensity import propensity, save_propensity
+from micromarket.offers.propensity import propensity, propensity_output
 from micromarket.offers.scores import MIN_OUTCOMES, score_offers
 
 from helpers import copy_workspace, minimal_file, run_cli
@@ -39,7 +39,7 @@ def test_propensity_leaves_out_what_the_file_does_not_have_and_says_so(minimal, 
         assert name in left_out[0] and source in left_out[0]
     assert len(result.scores) == minimal.table("customers").count().execute()
     assert result.scores["probability"].between(0, 1).all()
-    save_propensity(minimal, result)
+    minimal.storage.apply(propensity_output(result))
     run = json.loads(minimal.con.execute("SELECT summary FROM propensity_runs ORDER BY run_id DESC LIMIT 1").fetchone()[0])
     assert run["notes"] == result.notes
     folder = copy_workspace(minimal, tmp_path / "ws")

@@ -10,7 +10,7 @@ import pytest
 
 from micromarket import Workspace
 from micromarket.exceptions import ConfigError, SchemaError
-from micromarket.offers.recommendations import customer_segments, evaluate, recommend, save_recommendations
+from micromarket.offers.recommendations import customer_segments, evaluate, recommend, recommendations_output
 
 from helpers import copy_workspace, run_cli
 
@@ -77,8 +77,8 @@ def test_stored_lists_leave_out_fees_recent_purchases_and_items_out_of_range(ret
                                  WHERE NOT is_product AND customer_id IS NOT NULL""").fetchone()[0] > 1_000
     result = recommend(retail, model="als", check=False)
     assert result.evaluation.empty and result.settings["as_of"] == "2011-12-10"
-    save_recommendations(retail, result)
-    save_recommendations(retail, result)   # replaces, never appends
+    retail.storage.apply(recommendations_output(result))
+    retail.storage.apply(recommendations_output(result))   # replaces, never appends
     con = retail.con
     customers, rows, worst = con.execute("""SELECT count(DISTINCT customer_id), count(*), max(rank) FROM recommendations""").fetchone()
     assert rows == customers * 10 and worst == 10

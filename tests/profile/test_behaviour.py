@@ -11,7 +11,7 @@ import pytest
 
 from micromarket import Workspace
 from micromarket.ingest.generate import generate
-from micromarket.profile import build_profile
+from micromarket.runner import run_profile
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def profiled(tmp_path_factory):
     ws.con.execute("INSERT INTO transactions SELECT * REPLACE (line_id + 100000000 AS line_id, 'R' || invoice_id AS invoice_id, "
                    "ts + INTERVAL 3 DAY AS ts, -quantity AS quantity, -amount AS amount, true AS is_return) "
                    "FROM transactions WHERE line_id % 41 = 0")
-    build_profile(ws)
+    run_profile(ws)
     lines = ws.table("transactions").execute()
     products = ws.table("products").execute()
     profile = ws.table("customer_profile").execute().set_index("customer_id")

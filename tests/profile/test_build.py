@@ -9,7 +9,8 @@ from scipy.stats import spearmanr
 
 from micromarket import ConfigError, SchemaError
 from micromarket.demo import run_demo
-from micromarket.profile import build_profile, latest_run
+from micromarket.profile import latest_run
+from micromarket.runner import run_profile
 from micromarket.schema import CUSTOMER_PROFILE
 from micromarket.workspace import Workspace
 
@@ -71,7 +72,7 @@ def test_profile_run_is_recorded_with_model_comparison(demo):
 def test_rerun_replaces_and_failures_leave_it_as_it_was(demo, monkeypatch):
     ws, _ = demo
     before = ws.table("customer_profile").execute()
-    result = build_profile(ws, horizon_months=24, models=["bgnbd"])
+    result = run_profile(ws, horizon_months=24, models=["bgnbd"])
     after = ws.table("customer_profile").execute()
     assert result.model == "bgnbd" and len(after) == len(before)
     assert after["clv"].sum() > before["clv"].sum()  # a longer horizon is worth more
@@ -82,7 +83,7 @@ def test_rerun_replaces_and_failures_leave_it_as_it_was(demo, monkeypatch):
 
     monkeypatch.setattr("micromarket.profile.build.ProfileResult.to_dict", boom)
     with pytest.raises(RuntimeError):
-        build_profile(ws)
+        run_profile(ws)
     assert ws.con.execute("SELECT count(*) FROM profile_runs").fetchone()[0] == count
     assert ws.table("customer_profile").execute()["clv"].sum() == pytest.approx(after["clv"].sum())
 
@@ -99,12 +100,12 @@ def test_a_failing_model_stops_the_behaviour_query_and_writes_nothing(demo, monk
 
     monkeypatch.setattr("micromarket.profile.build.compare_models", fails)
     with pytest.raises(RuntimeError, match="model failed"):
-        build_profile(ws)
+        run_profile(ws)
     assert {t: ws.con.execute(f"SELECT count(*), max(profile_run_id) FROM {t}").fetchone() for t in tables} == before
     assert ws.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_profile_%'").fetchone()[0] == 0
     assert ws.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "2.7 GiB"  # restored
     monkeypatch.undo()
-    assert build_profile(ws, models=["bgnbd"]).run_id == before["profile_runs"][1] + 1
+    assert run_profile(ws, models=["bgnbd"]).run_id == before["profile_runs"][1] + 1
 
 
 def test_the_database_works_within_its_share_of_the_memory_limit_during_the_stage(demo):
@@ -120,7 +121,7 @@ def test_the_database_works_within_its_share_of_the_memory_limit_during_the_stag
             con.execute(f"SET memory_limit = '{size}'")
         return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
 
-    build_profile(ws, models=["bgnbd"], database_memory_share=0.5,
+    run_profile(ws, models=["bgnbd"], database_memory_share=0.5,
                   progress=lambda step: seen.setdefault("reading", shown(ws.con)) if step == "reading transactions" else None)
     assert seen["reading"] == shown(duckdb.connect(), "1500000000B")
     assert shown(ws.con) == shown(duckdb.connect(), "3GB")
@@ -152,11 +153,11 @@ def test_product_costs_set_the_margin(demo):
 def test_empty_workspace_and_bad_settings(tmp_path):
     with Workspace.create(tmp_path / "empty") as ws:
         with pytest.raises(SchemaError, match="no purchases with a customer id"):
-            build_profile(ws)
+            run_profile(ws)
         with pytest.raises(SchemaError, match="unknown profile setting"):
-            build_profile(ws, horizon=3)
+            run_profile(ws, horizon=3)
         with pytest.raises(ConfigError, match=r"build_profile arguments: profile.margin = 2; expected a share in \(0, 1\]"):
-            build_profile(ws, margin=2)
+            run_profile(ws, margin=2)
 
 
 def test_cli_profile_json(tmp_path):
@@ -199,4 +200,4 @@ def test_too_little_data_is_an_error_that_says_how_much(ws, tmp_path):
     (tmp_path / "few.csv").write_text("customer,date,amount\n" + rows)
     ws.ingest(tmp_path / "few.csv")
     with pytest.raises(SchemaError, match=r"8 customers with purchases, \d+ of them first seen by .*at least 20"):
-        build_profile(ws)
+        run_profile(ws)

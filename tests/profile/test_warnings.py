@@ -8,14 +8,15 @@ import pytest
 from micromarket import Workspace
 from micromarket.clv.diagnostics import DROPOUT_LR_CRITICAL, mean_dropout, no_dropout_log_likelihood
 from micromarket.clv.selection import CANDIDATES
-from micromarket.profile import build_profile, latest_run
+from micromarket.profile import latest_run
+from micromarket.runner import run_profile
 from micromarket.reports import write_report
 
 
 def _profiled(root, source, **options):
     ws = Workspace.create(root)
     ws.ingest(source, **options)
-    return ws, build_profile(ws)
+    return ws, run_profile(ws)
 
 
 def _ratio(ws, result) -> float:

@@ -6,9 +6,8 @@ import pytest
 
 from micromarket import Workspace
 from micromarket.ingest.generate import generate
-from micromarket.profile import build_profile
+from micromarket.runner import run_clusters, run_profile
 from micromarket.segments.features import customer_features
-from micromarket.segments.segmentation import cluster_customers
 
 BANDS = ["Under 15K", "15-24K", "25-34K", "35-49K", "50-74K", "75-99K", "100-124K", "250K+"]
 
@@ -20,7 +19,7 @@ def with_demographics(tmp_path_factory):
     ws = Workspace.create(root / "ws")
     for table in ("products", "customers", "transactions"):
         ws.ingest(root / "data" / f"{table}.parquet", table=table)
-    build_profile(ws)
+    run_profile(ws)
     ids = ws.table("customer_profile").select("customer_id", "frequency").to_pandas()
     rng = np.random.default_rng(3)
     # Income rises with how often a customer buys, so the band separates customers as frequency does.
@@ -44,12 +43,12 @@ def test_bands_are_positions_and_categories_indicators(with_demographics):
     renter = (extra["HOMEOWNER_DESC"] == "Renter").astype(float).reindex(frame.index)
     assert np.array_equal(frame["customer:homeowner_desc=Renter"], renter)
     # Attributes are clustered on only when asked for (--feature customer:*).
-    assert not any(f.startswith("customer:") for f in cluster_customers(ws, "default", k=3).features)
+    assert not any(f.startswith("customer:") for f in run_clusters(ws, "default", k=3).features)
 
 
 def test_clusters_on_attributes_describe_them(with_demographics):
     ws, extra = with_demographics
-    result = cluster_customers(ws, "by income", features=["frequency", "customer:*"], k=3)
+    result = run_clusters(ws, "by income", features=["frequency", "customer:*"], k=3)
     assert "customer:income_desc" in result.features and "customer:homeowner_desc=Renter" in result.features
     segments = result.segments[result.segments["granularity"] == "segment"]
     persona = ws.con.execute("SELECT persona FROM segments WHERE segmentation = 'by income' AND granularity = 'segment'"

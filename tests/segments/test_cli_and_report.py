@@ -6,9 +6,8 @@ import re
 import pytest
 
 from micromarket import Workspace
-from micromarket.profile import build_profile
+from micromarket.runner import run_clusters, run_profile
 from micromarket.reports import write_report
-from micromarket.segments.segmentation import cluster_customers
 
 from helpers import copy_workspace
 from helpers import run_cli as run
@@ -63,8 +62,8 @@ def test_online_retail_segmentation_with_personas_in_the_report(data_dir, tmp_pa
     ws = Workspace.create(tmp_path / "retail")
     try:
         ws.ingest(data_dir / "online_retail" / "online_retail.csv.gz", preset="online-retail")
-        profile = build_profile(ws)
-        result = cluster_customers(ws, "retail", k="auto", micro_k=20)
+        profile = run_profile(ws)
+        result = run_clusters(ws, "retail", k="auto", micro_k=20)
         segments = result.segments[result.segments["granularity"] == "segment"]
         assert 2 <= result.k <= 12 and segments["persona_name"].is_unique
         # No customer file, categories or second channel here, and the profile found no dropout.

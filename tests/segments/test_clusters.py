@@ -8,10 +8,11 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from micromarket.exceptions import SchemaError
-from micromarket.segments import list_segments, save_rule
+from micromarket.segments import list_segments
+from micromarket.runner import run_area_types, run_assign, run_clusters, run_rule_segment
 from micromarket.segments.clusters import CustomerClusters, knee, nearest, weighted_ward
 from micromarket.segments.geo import area_types
-from micromarket.segments.segmentation import assign_new_customers, cluster_customers, segment_labels
+from micromarket.segments.segmentation import segment_labels
 
 
 def _truth_labels(ws, truth, name, granularity="segment"):
@@ -22,7 +23,7 @@ def _truth_labels(ws, truth, name, granularity="segment"):
 
 def test_clusters_recover_the_generated_personas_at_the_true_k(chain):
     ws, truth = chain
-    result = cluster_customers(ws, "at-true-k", k=truth["persona"].nunique())
+    result = run_clusters(ws, "at-true-k", k=truth["persona"].nunique())
     both = _truth_labels(ws, truth, "at-true-k")
     assert len(both) == len(ws.table("customer_profile").execute())
     assert adjusted_rand_score(both["persona"], both["segment"]) >= 0.8
@@ -31,15 +32,15 @@ def test_clusters_recover_the_generated_personas_at_the_true_k(chain):
 
 def test_automatic_k_lands_within_one_of_the_true_number(chain):
     ws, truth = chain
-    result = cluster_customers(ws, "auto-k", k="auto")
+    result = run_clusters(ws, "auto-k", k="auto")
     assert abs(result.k - truth["persona"].nunique()) <= 1
     assert len(result.scores) == 11  # k = 2..12 were tried, and their costs are kept
 
 
 def test_personas_are_deterministic_and_describe_what_sets_segments_apart(chain):
     ws, truth = chain
-    first = cluster_customers(ws, "persona-a", k=5).segments
-    second = cluster_customers(ws, "persona-b", k=5).segments
+    first = run_clusters(ws, "persona-a", k=5).segments
+    second = run_clusters(ws, "persona-b", k=5).segments
     assert list(first["persona_name"]) == list(second["persona_name"])
     assert first["persona_name"].is_unique
     rows = ws.con.execute("SELECT name, persona, definition FROM segments WHERE segmentation = 'persona-a'").fetchall()
@@ -56,7 +57,7 @@ def test_personas_are_deterministic_and_describe_what_sets_segments_apart(chain)
 
 def test_hierarchy_nests_micro_segments_into_niches_and_segments(chain):
     ws, truth = chain
-    result = cluster_customers(ws, "tree", k=5, micro_k=40)
+    result = run_clusters(ws, "tree", k=5, micro_k=40)
     assert result.levels == {"segment": 5, "niche": 14, "micro": 40}
     levels = {g: segment_labels(ws, "tree", g).to_pandas().set_index("customer_id")["segment"]
               for g in ("mass", "segment", "niche", "micro", "one")}
@@ -76,34 +77,34 @@ def test_hierarchy_nests_micro_segments_into_niches_and_segments(chain):
 
 def test_new_customers_are_assigned_without_refitting(chain):
     ws, _ = chain
-    cluster_customers(ws, "assign", k=5)
+    run_clusters(ws, "assign", k=5)
     before = segment_labels(ws, "assign").to_pandas().set_index("customer_id")["segment"]
     leavers = before.index[:300]
     ws.con.execute("DELETE FROM segment_members WHERE customer_id IN (SELECT unnest(?)) AND segment_id IN "
                    "(SELECT segment_id FROM segments WHERE segmentation = 'assign')", [list(leavers)])
-    assert assign_new_customers(ws, "assign") == 300
+    assert run_assign(ws, "assign") == 300
     after = segment_labels(ws, "assign").to_pandas().set_index("customer_id")["segment"]
     # The stored scaling and centres put them back where the fit had them.
     assert (after.loc[leavers] == before.loc[leavers]).mean() > 0.98
-    assert assign_new_customers(ws, "assign") == 0
+    assert run_assign(ws, "assign") == 0
 
 
 def test_gaussian_mixture_and_chosen_features_and_weights(chain):
     ws, truth = chain
-    result = cluster_customers(ws, "gmm", k=5, method="gmm", features=["age", "share:*", "channel:*"],
+    result = run_clusters(ws, "gmm", k=5, method="gmm", features=["age", "share:*", "channel:*"],
                                weights={"age": 2.0})
     assert result.method == "gmm" and "frequency" not in result.features and result.levels == {"segment": 5}
-    assert assign_new_customers(ws, "gmm") == 0
+    assert run_assign(ws, "gmm") == 0
     with pytest.raises(SchemaError, match="unknown feature 'agee'"):
-        cluster_customers(ws, "bad", features=["agee", "clv"])
+        run_clusters(ws, "bad", features=["agee", "clv"])
     with pytest.raises(SchemaError, match="weights for features not chosen"):
-        cluster_customers(ws, "bad", features=["age", "clv"], weights={"frequency": 2})
+        run_clusters(ws, "bad", features=["age", "clv"], weights={"frequency": 2})
 
 
 def test_area_types_recover_the_generated_neighbourhood_types(chain):
     ws, _ = chain
     truth = pd.read_parquet(ws.root / "data" / "truth" / "areas_truth.parquet")
-    result = area_types(ws, k="auto")
+    result = run_area_types(ws, k="auto")
     assert result.k == truth["area_type"].nunique()
     got = ws.table("area_types").to_pandas().merge(truth, on="area_id", suffixes=("", "_true"))
     assert adjusted_rand_score(got["area_type_true"], got["area_type"]) >= 0.8
@@ -114,7 +115,7 @@ def test_area_types_recover_the_generated_neighbourhood_types(chain):
     affluent = profile["mean_clv"].idxmax()
     assert "high median income" in affluent.lower()
     # ... and rules can use the type.
-    info = save_rule(ws, "in-top-type", f'area.type == "{affluent}"', replace=True)
+    info = run_rule_segment(ws, "in-top-type", f'area.type == "{affluent}"', replace=True)
     assert info["size"] == profile.loc[affluent, "customers"]
     assert set(list_segments(ws, kind="area_type")["persona_name"]) == set(profile.index)
 

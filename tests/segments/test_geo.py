@@ -8,7 +8,7 @@ import pytest
 
 from micromarket import Workspace
 from micromarket.exceptions import SchemaError
-from micromarket.segments.geo import area_types
+from micromarket.runner import run_area_types
 from micromarket.segments.quality import MIN_TYPE_AREAS, STABILITY_POOR
 
 from helpers import run_with_report
@@ -20,7 +20,7 @@ def _quality(ws, name: str) -> dict:
 
 def test_four_kinds_of_neighbourhood_give_types_without_warnings(stores_chain):
     ws, _ = stores_chain
-    result = area_types(ws, "kinds")
+    result = run_area_types(ws, "kinds")
     sizes = ws.con.execute("SELECT count(*) FROM area_types GROUP BY area_type").fetchall()
     assert result.k == 4 and min(n for (n,) in sizes) >= MIN_TYPE_AREAS and result.stability >= STABILITY_POOR
     stored = _quality(ws, "kinds")
@@ -48,4 +48,4 @@ def test_too_many_types_are_tiny_in_the_cli_quality_and_report(stores_chain):
 def test_more_types_than_the_areas_can_fill_are_refused_with_what_to_try(stores_chain):
     ws, _ = stores_chain
     with pytest.raises(SchemaError, match=r"^32 areas are too few for 20 area types: .*; try --k 10$"):
-        area_types(ws, "too many", k=20)
+        run_area_types(ws, "too many", k=20)

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from micromarket import Workspace
-from micromarket.profile import build_profile
+from micromarket.runner import run_clusters, run_profile
 from micromarket.reports import write_report
 from micromarket.segments.clusters import CustomerClusters
 from micromarket.segments.quality import (AREAS, CUSTOMERS, MIN_SEGMENT_CUSTOMERS, MIN_SEGMENT_SHARE, SILHOUETTE_WEAK,
                                           STABILITY_GOOD, STABILITY_POOR, STORES, cluster_warnings)
-from micromarket.segments.segmentation import cluster_customers
 
 from helpers import copy_workspace, minimal_file, run_cli
 
@@ -23,7 +22,7 @@ def minimal(tmp_path_factory):
     root = tmp_path_factory.mktemp("minimal")
     ws = Workspace.create(root / "ws")
     ws.ingest(minimal_file(root / "minimal.csv"))
-    build_profile(ws)
+    run_profile(ws)
     yield ws, root
     ws.close()
 
@@ -40,7 +39,7 @@ def test_the_generated_chain_passes(chain):
     """Five overlapping personas in eighteen features: a low silhouette, but segments that come back
     on every resample and are large enough. Nothing to warn about."""
     ws, truth = chain
-    result = cluster_customers(ws, "quality-chain", k=truth["persona"].nunique(), micro_k=15)
+    result = run_clusters(ws, "quality-chain", k=truth["persona"].nunique(), micro_k=15)
     customers = len(truth)
     assert _sizes(result).min() >= max(MIN_SEGMENT_CUSTOMERS, MIN_SEGMENT_SHARE * customers)
     assert _sizes(result, "micro").min() >= MIN_SEGMENT_CUSTOMERS
@@ -50,7 +49,7 @@ def test_the_generated_chain_passes(chain):
 
 def test_tiny_and_unstable_segments_on_a_customer_date_amount_file(minimal):
     ws, _ = minimal
-    result = cluster_customers(ws, "twelve", k=12)
+    result = run_clusters(ws, "twelve", k=12)
     sizes = _sizes(result)
     floor = max(MIN_SEGMENT_CUSTOMERS, int(np.ceil(MIN_SEGMENT_SHARE * sizes.sum())))
     tiny = np.sort(sizes[sizes < floor])
@@ -62,7 +61,7 @@ def test_tiny_and_unstable_segments_on_a_customer_date_amount_file(minimal):
     assert bool(unstable) == (result.stability < STABILITY_POOR)
     assert _stored(ws, "twelve")["warnings"] == result.warnings
     # Fewer segments, as the warning suggests: none tiny.
-    fewer = cluster_customers(ws, "fewer", k=2)
+    fewer = run_clusters(ws, "fewer", k=2)
     assert _sizes(fewer).min() >= floor and not [w for w in fewer.warnings if " tiny: " in w]
 
 

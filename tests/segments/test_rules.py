@@ -7,8 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from micromarket.exceptions import SchemaError
-from micromarket.segments import RuleError, list_segments, overlap, parse, refresh_rules, save_rule
-from micromarket.segments.store import delete, members
+from micromarket.segments import RuleError, list_segments, overlap, parse
+from micromarket.runner import run_delete_segment, run_rule_segment, run_rule_segments
+from micromarket.segments.store import members
 
 # (rule, equivalent SQL over the same tables) -- written independently of the translator.
 BASE_SQL = """
@@ -46,7 +47,7 @@ CASES = [
 def test_rule_segments_equal_hand_written_sql(chain, rule, sql):
     ws, _ = chain
     name = "eq-" + str(abs(hash(rule)))
-    info = save_rule(ws, name, rule, replace=True)
+    info = run_rule_segment(ws, name, rule, replace=True)
     expected = {r[0] for r in ws.con.execute(f"{BASE_SQL} SELECT customer_id FROM base WHERE {sql}").fetchall()}
     got = set(members(ws, name).execute()["customer_id"])
     assert got == expected and info["size"] == len(expected)
@@ -59,21 +60,21 @@ def test_errors_point_at_the_position_and_say_what_was_expected(chain):
         parse("clv > 100 and")
     assert err.value.position == len("clv > 100 and") and "expected" in str(err.value) and "a column name" in str(err.value)
     with pytest.raises(RuleError, match=r"unknown name 'p_alvie'; did you mean p_alive"):
-        save_rule(ws, "typo", "p_alvie > 0.5")
+        run_rule_segment(ws, "typo", "p_alvie > 0.5")
     with pytest.raises(RuleError, match=r"no category 'Chese' in the data; did you mean 'Cheese'"):
-        save_rule(ws, "typo", 'bought(category="Chese")')
+        run_rule_segment(ws, "typo", 'bought(category="Chese")')
     with pytest.raises(RuleError, match="cannot compare clv"):
-        save_rule(ws, "typo", 'clv > "a lot"')
+        run_rule_segment(ws, "typo", 'clv > "a lot"')
     with pytest.raises(RuleError, match="must be a condition"):
-        save_rule(ws, "typo", "clv * 2")
+        run_rule_segment(ws, "typo", "clv * 2")
     assert "typo" not in set(list_segments(ws)["name"])
 
 
 def test_saved_segments_compose_refresh_and_overlap(chain):
     ws, _ = chain
-    save_rule(ws, "ov-valuable", "clv > 80")
-    save_rule(ws, "ov-fading", "p_alive < 0.5")
-    save_rule(ws, "ov-both", 'in_segment("ov-valuable") and in_segment("ov-fading")')
+    run_rule_segment(ws, "ov-valuable", "clv > 80")
+    run_rule_segment(ws, "ov-fading", "p_alive < 0.5")
+    run_rule_segment(ws, "ov-both", 'in_segment("ov-valuable") and in_segment("ov-fading")')
     pairs = overlap(ws, ["ov-valuable", "ov-fading", "ov-both"]).set_index(["a", "b"])
     n_both = ws.con.execute("SELECT count(*) FROM customer_profile WHERE clv > 80 AND p_alive < 0.5").fetchone()[0]
     assert pairs.loc[("ov-valuable", "ov-fading"), "both"] == n_both == pairs.loc[("ov-both", "ov-valuable"), "both"]
@@ -81,12 +82,12 @@ def test_saved_segments_compose_refresh_and_overlap(chain):
     # Membership follows the data: change a profile value, refresh, and the segment changes.
     someone = ws.con.execute("SELECT customer_id FROM customer_profile WHERE clv <= 80 LIMIT 1").fetchone()[0]
     ws.con.execute("UPDATE customer_profile SET clv = 1000 WHERE customer_id = ?", [someone])
-    assert refresh_rules(ws) >= 3
+    assert run_rule_segments(ws) >= 3
     assert someone in set(members(ws, "ov-valuable").execute()["customer_id"])
     with pytest.raises(SchemaError, match="used by 'ov-both'"):
-        delete(ws, "ov-valuable")
+        run_delete_segment(ws, "ov-valuable")
     with pytest.raises(SchemaError, match="exists"):
-        save_rule(ws, "ov-fading", "clv > 1")
+        run_rule_segment(ws, "ov-fading", "clv > 1")
 
 
 def _snapshot(ws):
@@ -105,7 +106,7 @@ def test_injection_attempts_are_rejected_and_change_nothing(chain, rule):
     ws, _ = chain
     before = _snapshot(ws)
     with pytest.raises(RuleError):
-        save_rule(ws, "inject", rule)
+        run_rule_segment(ws, "inject", rule)
     assert _snapshot(ws) == before
 
 
@@ -121,7 +122,7 @@ def test_fuzzed_rules_raise_only_rule_errors(chain, text):
     ws, _ = chain
     before = _snapshot(ws)
     try:
-        save_rule(ws, "fuzz", text, replace=True)
+        run_rule_segment(ws, "fuzz", text, replace=True)
     except RuleError:
         pass
     after = _snapshot(ws)

@@ -100,13 +100,13 @@ def profile(
     as_json: bool = JsonOpt,
 ) -> None:
     """Compute customer_profile: RFM, the best buy-till-you-die model, spend, CLV, tiers and behaviour."""
-    from ..profile import build_profile
+    from ..runner import run_profile
 
     names = ["reading transactions", "summarising", "choosing a model", "fitting", "valuing", "describing", "writing"]
     with Workspace.open(workspace) as ws, steps("Profile", names) as advance:
-        result = build_profile(ws, progress=advance, observation_end=observation_end, unit=unit,
-                               horizon_months=horizon_months, discount_rate=discount_rate, margin=margin,
-                               holdout_weeks=holdout_weeks, models=model or None)
+        result = run_profile(ws, progress=advance, observation_end=observation_end, unit=unit,
+                             horizon_months=horizon_months, discount_rate=discount_rate, margin=margin,
+                             holdout_weeks=holdout_weeks, models=model or None)
     if as_json:
         print_json(result.to_dict())
         return
@@ -185,10 +185,10 @@ def report(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file (default reports/overview.html in the workspace)."),
 ) -> None:
     """Write the self-contained HTML report."""
-    from ..reports import write_report
+    from ..runner import run_report
 
     with Workspace.open(workspace) as ws:
-        path = write_report(ws, output)
+        path = run_report(ws, output)
     typer.echo(str(path))
 
 

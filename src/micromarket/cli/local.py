@@ -28,12 +28,11 @@ def markets(
     as_json: bool = JsonOpt,
 ) -> None:
     """Build and store the micro-market table: customers, penetration, share, index, growth, with intervals."""
-    from ..local import micro_markets, save_micro_markets
+    from ..runner import run_micro_markets
 
     with Workspace.open(workspace) as ws:
-        frame = micro_markets(ws, by, end=parse_date(end), months=months, spend_per_household=spend_per_household,
-                              min_customers=min_customers)
-        save_micro_markets(ws, frame)
+        frame = run_micro_markets(ws, by, end=parse_date(end), months=months, spend_per_household=spend_per_household,
+                                  min_customers=min_customers)
     for message in frame.attrs.get("warnings", []):
         warn(message)
     if as_json:
@@ -77,10 +76,10 @@ def stores(
     as_json: bool = JsonOpt,
 ) -> None:
     """Cluster the stores by catchment demographics and sales mix; name and describe each cluster."""
-    from ..local.stores import store_clusters
+    from ..runner import run_store_clusters
 
     with Workspace.open(workspace) as ws:
-        result = store_clusters(ws, k=parse_k(k), features=feature or None)
+        result = run_store_clusters(ws, k=parse_k(k), features=feature or None)
     for message in result.warnings:
         warn(message)
     if as_json:
@@ -114,14 +113,14 @@ def assortment(
     as_json: bool = JsonOpt,
 ) -> None:
     """Localised assortment: over- and under-indexed items per store cluster and store, ranges, shelf priority."""
-    from ..local.assortment import STEPS, localised_assortment, save_assortment
+    from ..local.assortment import STEPS
+    from ..runner import run_assortment
 
     with Workspace.open(workspace) as ws, steps("assortment", [*STEPS, "writing"]) as advance:
-        result = localised_assortment(ws, end=parse_date(end), months=months, items=items, item_column=item_column,
-                                      item_key=item_key, group_by=tuple(group_by) if group_by else None, fdr=fdr,
-                                      core_share=core_share, max_departure=max_departure, on_step=advance)
-        advance("writing")
-        save_assortment(ws, result)
+        result = run_assortment(ws, progress=advance, end=parse_date(end), months=months, items=items,
+                                item_column=item_column, item_key=item_key,
+                                group_by=tuple(group_by) if group_by else None, fdr=fdr, core_share=core_share,
+                                max_departure=max_departure)
     summary = result.summary.set_index("level")
     for message in result.warnings:
         warn(message)

@@ -142,11 +142,10 @@ def _campaigns_table(checks, days: int) -> RichTable:
 def score(campaign: Optional[str] = CampaignOpt, days: Optional[int] = DaysOpt, learner: Optional[str] = LearnerOpt,
           contact_cost: Optional[float] = CostOpt, workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Check the campaign's balance, learn each offer's uplift from it and store every customer's scores (offer_scores)."""
-    from ..offers.scores import save_scores
+    from ..runner import run_offer_scores
 
     with Workspace.open(workspace) as ws:
-        result = _score(ws, campaign, days, learner, contact_cost)
-        save_scores(ws, result)
+        result = run_offer_scores(ws, campaign_id=campaign, days=days, learner=learner, contact_cost=contact_cost)
     if as_json:
         print_json(_scores_json(result))
         return
@@ -161,17 +160,12 @@ def plan(campaign: Optional[str] = CampaignOpt, days: Optional[int] = DaysOpt, l
          workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Score, then choose who gets which offer under the budget, consent and contact caps (offer_plan),
     compared with targeting everyone, by propensity, by positive uplift and at random."""
-    from ..offers.plan import plan_offers, save_plan
-    from ..offers.scores import save_scores
+    from ..runner import run_offer_plan
 
     with Workspace.open(workspace) as ws, steps("offers", ["learning uplift", "planning", "writing"]) as advance:
         advance("learning uplift")
         scores = _score(ws, campaign, days, learner, contact_cost)
-        advance("planning")
-        result = plan_offers(ws, scores, budget=budget, max_contacts=max_contacts)
-        advance("writing")
-        save_scores(ws, scores)
-        save_plan(ws, scores, result)
+        result = run_offer_plan(ws, scores, progress=advance, budget=budget, max_contacts=max_contacts)
     if as_json:
         print_json({**_scores_json(scores), "planned": len(result.plan),
                     "comparison": result.comparison.to_dict("records"), "notes": scores.notes + result.notes})
@@ -200,15 +194,14 @@ def recommend(model: Optional[str] = typer.Option(None, help="auto, als, bpr, it
               workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Recommend items to every customer with purchases (recommendations), after checking the
     models against what customers bought in the last days."""
-    from ..offers.recommendations import MODELS, recommend as run, save_recommendations
+    from ..offers.recommendations import MODELS
+    from ..runner import run_recommendations
 
     with Workspace.open(workspace) as ws:
         checked = len(MODELS) if (model or ws.config["recommend"]["model"]) == "auto" else 1
         # Steps: each model checked, then reading, fitting, choosing, writing.
         with steps("recommend", ["step"] * ((checked if check else 0) + 4)) as advance:
-            result = run(ws, model=model, n=n, exclude=exclude, check=check, progress=advance)
-            advance("writing")
-            save_recommendations(ws, result)
+            result = run_recommendations(ws, progress=advance, model=model, n=n, exclude=exclude, check=check)
     if as_json:
         print_json({"model": result.model, "settings": result.settings, "rows": result.table.num_rows,
                     "evaluation": result.evaluation.to_dict("records")})
@@ -232,13 +225,10 @@ def propensity(target: str = typer.Option("any", help="any, category:<name> or p
                workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Learn each customer's calibrated probability of buying the target in the next days, checked on
     held-out customers (AUC, Brier score, calibration), and store it (propensity_scores)."""
-    from ..offers.propensity import propensity as run, save_propensity
+    from ..runner import run_propensity
 
     with Workspace.open(workspace) as ws, steps("propensity", ["learning", "writing"]) as advance:
-        advance("learning")
-        result = run(ws, target=target, days=days)
-        advance("writing")
-        save_propensity(ws, result)
+        result = run_propensity(ws, progress=advance, target=target, days=days)
     q = result.quality
     if as_json:
         print_json({"target": result.target, "days": result.days, "split": result.split, "customers": len(result.scores),

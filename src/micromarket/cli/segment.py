@@ -24,10 +24,10 @@ def rule(
     as_json: bool = JsonOpt,
 ) -> None:
     """Save a rule segment and compute its members (see docs/concepts/segments.md for the language)."""
-    from ..segments import save_rule
+    from ..runner import run_rule_segment
 
     with Workspace.open(workspace) as ws:
-        info = save_rule(ws, name, expression, replace=replace)
+        info = run_rule_segment(ws, name, expression, replace=replace)
     if as_json:
         print_json(info)
         return
@@ -67,7 +67,8 @@ def show(name: str = typer.Argument(..., help="Segment name."), workspace: Path 
 
     with Workspace.open(workspace) as ws:
         info = describe(ws, name)
-        persona = ws.con.execute("SELECT persona FROM segments WHERE name = ?", [name]).fetchone()[0]
+        segments = ws.table("segments")
+        persona = ws.storage.rows(segments.filter(segments.name == name).select("persona"))[0]["persona"]
     info["persona"] = persona
     if as_json:
         print_json(info)
@@ -104,20 +105,20 @@ def overlap_(names: list[str] = typer.Argument(..., help="Two or more segment na
 @app.command("refresh")
 def refresh(workspace: Path = WorkspaceOpt) -> None:
     """Recompute every rule segment from the current data."""
-    from ..segments import refresh_rules
+    from ..runner import run_rule_segments
 
     with Workspace.open(workspace) as ws:
-        n = refresh_rules(ws)
+        n = run_rule_segments(ws)
     results.print(f"Refreshed {n} rule segment(s).")
 
 
 @app.command("delete")
 def delete_(name: str = typer.Argument(..., help="Segment name."), workspace: Path = WorkspaceOpt) -> None:
     """Delete a segment and its members."""
-    from ..segments import delete
+    from ..runner import run_delete_segment
 
     with Workspace.open(workspace) as ws:
-        delete(ws, name)
+        run_delete_segment(ws, name)
     results.print(f"Deleted {name!r}.")
 
 
@@ -142,19 +143,19 @@ def cluster(
     as_json: bool = JsonOpt,
 ) -> None:
     """Cluster the profiled customers into segments (and niches and micro-segments) with personas."""
-    from ..segments.segmentation import cluster_customers
+    from ..runner import run_clusters
 
     weights = {key: _number(value, f"--weight {key}") for key, value in pairs(weight, "--weight").items()}
     with Workspace.open(workspace) as ws, steps("Segment", ["reading features", "clustering", "writing personas",
                                                             "saving"]) as advance:
-        result = cluster_customers(ws, name, features=feature or None, weights=weights, k=parse_k(k), micro_k=micro_k,
-                                   method=method, k_max=k_max, random_state=seed, progress=advance)
+        result = run_clusters(ws, name, features=feature or None, weights=weights, k=parse_k(k), micro_k=micro_k,
+                              method=method, k_max=k_max, random_state=seed, progress=advance)
     for message in result.notes:
         note(message)
     for message in result.warnings:
         warn(message)
     if as_json:
-        print_json({**{key: v for key, v in result.__dict__.items() if key != "segments"},
+        print_json({**{key: v for key, v in result.__dict__.items() if key not in ("segments", "members", "stored")},
                     "segments": result.segments.drop(columns=["definition"]).to_dict("records")})
         return
     results.print(f"{name}: k = {result.k}, levels {result.levels}; silhouette {result.silhouette:.3f}, "
@@ -170,10 +171,10 @@ def cluster(
 @app.command("assign")
 def assign(name: str = typer.Option("clusters", help="Segmentation name."), workspace: Path = WorkspaceOpt) -> None:
     """Put profiled customers who are in no segment of a segmentation into it, without refitting."""
-    from ..segments.segmentation import assign_new_customers
+    from ..runner import run_assign
 
     with Workspace.open(workspace) as ws:
-        n = assign_new_customers(ws, name)
+        n = run_assign(ws, name)
     results.print(f"Assigned {n:,} new customer(s) to {name!r}.")
 
 
@@ -186,10 +187,10 @@ def areas(
     as_json: bool = JsonOpt,
 ) -> None:
     """Cluster areas on their census variables into named types; customers inherit their area's type."""
-    from ..segments.geo import area_types
+    from ..runner import run_area_types
 
     with Workspace.open(workspace) as ws:
-        result = area_types(ws, name, k=parse_k(k), variables=variable or None)
+        result = run_area_types(ws, name, k=parse_k(k), variables=variable or None)
     for message in result.warnings:
         warn(message)
     if as_json:

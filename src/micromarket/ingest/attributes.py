@@ -14,12 +14,17 @@ from __future__ import annotations
 import json
 import re
 
+from typing import TYPE_CHECKING
+
 import duckdb
 
 from ..schema import NUMBER, TEXT, Table
 from .convert import typed_expression
 from .mapping import used_columns
 from .sql import ident
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 #: Distinct values up to which a text column is a category rather than free text.
 MAX_CATEGORIES = 50
@@ -161,10 +166,11 @@ def describe_attributes(con: duckdb.DuckDBPyConnection, table: Table, extra: dic
     return out
 
 
-def attribute_kinds(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, dict]:
+def attribute_kinds(ws: "Workspace", table: str) -> dict[str, dict]:
     """Column -> ``{"kind", "levels"}`` of the extra columns kept on ``table``."""
-    rows = con.execute("SELECT column_name, kind, levels FROM attributes WHERE table_name = ?", [table]).fetchall()
-    return {name: {"kind": kind, "levels": json.loads(levels) if levels else None} for name, kind, levels in rows}
+    attributes = ws.table("attributes")
+    rows = ws.storage.rows(attributes.filter(attributes.table_name == table).select("column_name", "kind", "levels"))
+    return {r["column_name"]: {"kind": r["kind"], "levels": json.loads(r["levels"]) if r["levels"] else None} for r in rows}
 
 
 __all__ = ["band_bound", "band_levels", "extra_columns", "add_extra_columns", "describe_attributes", "attribute_kinds"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -24,10 +24,12 @@ from pandas.api.types import union_categoricals
 from ..arrays import dictionary_codes
 from ..dates import day_start
 from ..exceptions import SchemaError
+from ..storage.base import Output, Write
 from .markets import periods
 from .ranges import Evidence, Ranges, plan_ranges, test_level
 
 if TYPE_CHECKING:
+    from .stores import StoreClusters
     from ..workspace import Workspace
 
 #: The steps :func:`localised_assortment` reports.
@@ -54,7 +56,7 @@ class Sales:
     clusters: pd.DataFrame  # cluster code, store_cluster name
     lines: dict  # period -> array
     revenue: dict  # period -> array
-    cluster_warnings: list  # of the store clusters, where they were made for this assortment
+    made_clusters: "StoreClusters | None"  # the store clusters, where they were made for this assortment
 
 
 @dataclass
@@ -83,6 +85,8 @@ class Assortment:
     dispersion: dict
     #: Why the result is weak, one sentence each (also in the ``local_runs`` record).
     warnings: list[str] = field(default_factory=list)
+    #: The store clusters made for this assortment (none were stored), stored with it.
+    store_clusters: "StoreClusters | None" = None
 
 
 def localised_assortment(ws: "Workspace", *, end: dt.date | None = None, months: int | None = None,
@@ -143,7 +147,11 @@ def localised_assortment(ws: "Workspace", *, end: dt.date | None = None, months:
         frame["period_start"], frame["period_end"] = period
     return Assortment(period, recommendations, segments, summary, validation,
                       {"cluster": plan.clusters.items.dispersion, "store": plan.stores.items.dispersion},
-                      sales.cluster_warnings + _warnings(period, validation))
+                      _made_warnings(sales.made_clusters) + _warnings(period, validation), sales.made_clusters)
+
+
+def _made_warnings(made: "StoreClusters | None") -> list[str]:
+    return [f"store clusters (made for this assortment): {w}" for w in made.warnings] if made else []
 
 
 def _warnings(period: tuple, validation: dict | None) -> list[str]:
@@ -179,7 +187,7 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
     item_codes, item_names = dictionary_codes(counts["item"])
     attributes = _item_groups(ws, items, item_key, group_by, item_names)
     stores = np.sort(store_names)
-    cluster_of, clusters, cluster_warnings = _clusters(ws, stores)
+    cluster_of, clusters, made = _clusters(ws, stores)
     item_ids = attributes.index.to_numpy()
     group_of = attributes["group"].to_numpy()
     u = pd.Index(stores).get_indexer(store_names)[store_codes]
@@ -198,7 +206,7 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
     group_columns = groups.columns.drop("label")
     shelf_of = pd.factorize(groups[group_columns[0]])[0] if len(group_columns) else np.zeros(len(groups), dtype=int)
     return Sales(stores, item_ids, groups, group_of, shelf_of, starts, cluster_of, clusters,
-                 dense["lines"], dense["revenue"], cluster_warnings)
+                 dense["lines"], dense["revenue"], made)
 
 
 def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[str, ...] | None,
@@ -224,21 +232,21 @@ def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[
     return frame.set_index("item")
 
 
-def _clusters(ws: "Workspace", stores: np.ndarray) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
+def _clusters(ws: "Workspace", stores: np.ndarray) -> tuple[np.ndarray, pd.DataFrame, "StoreClusters | None"]:
     """Each store's cluster code from ``store_clusters`` (clustered now when the table is empty;
     a chain too small to cluster has no cluster level, each store stands on its own evidence),
-    and the clustering's warnings when it was made now."""
+    and the clustering when it was made now."""
     stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
-    warnings = []
+    made = None
     if stored.empty:
         from .stores import MIN_STORES, store_clusters
 
         if len(stores) >= MIN_STORES:
-            warnings = [f"store clusters (made for this assortment): {w}" for w in store_clusters(ws).warnings]
-            stored = ws.table("store_clusters").select("store_id", "cluster", "store_cluster").to_pandas()
+            made = store_clusters(ws)
+            stored = made.stores[["store_id", "cluster", "store_cluster"]]
     code = stored.set_index("store_id")["cluster"].reindex(stores)
     clusters = stored.drop_duplicates("cluster")[["cluster", "store_cluster"]].sort_values("cluster")
-    return code.fillna(-1).astype(int).to_numpy(), clusters.reset_index(drop=True), warnings
+    return code.fillna(-1).astype(int).to_numpy(), clusters.reset_index(drop=True), made
 
 
 def core_range(revenue: np.ndarray, core_share: float) -> np.ndarray:
@@ -459,24 +467,28 @@ def _summary(sales: Sales, plan: Plan, validation: dict | None) -> pd.DataFrame:
     return pd.concat([*rows, pd.DataFrame([chain])], ignore_index=True)
 
 
-def save_assortment(ws: "Workspace", result: Assortment) -> None:
-    """Replace ``assortment_recommendations``, ``assortment_segments`` and ``assortment_summary``, and
-    record the run in ``local_runs`` (with its warnings), in one transaction."""
-    from ..schema import TABLES
-
+def assortment_output(result: Assortment) -> Output:
+    """The new ``assortment_recommendations``, ``assortment_segments`` and ``assortment_summary``, and
+    the ``local_runs`` record (with the run's warnings)."""
     check = {k: v for k, v in (result.validation or {}).items() if k != "per_store_gain"}
     summary = {"command": "assortment", "period": [str(d) for d in result.period], "validation": check or None,
                "stores": int((result.summary["level"] == "store").sum()), "warnings": list(result.warnings)}
-    with ws.transaction():
-        ws.log_run("local_runs", summary)
-        for table, frame in (("assortment_recommendations", result.recommendations),
-                             ("assortment_segments", result.segments), ("assortment_summary", result.summary)):
-            ws.con.execute(f"DELETE FROM {table}")
-            columns = [c for c in TABLES[table].column_names if c in frame]
-            # Arrow keeps the categoricals as dictionaries: DuckDB reads codes, not millions of strings;
-            # a slice at a time, so the copy for the database is a slice, not the whole frame.
-            for start in range(0, len(frame), SAVE_ROWS):
-                ws.append(table, pa.Table.from_pandas(frame.iloc[start:start + SAVE_ROWS][columns], preserve_index=False))
+    return Output(_writes(result), "local_runs", {"summary": summary})
 
 
-__all__ = ["localised_assortment", "save_assortment", "Assortment", "store_sales", "core_range", "make_plan", "validate"]
+def _writes(result: Assortment) -> Iterator[Write]:
+    """Each table emptied, then filled a slice at a time: made as they are written (a generator),
+    so the copy for the engine is one slice, not the whole frame. Arrow keeps the categoricals as
+    dictionaries: the engine reads codes, not millions of strings."""
+    from ..schema import TABLES
+
+    for table, frame in (("assortment_recommendations", result.recommendations),
+                         ("assortment_segments", result.segments), ("assortment_summary", result.summary)):
+        columns = [c for c in TABLES[table].column_names if c in frame]
+        yield Write(table, pa.Table.from_pandas(frame.iloc[:0][columns], preserve_index=False))
+        for start in range(0, len(frame), SAVE_ROWS):
+            yield Write(table, pa.Table.from_pandas(frame.iloc[start:start + SAVE_ROWS][columns], preserve_index=False),
+                        mode="append")
+
+
+__all__ = ["localised_assortment", "assortment_output", "Assortment", "store_sales", "core_range", "make_plan", "validate"]

@@ -28,7 +28,8 @@ from scipy.stats import norm
 
 from ..dates import day_start
 from ..exceptions import SchemaError
-from ..profile.rfm import customer_purchases
+from ..data import customer_purchases
+from ..storage.base import Output, Write
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -318,9 +319,9 @@ def _verdicts(frame: pd.DataFrame, chains: tuple[float, float, float], min_custo
     return frame.drop(columns=["revenue_sq"])
 
 
-def save_micro_markets(ws: "Workspace", frame: pd.DataFrame) -> None:
-    """Replace the ``micro_markets`` rows of ``frame``'s level and record the run in ``local_runs``
-    (with ``frame.attrs["warnings"]``), in one transaction."""
+def micro_markets_output(frame: pd.DataFrame) -> Output:
+    """The ``micro_markets`` rows of ``frame``'s level (replacing that level's) and the
+    ``local_runs`` record (with ``frame.attrs["warnings"]``)."""
     from ..schema import MICRO_MARKETS
 
     level = str(frame["level"].iloc[0])
@@ -328,7 +329,5 @@ def save_micro_markets(ws: "Workspace", frame: pd.DataFrame) -> None:
                "period": [str(frame["period_start"].iloc[0]), str(frame["period_end"].iloc[0])],
                "units": len(frame), "ranked": int(frame["rank"].notna().sum()), "measure": str(frame["measure"].iloc[0]),
                "warnings": list(frame.attrs.get("warnings", []))}
-    with ws.transaction():
-        ws.con.execute("DELETE FROM micro_markets WHERE level = ?", [level])
-        ws.append("micro_markets", frame[[c for c in MICRO_MARKETS.column_names if c in frame]])
-        ws.log_run("local_runs", summary)
+    return Output([Write("micro_markets", frame[[c for c in MICRO_MARKETS.column_names if c in frame]],
+                         where={"level": level})], "local_runs", {"summary": summary})

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..exceptions import SchemaError
-from ..profile.rfm import customer_purchases
+from ..data import customer_purchases
 from ..segments.clusters import CustomerClusters
 from ..segments.features import FeatureScaler
 from ..segments.geo import census_variables
 from ..profile.behaviour import UNKNOWN_CATEGORY
 from ..segments.personas import differences, informative, largest_first, unique_name
 from ..segments.quality import STORES, check_enough, cluster_warnings
+from ..storage.base import Output, Write
 from .markets import customer_units
 
 if TYPE_CHECKING:
@@ -85,8 +86,8 @@ def _phrase(feature: str, value: float) -> str:
 
 def store_clusters(ws: "Workspace", *, k: int | str = "auto", features: list[str] | None = None,
                    random_state: int = 0) -> StoreClusters:
-    """Cluster the stores, name and describe each cluster, store ``store_clusters`` and record the
-    run, with its warnings (tiny clusters, no structure, unstable clusters), in ``local_runs``.
+    """Cluster the stores and name and describe each cluster, with the run's warnings (tiny
+    clusters, no structure, unstable clusters); :func:`store_clusters_output` says what is stored.
 
     Parameters
     ----------
@@ -105,14 +106,16 @@ def store_clusters(ws: "Workspace", *, k: int | str = "auto", features: list[str
                              random_state=random_state).fit(X)
     clusters, stores = _named(frame, chosen, model.labels_)
     warnings = cluster_warnings({"segment": model.labels_}, model.silhouette_, model.stability_, STORES)
-    summary = {"command": "stores", "k": model.k_, "stores": len(frame), "features": chosen,
-               "silhouette": model.silhouette_, "stability": model.stability_, "warnings": warnings}
-    with ws.transaction():
-        ws.con.execute("DELETE FROM store_clusters")
-        ws.append("store_clusters", stores.merge(clusters[["cluster", "description"]], on="cluster"))
-        ws.log_run("local_runs", summary)
     return StoreClusters(k=model.k_, features=chosen, silhouette=model.silhouette_, clusters=clusters, stores=stores,
                          stability=model.stability_, warnings=warnings)
+
+
+def store_clusters_output(result: StoreClusters) -> Output:
+    """The new ``store_clusters`` and the ``local_runs`` record."""
+    summary = {"command": "stores", "k": result.k, "stores": len(result.stores), "features": result.features,
+               "silhouette": result.silhouette, "stability": result.stability, "warnings": result.warnings}
+    return Output([Write("store_clusters", result.stores.merge(result.clusters[["cluster", "description"]], on="cluster"))],
+                  "local_runs", {"summary": summary})
 
 
 def _features(frame: pd.DataFrame, features: list[str] | None) -> list[str]:
@@ -169,4 +172,4 @@ def _describe(name: str, members: pd.DataFrame, everyone: pd.DataFrame, ranked: 
     return " ".join(sentences)
 
 
-__all__ = ["store_features", "store_clusters", "StoreClusters"]
+__all__ = ["store_features", "store_clusters", "store_clusters_output", "StoreClusters"]

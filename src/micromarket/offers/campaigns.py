@@ -32,7 +32,8 @@ import pandas as pd
 
 from ..dates import day_after_last_transaction, day_start
 from ..exceptions import MicromarketError, SchemaError
-from ..profile.rfm import calibration_holdout, customer_purchases, rfm_summary
+from ..data import customer_purchases
+from ..profile.rfm import calibration_holdout, rfm_summary
 from .balance import THRESHOLD, Balance, balance_check
 from .features import usable_features
 
@@ -141,9 +142,10 @@ class CampaignCheck:
 
 def campaign_ids(ws: "Workspace") -> list[str]:
     """Campaigns in ``campaign_members``, the latest assigned first (those without dates last)."""
-    rows = ws.con.execute("""SELECT campaign_id FROM campaign_members GROUP BY campaign_id
-                             ORDER BY max(assigned_at) DESC NULLS LAST, campaign_id""").fetchall()
-    return [r[0] for r in rows]
+    members = ws.table("campaign_members")
+    latest = members.group_by("campaign_id").aggregate(last=members.assigned_at.max())
+    return [r["campaign_id"] for r in ws.storage.rows(
+        latest.order_by(ibis.desc("last", nulls_first=False), "campaign_id"))]
 
 
 def _members(ws: "Workspace", campaign_id: str | None) -> tuple[str, pd.DataFrame]:
@@ -154,8 +156,9 @@ def _members(ws: "Workspace", campaign_id: str | None) -> tuple[str, pd.DataFram
     chosen = campaign_id or known[0]
     if chosen not in known:
         raise SchemaError(f"campaign {campaign_id!r} has no members; campaigns: {', '.join(sorted(known))}")
-    members = ws.con.execute("SELECT customer_id, treatment_group, variant, assigned_at FROM campaign_members "
-                             "WHERE campaign_id = ?", [chosen]).df()
+    table = ws.table("campaign_members")
+    members = table.filter(table.campaign_id == chosen).select("customer_id", "treatment_group", "variant",
+                                                               "assigned_at").to_pandas()
     if members["assigned_at"].isna().all():
         raise SchemaError(f"campaign {chosen!r} has no assigned_at: the balance check and the response window start "
                           "on the assignment date; load campaign_members with an assigned_at column")

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import ibis
 import numpy as np
 import pandas as pd
 
+from ..data import bought_within, customer_purchases
 from ..exceptions import SchemaError
 
 if TYPE_CHECKING:
@@ -72,18 +74,12 @@ def discount_depths(sensitivity: pd.Series, depths: list[float]) -> pd.Series:
 def channel_responses(ws: "Workspace", days: int) -> pd.DataFrame:
     """Per customer and channel of past treated campaign contacts: ``contacts`` and ``responses``
     (bought within ``days`` of assignment)."""
-    return ws.con.execute("""
-        WITH contacts AS (
-            SELECT customer_id, lower(channel) AS channel, assigned_at FROM campaign_members
-            WHERE lower(trim(treatment_group)) <> 'control' AND channel IS NOT NULL),
-        responded AS (
-            SELECT c.customer_id, c.channel, c.assigned_at, count(t.ts) > 0 AS bought
-            FROM contacts c LEFT JOIN transactions t
-              ON t.customer_id = c.customer_id AND NOT coalesce(t.is_return, false)
-             AND t.ts >= c.assigned_at AND t.ts < c.assigned_at + to_days(CAST(? AS INTEGER))
-            GROUP BY ALL)
-        SELECT customer_id, channel, count(*) AS contacts, sum(bought::INTEGER) AS responses
-        FROM responded GROUP BY ALL""", [days]).df()
+    members = ws.table("campaign_members")
+    contacts = members.filter(members.treatment_group.strip().lower() != "control", members.channel.notnull()).select(
+        "customer_id", "assigned_at", channel=members.channel.lower())
+    responded = bought_within(contacts, ws.table("transactions"), days, keys=("customer_id", "channel", "assigned_at"))
+    return responded.group_by("customer_id", "channel").aggregate(
+        contacts=responded.count(), responses=responded.bought.cast("int64").sum()).to_pandas()
 
 
 def best_channels(ws: "Workspace", customers: pd.Index, days: int, prior: float = 10.0) -> pd.DataFrame:
@@ -142,11 +138,15 @@ def personal_levers(ws: "Workspace", *, depths: list[float] | None = None, days:
 
 def purchase_hours(ws: "Workspace") -> pd.Series:
     """Median hour of each customer's purchases (by invoice), index ``customer_id``."""
-    return ws.con.execute("""
-        SELECT customer_id, quantile_disc(hour(ts), 0.5) AS hour FROM (
-            SELECT customer_id, invoice_id, min(ts) AS ts FROM transactions
-            WHERE customer_id IS NOT NULL AND NOT coalesce(is_return, false) GROUP BY ALL)
-        GROUP BY customer_id""").df().set_index("customer_id")["hour"]
+    lines = customer_purchases(ws.table("transactions"))
+    invoices = lines.group_by("customer_id", "invoice_id").aggregate(ts=lines.ts.min())
+    invoices = invoices.mutate(hour=invoices.ts.hour())
+    # The lower median (an hour that occurred, as a discrete quantile): the middle invoice by hour.
+    by_customer = ibis.window(group_by="customer_id", order_by="hour")
+    ranked = invoices.mutate(position=ibis.row_number().over(by_customer),
+                             invoices=invoices.count().over(ibis.window(group_by="customer_id")))
+    middle = ranked.filter(ranked.position == (ranked.invoices - 1) // 2).select("customer_id", "hour")
+    return middle.to_pandas().set_index("customer_id")["hour"]
 
 
 __all__ = ["personal_levers", "consent", "discount_depths", "best_channels", "channel_responses", "purchase_hours",

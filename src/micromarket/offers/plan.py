@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .levers import CONSENT, consent, consent_table
+from ..storage.base import Output, Write
 from .optimise import optimise
 from .scores import OfferScores
 
@@ -54,8 +55,9 @@ def _eligibility(ws: "Workspace", wide: pd.DataFrame, channels: list[str], max_c
             eligible[:, j] = allowed.to_numpy()
     if max_contacts:
         since = pd.Timestamp(ws.table("transactions").ts.max().execute()) - pd.Timedelta(days=window_days)
-        recent = ws.con.execute("SELECT customer_id, count(*) FROM campaign_members WHERE assigned_at >= ? GROUP BY 1",
-                                [since.to_pydatetime()]).df().set_index("customer_id").iloc[:, 0]
+        members = ws.table("campaign_members")
+        members = members.filter(members.assigned_at >= since.to_pydatetime())
+        recent = members.group_by("customer_id").aggregate(n=members.count()).to_pandas().set_index("customer_id")["n"]
         capped = recent.reindex(wide.index).fillna(0).to_numpy() >= max_contacts
         eligible &= ~capped[:, None]
     return eligible
@@ -156,18 +158,15 @@ def _realised(scores: OfferScores, budget, n_customers: int, rng) -> dict[str, f
     return out
 
 
-def save_plan(ws: "Workspace", scores: OfferScores, result: OfferPlan) -> None:
-    """Replace ``offer_plan`` and add the run to ``offer_runs``, in one transaction."""
+def plan_output(scores: OfferScores, result: OfferPlan) -> Output:
+    """The new ``offer_plan`` and the ``offer_runs`` record."""
     campaign = {k: (v if isinstance(v, (list, int, float)) else str(v)) for k, v in scores.campaign.items()}
     summary = {"campaign": campaign, "offers": scores.offers, "balance": scores.balance,
                "value_per_response": scores.value_per_response,
                "quality": scores.quality,
                "budget": result.budget, "eligible": result.eligible, "notes": scores.notes + result.notes,
                "comparison": result.comparison.to_dict("records")}
-    with ws.transaction():
-        ws.con.execute("DELETE FROM offer_plan")
-        ws.append("offer_plan", result.plan)
-        ws.log_run("offer_runs", summary)
+    return Output([Write("offer_plan", result.plan)], "offer_runs", {"summary": summary})
 
 
-__all__ = ["plan_offers", "save_plan", "OfferPlan"]
+__all__ = ["plan_offers", "plan_output", "OfferPlan"]

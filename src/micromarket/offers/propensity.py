@@ -29,11 +29,12 @@ from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
 
 from ..dates import day_after_last_transaction, day_start
 from ..exceptions import SchemaError
-from ..profile.rfm import customer_purchases
+from ..data import customer_purchases
 from .campaigns import customer_features
 from .features import usable_features
 from .scores import BASE
 from .split import held_out_half
+from ..storage.base import Output, Write
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -68,7 +69,8 @@ def _target_filter(ws: "Workspace", target: str):
     if kind not in ("category", "product") or not value:
         raise SchemaError(f"target {target!r}: use any, category:<name> or product:<product_id>")
     column = "category" if kind == "category" else "product_id"
-    known = ws.con.execute(f"SELECT count(*) FROM products WHERE {column} = ?", [value]).fetchone()[0]
+    products = ws.table("products")
+    known = products.filter(products[column] == value).count().execute()
     if not known:
         raise SchemaError(f"target {target!r}: no product has {column} {value!r}")
     return kind, value
@@ -186,14 +188,13 @@ def _propensity(ws: "Workspace", target: str, kind: str, value: str | None, days
     return Propensity(target, days, split, quality, scores, notes)
 
 
-def save_propensity(ws: "Workspace", result: Propensity) -> None:
-    """Replace the target's rows of ``propensity_scores`` and add the run to ``propensity_runs``."""
+def propensity_output(result: Propensity) -> Output:
+    """The target's rows of ``propensity_scores`` (replacing the target's earlier ones) and the
+    ``propensity_runs`` record."""
     summary = {"target": result.target, "days": result.days, "split": result.split, "quality": result.quality,
                "notes": result.notes}
-    with ws.transaction():
-        ws.con.execute("DELETE FROM propensity_scores WHERE target = ?", [result.target])
-        ws.append("propensity_scores", result.scores)
-        ws.log_run("propensity_runs", summary)
+    return Output([Write("propensity_scores", result.scores, where={"target": result.target})],
+                  "propensity_runs", {"summary": summary})
 
 
-__all__ = ["propensity", "save_propensity", "features_at", "Propensity", "TARGET_FEATURES"]
+__all__ = ["propensity", "propensity_output", "features_at", "Propensity", "TARGET_FEATURES"]

@@ -29,9 +29,10 @@ import scipy.sparse as sp
 from ..arrays import dictionary_codes
 from ..dates import day_after_last_transaction, day_start
 from ..exceptions import SchemaError
-from ..profile.rfm import customer_purchases
+from ..data import customer_purchases
 from ..recommend import ALS, BPR, BuyAgain, ItemItem, Popularity, SegmentPopularity
 from ..recommend import coverage, ndcg_at_k, precision_at_k, recall_at_k
+from ..storage.base import Output, Write
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -148,9 +149,10 @@ def customer_segments(ws: "Workspace", by: str, customers: np.ndarray) -> tuple[
     from ..segments.segmentation import segment_labels
 
     if by == "auto":
-        if ws.con.execute("SELECT count(*) FROM segmentations WHERE segmentation = 'clusters'").fetchone()[0]:
+        segmentations = ws.table("segmentations")
+        if segmentations.filter(segmentations.segmentation == "clusters").count().execute():
             by = "clusters"
-        elif ws.con.execute("SELECT count(DISTINCT country) FROM customers").fetchone()[0] > 1:
+        elif ws.table("customers").country.nunique().execute() > 1:
             by = "country"
         else:
             return None, None
@@ -306,16 +308,13 @@ def _table(history: History, ids: np.ndarray, scores: np.ndarray, model: str) ->
                      "score": pa.array(scores[users, ranks], pa.float64()), "model": names})
 
 
-def save_recommendations(ws: "Workspace", result: Recommendations) -> None:
-    """Replace ``recommendations`` and add the run to ``recommendation_runs``, in one transaction."""
+def recommendations_output(result: Recommendations) -> Output:
+    """The new ``recommendations`` and the ``recommendation_runs`` record."""
     summary = {"model": result.model, "settings": result.settings,
                "evaluation": result.evaluation.to_dict("records"),
                "split": {key: str(value) for key, value in result.evaluation.attrs.items()}}
-    with ws.transaction():
-        ws.con.execute("DELETE FROM recommendations")
-        ws.append("recommendations", result.table)
-        ws.log_run("recommendation_runs", summary)
+    return Output([Write("recommendations", result.table)], "recommendation_runs", {"summary": summary})
 
 
-__all__ = ["recommend", "evaluate", "save_recommendations", "purchase_history", "customer_segments",
+__all__ = ["recommend", "evaluate", "recommendations_output", "purchase_history", "customer_segments",
            "Recommendations", "History", "MODELS", "EXCLUDE"]

@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from ..dates import day_after_last_transaction
+from ..storage.base import Output, Write
 from ..exceptions import SchemaError
 from ..uplift import (SLearner, TLearner, TransformedOutcome, XLearner, probability_of_one, qini_auc_score,
                       uplift_auc_score, uplift_by_decile)
@@ -221,20 +222,19 @@ def _score_table(ws, model, now: pd.DataFrame, value: dict, contact_cost: float,
 
 def _channels(ws: "Workspace", campaign_id: str) -> dict:
     """The channel each offer (arm) went out on in the campaign; ``*`` when there is one."""
-    rows = ws.con.execute("""SELECT variant, mode(channel) FROM campaign_members
-                             WHERE campaign_id = ? AND lower(trim(treatment_group)) <> 'control' GROUP BY variant""",
-                          [campaign_id]).fetchall()
+    members = ws.table("campaign_members")
+    treated = members.filter(members.campaign_id == campaign_id, members.treatment_group.strip().lower() != "control")
+    rows = [(r["variant"], r["channel"]) for r in ws.storage.rows(
+        treated.group_by("variant").aggregate(channel=treated.channel.mode()))]
     out = {f"treatment:{variant}": channel for variant, channel in rows if channel}
     if len({c for _, c in rows if c}) == 1:
         out["*"] = rows[0][1]
     return out
 
 
-def save_scores(ws: "Workspace", result: OfferScores) -> None:
-    """Replace ``offer_scores`` with ``result``'s scores, in one transaction."""
-    with ws.transaction():
-        ws.con.execute("DELETE FROM offer_scores")
-        ws.append("offer_scores", result.scores)
+def scores_output(result: OfferScores) -> Output:
+    """The new ``offer_scores`` (no run record: the plan's run in ``offer_runs`` describes them)."""
+    return Output([Write("offer_scores", result.scores)])
 
 
-__all__ = ["score_offers", "save_scores", "OfferScores", "LEARNERS"]
+__all__ = ["score_offers", "scores_output", "OfferScores", "LEARNERS"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from .rfm import customer_purchases
+from ..data import customer_purchases
 
 #: Day-of-week and hour values counted per customer for the preferred day and hour.
 _DAYS, _HOURS = range(7), range(24)

@@ -3,7 +3,9 @@
 Steps: the RFM summary; model selection on a calibration/holdout split; the chosen purchase
 model and the Gamma-Gamma spend model refitted on the whole period; P(alive), expected
 purchases, spend, margin and CLV; tiers and deciles; RFM scores and segments; behaviour.
-Everything is written in one transaction, with a ``profile_runs`` record.
+The stage writes nothing: :func:`build_profile` yields the result and the output tables (as
+expressions over the run's temporaries), and :func:`micromarket.runner.run_profile` stores
+them with the ``profile_runs`` record as one unit.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, va
 from ..config import validate_profile
 from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, CUSTOMER_PROFILE
+from ..storage.base import Output, Write
 from .behaviour import (behaviour, category_medians, category_profile, category_shares, channel_shares,
                         customer_categories, customer_channels, purchase_lines)
-from ..segments.store import refresh_rules
 from .rfm import SPLIT_COLUMNS, customer_baskets, profile_summary, rfm_scores
 
 if TYPE_CHECKING:
@@ -99,7 +101,7 @@ _TEMPORARIES = ("baskets", "medians", "categories", "per_category", "channels", 
 def _temporary(ws: "Workspace", name: str, expr: "ir.Table") -> "ir.Table":
     """Materialise ``expr`` as the run's temporary table ``name`` (one of :data:`_TEMPORARIES`)."""
     assert name in _TEMPORARIES, name
-    return ws.ibis.create_table(f"_profile_{name}", expr, temp=True)
+    return ws.storage.temporary(f"profile_{name}", expr)
 
 
 class _Intermediates(NamedTuple):
@@ -111,8 +113,11 @@ class _Intermediates(NamedTuple):
     channels: "ir.Table"
 
 
-def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None, **overrides: Any) -> ProfileResult:
-    """Compute and store ``customer_profile`` (see the module) for the workspace.
+@contextmanager
+def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None,
+                  **overrides: Any) -> Iterator[tuple[ProfileResult, Output]]:
+    """Compute ``customer_profile`` (see the module) for the workspace; a context manager whose
+    output reads the run's temporaries, so it is stored inside the block.
 
     Parameters
     ----------
@@ -125,44 +130,41 @@ def build_profile(ws: "Workspace", progress: Callable[[str], None] | None = None
         ``holdout_weeks``, ``models``, ``database_memory_share`` (the database's share of
         ``backend.memory_limit`` during the stage, the rest left to the model arrays).
 
-    Returns
-    -------
-    ProfileResult
+    Yields
+    ------
+    (ProfileResult, Output)
+        The result (its ``run_id`` set when the output is stored), and the profile, category and
+        channel shares with the ``profile_runs`` record.
     """
     step = progress or (lambda _s: None)
     settings = _settings(ws, overrides)
     with ws.memory_share(settings["database_memory_share"]):
-        result = _build(ws, settings, step)
-    # Rule segments read the profile: their members follow the new numbers.
-    refresh_rules(ws)
-    return result
+        try:
+            yield _build(ws, settings, step)
+        finally:
+            for name in _TEMPORARIES:
+                _drop(ws, name)
 
 
-def _build(ws: "Workspace", settings: dict, step: Callable[[str], None]) -> ProfileResult:
-    """The stage's reading, valuing and writing (see :func:`build_profile`)."""
+def _build(ws: "Workspace", settings: dict, step: Callable[[str], None]) -> tuple[ProfileResult, Output]:
+    """The stage's reading and valuing (see :func:`build_profile`)."""
     tx = ws.table("transactions")
-    try:
-        step("reading transactions")
-        read = _intermediates(ws, tx, settings["margin"])
-        step("summarising")
-        end, cal_end = _period(read.baskets, settings)
-        summary = _summary(tx, read, end, cal_end, settings["unit"])
-        # The behaviour needs no model: the database describes customers while NumPy values them.
-        with _in_background(ws, _temporary, ws, "features",
-                            behaviour(tx, read.baskets, read.per_category, read.channels)) as described:
-            result, values = _value(summary, end, cal_end, settings, step)
-            step("describing")
-            features = described()
-        _drop(ws, "baskets")  # the largest intermediate, no longer read: its memory serves the writing
-        profile = rfm_scores(_temporary(ws, "values", ibis.memtable(values))).left_join(
-            features, "customer_id").drop("customer_id_right")
-        step("writing")
-        _write(ws, profile, {CUSTOMER_CATEGORY_SHARES: category_shares(read.categories, read.per_category),
-                             CUSTOMER_CHANNEL_SHARES: channel_shares(read.channels)}, result)
-    finally:
-        for name in _TEMPORARIES:
-            _drop(ws, name)
-    return result
+    step("reading transactions")
+    read = _intermediates(ws, tx, settings["margin"])
+    step("summarising")
+    end, cal_end = _period(read.baskets, settings)
+    summary = _summary(tx, read, end, cal_end, settings["unit"])
+    # The behaviour needs no model: the database describes customers while NumPy values them.
+    with _in_background(ws, _temporary, ws, "features",
+                        behaviour(tx, read.baskets, read.per_category, read.channels)) as described:
+        result, values = _value(summary, end, cal_end, settings, step)
+        step("describing")
+        features = described()
+    _drop(ws, "baskets")  # the largest intermediate, no longer read: its memory serves the writing
+    profile = rfm_scores(_temporary(ws, "values", ibis.memtable(values))).left_join(
+        features, "customer_id").drop("customer_id_right")
+    return result, _output(profile, {CUSTOMER_CATEGORY_SHARES: category_shares(read.categories, read.per_category),
+                                     CUSTOMER_CHANNEL_SHARES: channel_shares(read.channels)}, result)
 
 
 def _intermediates(ws: "Workspace", tx: "ir.Table", default_margin: float) -> _Intermediates:
@@ -308,38 +310,36 @@ def _in_background(ws: "Workspace", func: Callable, *args: Any) -> Iterator[Call
         try:
             yield future.result
         except BaseException:
-            ws.con.interrupt()
+            ws.storage.interrupt()
             raise
 
 
 def _drop(ws: "Workspace", name: str) -> None:
     """Drop the run's temporary table ``name`` if it exists."""
-    ws.con.execute(f"DROP TABLE IF EXISTS _profile_{name}")
+    ws.storage.drop_temporary(f"profile_{name}")
 
 
-def _write(ws: "Workspace", profile: "ir.Table", shares: dict, result: ProfileResult) -> None:
-    """Replace the profile and the category and channel shares (``{table: expression}``) and
-    record the run, in one transaction, from the database (compiled SQL; nothing passes
-    through Python)."""
-    con = ws.con
-    with ws.transaction():
-        run_id = con.execute("SELECT coalesce(max(profile_run_id), 0) + 1 FROM profile_runs").fetchone()[0]
-        result.run_id = run_id
-        for table, expr in ((CUSTOMER_PROFILE, profile), *shares.items()):
-            sql = ws.ibis.compile(expr.mutate(profile_run_id=ibis.literal(run_id, "int64")).select(*table.column_names))
-            con.execute(f'DELETE FROM "{table.name}"')
-            con.execute(f'INSERT INTO "{table.name}" {sql}')
-        con.execute(
-            "INSERT INTO profile_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [run_id, dt.datetime.now(), result.observation_end, result.calibration_end, result.unit, result.model,
-             json.dumps(result.to_dict(), default=float)],
-        )
+def _output(profile: "ir.Table", shares: dict, result: ProfileResult) -> Output:
+    """The profile and the category and channel shares (``{table: expression}``, computed on the
+    engine: nothing passes through Python), each row marked with the run, and the run record."""
+    writes = [Write(table.name, expr.mutate(profile_run_id=ibis.literal(0, "int64")).select(*table.column_names),
+                    run_column="profile_run_id")
+              for table, expr in ((CUSTOMER_PROFILE, profile), *shares.items())]
+    return Output(writes, "profile_runs", lambda run: _record(result, run))
+
+
+def _record(result: ProfileResult, run: int) -> dict:
+    """The ``profile_runs`` columns of ``result``, numbered ``run`` (the result learns its number)."""
+    result.run_id = run
+    return {"observation_end": dt.date.fromisoformat(result.observation_end),
+            "calibration_end": dt.date.fromisoformat(result.calibration_end), "unit": result.unit,
+            "model": result.model, "report": json.dumps(result.to_dict(), default=float)}
 
 
 def latest_run(ws: "Workspace") -> dict | None:
     """The newest ``profile_runs`` record, decoded, or ``None``."""
-    row = ws.con.execute("SELECT report FROM profile_runs ORDER BY profile_run_id DESC LIMIT 1").fetchone()
-    return json.loads(row[0]) if row else None
+    row = ws.storage.latest_run("profile_runs")
+    return json.loads(row["report"]) if row else None
 
 
 __all__ = ["build_profile", "ProfileResult", "latest_run"]

@@ -21,6 +21,7 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
+from ..data import customer_purchases
 from ..exceptions import SchemaError
 
 UNITS = {"day": 1.0, "week": 7.0}
@@ -54,11 +55,6 @@ def _unit(unit: str) -> float:
     if unit not in UNITS:
         raise SchemaError(f"unit = {unit!r}; expected one of {', '.join(UNITS)}")
     return UNITS[unit]
-
-
-def customer_purchases(transactions: ir.Table) -> ir.Table:
-    """Purchase lines of known customers: returns, cancellations and anonymous sales left out."""
-    return transactions.filter(transactions.customer_id.notnull(), ~transactions.is_return.fill_null(False))
 
 
 def customer_baskets(transactions: ir.Table) -> ir.Table:

@@ -1,7 +1,7 @@
 """The "group" stage: rule segments, clustered micro-segments with personas, area types."""
 
 from .rules import RuleError, compile_rule, parse, rule_members
-from .store import delete, describe, list_segments, members, overlap, refresh_rules, save_rule
+from .store import delete_output, describe, list_segments, members, overlap, rule_output, rule_outputs
 
-__all__ = ["RuleError", "compile_rule", "parse", "rule_members", "save_rule", "refresh_rules", "list_segments",
-           "describe", "overlap", "members", "delete"]
+__all__ = ["RuleError", "compile_rule", "parse", "rule_members", "rule_output", "rule_outputs", "list_segments",
+           "describe", "overlap", "members", "delete_output"]

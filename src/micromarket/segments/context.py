@@ -14,7 +14,7 @@ import ibis.expr.types as ir
 
 from ..dates import day_start
 from ..ingest.attributes import attribute_kinds
-from ..profile.rfm import customer_purchases
+from ..data import customer_purchases
 from .rules import RuleContext, RuleError
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def rule_context(ws: "Workspace", resolving: tuple[str, ...] = ()) -> RuleContex
     if _CUSTOMER + "age" not in base.columns:  # an age a customers file gave is that age
         columns["age"] = lambda t: ibis.literal(end.year) - t[_CUSTOMER + "birth_year"]
     bands = {_CUSTOMER + name: info["levels"]["order"]
-             for name, info in attribute_kinds(ws.con, "customers").items() if info["kind"] == "band"}
+             for name, info in attribute_kinds(ws, "customers").items() if info["kind"] == "band"}
     return RuleContext(base=base, columns=columns, bought=_bought(ws, end), in_segment=_in_segment(ws, resolving),
                        bands=bands)
 

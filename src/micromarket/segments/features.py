@@ -105,7 +105,7 @@ def _attribute_features(ws: "Workspace", customers: "ir.Table") -> dict:
     from .rules import band_position
 
     out = {}
-    for name, info in attribute_kinds(ws.con, "customers").items():
+    for name, info in attribute_kinds(ws, "customers").items():
         column = customers[name]
         if info["kind"] == "number":
             out[f"customer:{name}"] = column.cast("float64")

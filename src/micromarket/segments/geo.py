@@ -14,11 +14,13 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from ..exceptions import SchemaError
+from ..storage.base import Output, Write
 from .clusters import CustomerClusters
 from .features import FeatureScaler
 from .personas import differences, largest_first, unique_name
@@ -51,6 +53,13 @@ class AreaTypes:
     #: Why the types are weak (see :mod:`micromarket.segments.quality`), one sentence each; also in
     #: the ``quality`` JSON of ``segmentations``.
     warnings: list[str] = field(default_factory=list)
+    #: Each area's type name, indexed by ``area_id``.
+    labels: pd.Series = field(default_factory=pd.Series, repr=False)
+    #: Each type's differences from the average area, by variable (its stored definition).
+    definitions: dict = field(default_factory=dict, repr=False)
+    #: The settings and quality stored in ``segmentations``.
+    settings: dict = field(default_factory=dict, repr=False)
+    quality: dict = field(default_factory=dict, repr=False)
 
 
 def census_variables(areas: pd.DataFrame) -> list[str]:
@@ -72,9 +81,9 @@ def type_name(diff: pd.Series, used: set[str]) -> str:
 
 def area_types(ws: "Workspace", name: str = "area types", *, k: int | str = "auto", variables: list[str] | None = None,
                random_state: int = 0) -> AreaTypes:
-    """Cluster the areas into types, name them, store them (``area_types``, a segmentation of
-    kind ``area_type`` whose segments hold the customers living in each type), with the typology's
-    warnings (tiny types, no structure, unstable types) in its stored quality.
+    """Cluster the areas into types and name them, with the typology's warnings (tiny types, no
+    structure, unstable types); :func:`area_types_output` says what is stored (``area_types``, a
+    segmentation of kind ``area_type`` whose segments hold the customers living in each type).
 
     Parameters
     ----------
@@ -110,54 +119,55 @@ def area_types(ws: "Workspace", name: str = "area types", *, k: int | str = "aut
     quality = {"k": model.k_, "silhouette": model.silhouette_, "stability": model.stability_,
                "scores": model.scores_.to_dict("records"),
                "warnings": cluster_warnings({"segment": model.labels_}, model.silhouette_, model.stability_, AREAS)}
-    types = _save_types(ws, name, areas.index, model.labels_, names, diffs, {"variables": chosen, "k": k}, quality)
-    return AreaTypes(segmentation=name, k=model.k_, variables=chosen, silhouette=model.silhouette_, types=types,
-                     stability=model.stability_, warnings=quality["warnings"])
+    return AreaTypes(segmentation=name, k=model.k_, variables=chosen, silhouette=model.silhouette_, types=pd.DataFrame(),
+                     stability=model.stability_, warnings=quality["warnings"],
+                     labels=pd.Series([names[label] for label in model.labels_], index=areas.index.astype(str)),
+                     definitions={names[label]: diffs.loc[label].round(3).to_dict() for label in names},
+                     settings={"variables": chosen, "k": k}, quality=quality)
 
 
-def _save_types(ws: "Workspace", name: str, area_ids: pd.Index, labels: np.ndarray, names: dict,
-                diffs: pd.DataFrame, settings: dict, quality: dict) -> pd.DataFrame:
-    with ws.transaction():
-        drop_segmentation(ws, name)
-        ws.con.execute("DELETE FROM area_types")
-        first = next_id(ws)
-        ids = {label: first + i for i, label in enumerate(names)}
-        rows = [{"segment_id": ids[label], "name": f"{name}/{names[label]}", "kind": "area_type", "segmentation": name,
-                 "granularity": "segment", "definition": json.dumps(diffs.loc[label].round(3).to_dict()),
-                 "persona_name": names[label], "updated_at": dt.datetime.now()} for label in names]
-        ws.append("segments", pa.Table.from_pylist(rows))
-        ws.append("area_types", pa.table({"area_id": area_ids.astype(str),
-                                            "area_type": [names[label] for label in labels],
-                                            "segment_id": [ids[label] for label in labels]}))
-        ws.con.execute("INSERT INTO segment_members SELECT t.segment_id, c.customer_id FROM customers c "
-                       "JOIN area_types t USING (area_id)")
-        ws.con.execute("UPDATE segments SET size = m.n, clv = m.clv FROM (SELECT t.segment_id, count(*) AS n, "
-                       "coalesce(sum(p.clv), 0) AS clv FROM customers c JOIN area_types t USING (area_id) "
-                       "LEFT JOIN customer_profile p USING (customer_id) GROUP BY t.segment_id) m "
-                       "WHERE segments.segment_id = m.segment_id")
-        ws.con.execute("INSERT INTO segmentations VALUES (?, 'area_type', ?, ?, ?, ?)",
-                       [name, dt.datetime.now(), json.dumps(settings), json.dumps({"names": list(names.values())}),
-                        json.dumps(quality, default=float)])
-    return area_type_profile(ws)
+def area_types_output(ws: "Workspace", result: AreaTypes) -> Output:
+    """The typology to store: its segments (one per type), each area's type, the members (the
+    customers living in each type, with size and CLV) and the ``segmentations`` row; the
+    typology of the same name is replaced."""
+    name, first = result.segmentation, next_id(ws)
+    ids = {type_: first + i for i, type_ in enumerate(result.definitions)}
+    now = dt.datetime.now()
+    segments = pa.Table.from_pylist([{"segment_id": ids[t], "name": f"{name}/{t}", "kind": "area_type", "segmentation": name,
+                                      "granularity": "segment", "definition": json.dumps(result.definitions[t]),
+                                      "persona_name": t, "updated_at": now} for t in result.definitions])
+    types = pa.table({"area_id": result.labels.index.to_numpy(), "area_type": result.labels.to_numpy(),
+                      "segment_id": pa.array([ids[t] for t in result.labels], pa.int64())})
+    customers = ws.table("customers").select("customer_id", "area_id")
+    living = customers.inner_join(ibis.memtable(types.select(["area_id", "segment_id"])), "area_id")
+    valued = living.left_join(ws.table("customer_profile").select("customer_id", "clv"), "customer_id")
+    stats = valued.group_by("segment_id").aggregate(size=valued.count(), clv=valued.clv.sum().fill_null(0.0))
+    model = pa.Table.from_pylist([{"segmentation": name, "kind": "area_type", "created_at": now,
+                                   "settings": json.dumps(result.settings),
+                                   "model": json.dumps({"names": list(result.definitions)}),
+                                   "quality": json.dumps(result.quality, default=float)}])
+    return Output([*drop_segmentation(ws, name), Write("area_types", types), Write("segments", segments, mode="append"),
+                   Write("segment_members", living.select("segment_id", "customer_id"), mode="append"),
+                   Write("segments", stats, mode="upsert", key=("segment_id",)),
+                   Write("segmentations", model, mode="append")])
 
 
 def area_type_profile(ws: "Workspace") -> pd.DataFrame:
     """Per area type: areas, households, customers, penetration (customers per household), CLV,
     mean CLV and the top three categories by share of spend."""
-    summary = ws.con.execute("""
-        SELECT t.area_type, count(DISTINCT t.area_id) AS areas, sum(a.households) AS households,
-               (SELECT count(*) FROM customers c JOIN area_types x USING (area_id) WHERE x.area_type = t.area_type) AS customers
-        FROM area_types t JOIN areas a USING (area_id) GROUP BY t.area_type""").df()
-    value = ws.con.execute("""
-        SELECT t.area_type, coalesce(sum(p.clv), 0) AS clv, avg(p.clv) AS mean_clv
-        FROM customers c JOIN area_types t USING (area_id) LEFT JOIN customer_profile p USING (customer_id)
-        GROUP BY t.area_type""").df()
-    categories = ws.con.execute("""
-        SELECT t.area_type, s.category, sum(s.spend) AS spend
-        FROM customer_category_shares s JOIN customers c USING (customer_id) JOIN area_types t USING (area_id)
-        GROUP BY ALL""").df()
+    types, customers = ws.table("area_types"), ws.table("customers").select("customer_id", "area_id")
+    areas = types.inner_join(ws.table("areas").select("area_id", "households"), "area_id")
+    summary = areas.group_by("area_type").aggregate(areas=areas.area_id.nunique(), households=areas.households.sum())
+    living = customers.inner_join(types.select("area_id", "area_type"), "area_id")
+    valued = living.left_join(ws.table("customer_profile").select("customer_id", "clv"), "customer_id")
+    value = valued.group_by("area_type").aggregate(customers=valued.count(), clv=valued.clv.sum().fill_null(0.0),
+                                                   mean_clv=valued.clv.mean())
+    spend = ws.table("customer_category_shares").inner_join(living, "customer_id")
+    categories = spend.group_by("area_type", "category").aggregate(spend=spend.spend.sum()).to_pandas()
+    summary, value = summary.to_pandas(), value.to_pandas()
     top = (categories.sort_values("spend", ascending=False).groupby("area_type")["category"]
            .apply(lambda c: ", ".join(c.head(3))).rename("top_categories"))
     out = summary.merge(value, on="area_type", how="left").merge(top, on="area_type", how="left")
+    out["customers"] = out["customers"].fillna(0).astype("int64")
     out["penetration"] = out["customers"] / out["households"].where(out["households"] > 0)
     return out.sort_values("customers", ascending=False).reset_index(drop=True)

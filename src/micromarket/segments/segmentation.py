@@ -29,6 +29,7 @@ from .features import FeatureScaler, customer_features, feature_table, left_out_
 from .personas import describe_segments
 from .quality import cluster_warnings
 from .store import check_name, drop_segmentation, next_id
+from ..storage.base import Output, Write
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -54,13 +55,17 @@ class SegmentationResult:
     warnings: list[str] = field(default_factory=list)
     #: Remarks on the features, e.g. defaults left out because the data cannot fill them.
     notes: list[str] = field(default_factory=list)
+    #: Every level's members (``segment_id``, ``customer_id``), and the ``segmentations`` row.
+    members: pa.Table | None = field(default=None, repr=False)
+    stored: dict = field(default_factory=dict, repr=False)
 
 
 def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list[str] | None = None,
                       weights: dict[str, float] | None = None, k: int | str = "auto", micro_k: int | None = None,
                       method: str = "kmeans", k_max: int = 12, random_state: int = 0,
                       progress: Callable[[str], None] | None = None) -> SegmentationResult:
-    """Cluster the profiled customers and store the segmentation (replacing one of that name).
+    """Cluster the profiled customers into a segmentation (:func:`segmentation_output` says what
+    is stored; it replaces one of that name).
 
     Parameters
     ----------
@@ -106,13 +111,24 @@ def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list
                "stability": top.stability_, "warnings": cluster_warnings(labels, top.silhouette_, top.stability_)}
     settings = {"features": scaler.features, "weights": scaler.weights, "method": method, "k": k, "micro_k": micro_k,
                 "k_max": k_max, "random_state": random_state}
-    step("saving")
-    table = _save(ws, name, "cluster", profile, labels, personas,
-                  {"scaler": scaler.to_dict(), "method": method, **finest}, settings, quality)
+    model = {"scaler": scaler.to_dict(), "method": method, **finest}
+    rows, members = _rows(name, "cluster", profile, labels, personas, next_id(ws), model)
+    stored = {"segmentation": name, "kind": "cluster", "created_at": dt.datetime.now(), "settings": json.dumps(settings),
+              "model": json.dumps(model), "quality": json.dumps(quality, default=float)}
     return SegmentationResult(segmentation=name, method=method, k=top.k_,
                               levels={level: int(len(np.unique(v))) for level, v in labels.items()},
                               features=scaler.features, silhouette=top.silhouette_, stability=top.stability_,
-                              scores=quality["scores"], segments=table, warnings=quality["warnings"], notes=notes)
+                              scores=quality["scores"], segments=pd.DataFrame(rows), warnings=quality["warnings"],
+                              notes=notes, members=members, stored=stored)
+
+
+def segmentation_output(ws: "Workspace", result: SegmentationResult) -> Output:
+    """The segmentation to store, replacing one of the same name: segments, members and the
+    ``segmentations`` row."""
+    return Output([*drop_segmentation(ws, result.segmentation),
+                   Write("segments", pa.Table.from_pandas(result.segments, preserve_index=False), mode="append"),
+                   Write("segment_members", result.members, mode="append"),
+                   Write("segmentations", pa.Table.from_pylist([result.stored]), mode="append")])
 
 
 def _personas(ws: "Workspace", frame: pd.DataFrame, profile: pd.DataFrame, labels: dict,
@@ -128,7 +144,7 @@ def _customer_attributes(ws: "Workspace", index: pd.Index) -> pd.DataFrame | Non
     """The band and category attributes a customers file brought, per customer of ``index``."""
     from ..ingest.attributes import attribute_kinds
 
-    names = [n for n, info in attribute_kinds(ws.con, "customers").items() if info["kind"] in ("band", "category")]
+    names = [n for n, info in attribute_kinds(ws, "customers").items() if info["kind"] in ("band", "category")]
     if not names:
         return None
     customers = ws.table("customers")
@@ -184,37 +200,29 @@ def _customer_area_types(ws: "Workspace", index: pd.Index) -> pd.Series | None:
     return joined.set_index("customer_id")["area_type"].reindex(index)
 
 
-def _save(ws: "Workspace", name: str, kind: str, profile: pd.DataFrame, labels: dict, personas: dict,
-          model: dict, settings: dict, quality: dict) -> pd.DataFrame:
-    """Replace the segmentation ``name``: segments level by level (coarse first, for parents),
-    members, and the ``segmentations`` row, in one transaction."""
-    rows, members = [], []
-    with ws.transaction():
-        drop_segmentation(ws, name)
-        sid = next_id(ws)
-        ids: dict[str, np.ndarray] = {}
-        for level in [lv for lv in LEVELS if lv in labels]:
-            order = sorted(personas[level], key=lambda lab: -personas[level][lab].facts["customers"])
-            ids[level] = np.zeros(max(personas[level]) + 1, dtype=np.int64)
-            for rank, label in enumerate(order, start=1):
-                ids[level][label] = sid
-                parent = _parent(ids, labels, level, label)
-                persona = personas[level][label]
-                rows.append({"segment_id": sid, "name": f"{name}/{level}-{rank:02d}", "kind": kind, "segmentation": name,
-                             "granularity": level, "parent_id": parent,
-                             "definition": json.dumps(persona.facts, default=float), "persona_name": persona.name,
-                             "persona": persona.description, "size": persona.facts["customers"],
-                             "clv": persona.facts["clv_share"] * float(profile["clv"].sum()),
-                             "updated_at": dt.datetime.now()})
-                sid += 1
-            members.append(pa.table({"segment_id": ids[level][labels[level]], "customer_id": profile.index.astype(str)}))
-        model["segment_ids"] = {level: v.tolist() for level, v in ids.items()}
-        ws.append("segments", pa.Table.from_pylist(rows))
-        ws.append("segment_members", pa.concat_tables(members))
-        ws.con.execute("INSERT INTO segmentations VALUES (?, ?, ?, ?, ?, ?)",
-                       [name, kind, dt.datetime.now(), json.dumps(settings), json.dumps(model),
-                        json.dumps(quality, default=float)])
-    return pd.DataFrame(rows)
+def _rows(name: str, kind: str, profile: pd.DataFrame, labels: dict, personas: dict, first_id: int,
+          model: dict) -> tuple[list[dict], pa.Table]:
+    """The segmentation's segments, level by level (coarse first, for parents), numbered from
+    ``first_id``, and every level's members; the ids go into ``model`` too (to assign new customers)."""
+    rows, members, sid = [], [], first_id
+    ids: dict[str, np.ndarray] = {}
+    for level in [lv for lv in LEVELS if lv in labels]:
+        order = sorted(personas[level], key=lambda lab: -personas[level][lab].facts["customers"])
+        ids[level] = np.zeros(max(personas[level]) + 1, dtype=np.int64)
+        for rank, label in enumerate(order, start=1):
+            ids[level][label] = sid
+            parent = _parent(ids, labels, level, label)
+            persona = personas[level][label]
+            rows.append({"segment_id": sid, "name": f"{name}/{level}-{rank:02d}", "kind": kind, "segmentation": name,
+                         "granularity": level, "parent_id": parent,
+                         "definition": json.dumps(persona.facts, default=float), "persona_name": persona.name,
+                         "persona": persona.description, "size": persona.facts["customers"],
+                         "clv": persona.facts["clv_share"] * float(profile["clv"].sum()),
+                         "updated_at": dt.datetime.now()})
+            sid += 1
+        members.append(pa.table({"segment_id": ids[level][labels[level]], "customer_id": profile.index.astype(str)}))
+    model["segment_ids"] = {level: v.tolist() for level, v in ids.items()}
+    return rows, pa.concat_tables(members)
 
 
 def _parent(ids: dict, labels: dict, level: str, label: int) -> int | None:
@@ -228,23 +236,25 @@ def _parent(ids: dict, labels: dict, level: str, label: int) -> int | None:
 
 def load_model(ws: "Workspace", name: str) -> tuple[dict, dict]:
     """The stored (settings, model) of segmentation ``name``."""
-    row = ws.con.execute("SELECT settings, model FROM segmentations WHERE segmentation = ?", [name]).fetchone()
-    if row is None:
-        names = [r[0] for r in ws.con.execute("SELECT segmentation FROM segmentations").fetchall()]
+    stored = ws.table("segmentations")
+    found = ws.storage.rows(stored.filter(stored.segmentation == name).select("settings", "model"))
+    if not found:
+        names = [r["segmentation"] for r in ws.storage.rows(stored.select("segmentation"))]
         raise SchemaError(f"no segmentation called {name!r}; segmentations: {', '.join(names) or 'none yet'}")
-    return json.loads(row[0]), json.loads(row[1])
+    return json.loads(found[0]["settings"]), json.loads(found[0]["model"])
 
 
-def assign_new_customers(ws: "Workspace", name: str = "clusters") -> int:
-    """Put profiled customers who are in no segment of ``name`` into its segments, with the
-    stored scaling and centres (no refitting); returns how many were assigned."""
+def assignment_output(ws: "Workspace", name: str = "clusters") -> tuple[Output, int]:
+    """Profiled customers who are in no segment of ``name`` put into its segments, with the
+    stored scaling and centres (no refitting): the members to add and the segments' new sizes,
+    and how many customers were assigned."""
     settings, model = load_model(ws, name)
     finest_level = [lv for lv in LEVELS if lv in model["segment_ids"]][-1]
     known = ws.table("segment_members").filter(
         lambda t: t.segment_id.isin(model["segment_ids"][finest_level])).select("customer_id")
     new = ws.table("customer_profile").select("customer_id").difference(known)
     if new.count().execute() == 0:
-        return 0
+        return Output(), 0
     frame = feature_table(ws, customers=new).to_pyarrow()  # straight to arrays: no DataFrame for millions of rows
     X = FeatureScaler.from_dict(model["scaler"]).transform(frame)
     centers = np.asarray(model["centers"])
@@ -255,12 +265,21 @@ def assign_new_customers(ws: "Workspace", name: str = "clusters") -> int:
         label = np.asarray(mapping)[finest]
         tables.append(pa.table({"segment_id": np.asarray(model["segment_ids"][level])[label],
                                 "customer_id": frame["customer_id"]}))
-    with ws.transaction():
-        ws.append("segment_members", pa.concat_tables(tables))
-        ws.con.execute("UPDATE segments SET size = m.n, updated_at = ? FROM (SELECT segment_id, count(*) AS n "
-                       "FROM segment_members GROUP BY segment_id) m WHERE segments.segment_id = m.segment_id "
-                       "AND segments.segmentation = ?", [dt.datetime.now(), name])
-    return frame.num_rows
+    added = pa.concat_tables(tables)
+    return Output([Write("segment_members", added, mode="append"),
+                   Write("segments", _sizes(ws, name, added), mode="upsert", key=("segment_id",))]), frame.num_rows
+
+
+def _sizes(ws: "Workspace", name: str, added: pa.Table) -> pa.Table:
+    """The segments of ``name`` with their sizes once ``added`` members are in (counted now, from
+    the stored members and the added ones, so the write reads nothing it changes)."""
+    segments, members = ws.table("segments"), ws.table("segment_members")
+    ids = segments.filter(segments.segmentation == name).select("segment_id")
+    stored = members.inner_join(ids, "segment_id").group_by("segment_id").aggregate(n=lambda t: t.count()).to_pandas()
+    new = added.to_pandas().groupby("segment_id").size().rename("n").reset_index()
+    sizes = pd.concat([stored, new]).groupby("segment_id", as_index=False)["n"].sum()
+    return pa.table({"segment_id": pa.array(sizes["segment_id"], pa.int64()), "size": pa.array(sizes["n"], pa.int64()),
+                     "updated_at": pa.array([dt.datetime.now()] * len(sizes), pa.timestamp("us"))})
 
 
 def segment_labels(ws: "Workspace", name: str = "clusters", granularity: str = "segment") -> ir.Table:

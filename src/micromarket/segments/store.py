@@ -1,8 +1,9 @@
 """Saved segments: define, refresh, list, compare and delete them.
 
 Membership lives in ``segment_members`` and is rewritten, with the segment's size and
-CLV, in one transaction per change. Rule segments are recomputed by :func:`refresh_rules`
-(``micromarket profile`` calls it, so they follow the data).
+CLV, in one unit per change. This module says what to write (:class:`~micromarket.storage.base.Output`);
+the runner stores it. Rule segments are recomputed by :func:`micromarket.runner.run_rule_segments`,
+and after every profile (:func:`micromarket.runner.run_profile`), so they follow the data.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Iterator
 
+import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 
 from ..exceptions import SchemaError
+from ..storage.base import Output, Write
 from .rules import referenced_segments, rule_members
 
 if TYPE_CHECKING:
@@ -34,13 +38,20 @@ def check_name(name: str) -> str:
 
 def segment_id(ws: "Workspace", name: str) -> int:
     """The id of the segment called ``name`` (an error with close names if there is none)."""
-    row = ws.con.execute("SELECT segment_id FROM segments WHERE name = ?", [name]).fetchone()
-    if row is None:
-        names = [r[0] for r in ws.con.execute("SELECT name FROM segments").fetchall()]
+    found = _segment(ws, name)
+    if found is None:
+        names = [r["name"] for r in ws.storage.rows(ws.table("segments").select("name"))]
         close = difflib.get_close_matches(name, names, n=3)
         raise SchemaError(f"no segment called {name!r}" + (f"; did you mean {', '.join(map(repr, close))}?" if close else
                                                            "; see micromarket segment list"))
-    return int(row[0])
+    return int(found["segment_id"])
+
+
+def _segment(ws: "Workspace", name: str) -> dict | None:
+    """The ``segments`` row called ``name``, or ``None``."""
+    segments = ws.table("segments")
+    found = ws.storage.rows(segments.filter(segments.name == name))
+    return found[0] if found else None
 
 
 def members(ws: "Workspace", name: str) -> ir.Table:
@@ -50,8 +61,8 @@ def members(ws: "Workspace", name: str) -> ir.Table:
     return table.filter(table.segment_id == sid).select("customer_id")
 
 
-def save_rule(ws: "Workspace", name: str, rule: str, *, replace: bool = False) -> dict:
-    """Save a rule segment and compute its members.
+def rule_output(ws: "Workspace", name: str, rule: str, *, replace: bool = False) -> Output:
+    """A rule segment and its members, to be stored (by :func:`micromarket.runner.run_rule_segment`).
 
     Parameters
     ----------
@@ -62,82 +73,69 @@ def save_rule(ws: "Workspace", name: str, rule: str, *, replace: bool = False) -
         A rule in the language of :mod:`micromarket.segments.rules`.
     replace : bool
         Replace an existing segment of that name (else it is an error).
-
-    Returns
-    -------
-    dict
-        The segment's row of :func:`list_segments`.
     """
     check_name(name)
-    existing = ws.con.execute("SELECT segment_id, kind FROM segments WHERE name = ?", [name]).fetchone()
+    existing = _segment(ws, name)
     if existing and not replace:
         raise SchemaError(f"segment {name!r} exists; choose another name or replace it (--replace)")
-    if existing and existing[1] != "rule":
-        raise SchemaError(f"segment {name!r} is a {existing[1]} segment; only rule segments can be replaced by a rule")
+    if existing and existing["kind"] != "rule":
+        raise SchemaError(f"segment {name!r} is a {existing['kind']} segment; only rule segments can be replaced by a rule")
     expr = rule_members(ws, rule, resolving=(name,))  # parses and checks before anything is written
-    with ws.transaction():
-        sid = existing[0] if existing else next_id(ws)
-        if not existing:
-            ws.con.execute("INSERT INTO segments (segment_id, name, kind, granularity, definition) "
-                           "VALUES (?, ?, 'rule', 'segment', ?)", [sid, name, rule])
-        else:
-            ws.con.execute("UPDATE segments SET definition = ? WHERE segment_id = ?", [rule, sid])
-        write_members(ws, sid, expr)
-    return describe(ws, name)
+    sid = existing["segment_id"] if existing else next_id(ws)
+    row = pa.table({"segment_id": pa.array([sid], pa.int64()), "name": [name], "kind": ["rule"],
+                    "granularity": ["segment"], "definition": [rule]})
+    return Output([Write("segments", row, mode="upsert", key=("segment_id",)), *member_writes(ws, sid, expr)])
 
 
-def refresh_rules(ws: "Workspace") -> int:
-    """Recompute every rule segment's members from the current data (in creation order, so
-    segments that others use through ``in_segment`` come first); returns how many."""
-    rows = ws.con.execute("SELECT segment_id, name, definition FROM segments WHERE kind = 'rule' "
-                          "ORDER BY segment_id").fetchall()
-    for sid, name, rule in rows:
-        expr = rule_members(ws, rule, resolving=(name,))
-        with ws.transaction():
-            write_members(ws, sid, expr)
-    return len(rows)
+def rule_outputs(ws: "Workspace") -> Iterator[Output]:
+    """Every rule segment's members recomputed from the current data, one output each, in creation
+    order: segments that others use through ``in_segment`` come first, and each is computed once
+    the one before is stored (a generator)."""
+    segments = ws.table("segments")
+    rules = ws.storage.rows(segments.filter(segments.kind == "rule")
+                            .select("segment_id", "name", "definition").order_by("segment_id"))
+    for rule in rules:
+        expr = rule_members(ws, rule["definition"], resolving=(rule["name"],))
+        yield Output(member_writes(ws, rule["segment_id"], expr))
 
 
-def write_members(ws: "Workspace", sid: int, customers: ir.Table) -> None:
-    """Replace the members of segment ``sid`` by ``customers`` and update its size and CLV
-    (inside the caller's transaction)."""
-    sql = ws.ibis.compile(customers.select("customer_id").distinct())
-    ws.con.execute("DELETE FROM segment_members WHERE segment_id = ?", [sid])
-    ws.con.execute(f"INSERT INTO segment_members SELECT {int(sid)} AS segment_id, customer_id FROM ({sql})")
-    size, clv = ws.con.execute(
-        "SELECT count(*), coalesce(sum(p.clv), 0) FROM segment_members m"
-        " LEFT JOIN customer_profile p USING (customer_id) WHERE m.segment_id = ?", [sid]).fetchone()
-    ws.con.execute("UPDATE segments SET size = ?, clv = ?, updated_at = ? WHERE segment_id = ?",
-                   [size, clv, dt.datetime.now(), sid])
+def member_writes(ws: "Workspace", sid: int, customers: ir.Table) -> list[Write]:
+    """The members of segment ``sid`` replaced by ``customers``, and its size, CLV and time of refresh."""
+    chosen = customers.select("customer_id").distinct()
+    profile = ws.table("customer_profile").select("customer_id", "clv")
+    valued = chosen.left_join(profile, "customer_id")
+    stats = valued.aggregate(size=valued.count(), clv=valued.clv.sum().fill_null(0.0)).mutate(
+        segment_id=ibis.literal(int(sid), "int64"), updated_at=ibis.literal(dt.datetime.now(), "timestamp"))
+    return [Write("segment_members", chosen.mutate(segment_id=ibis.literal(int(sid), "int64")).select("segment_id", "customer_id"),
+                  where={"segment_id": int(sid)}),
+            Write("segments", stats, mode="upsert", key=("segment_id",))]
 
 
 def next_id(ws: "Workspace") -> int:
     """A segment id never used before."""
-    return int(ws.con.execute("SELECT coalesce(max(segment_id), 0) + 1 FROM segments").fetchone()[0])
+    return ws.storage.next_id("segments", "segment_id")
 
 
-def drop_segmentation(ws: "Workspace", name: str) -> None:
-    """Delete a segmentation's segments, members and model (inside the caller's transaction)."""
-    ws.con.execute("DELETE FROM segment_members WHERE segment_id IN (SELECT segment_id FROM segments WHERE segmentation = ?)",
-                   [name])
-    ws.con.execute("DELETE FROM segments WHERE segmentation = ?", [name])
-    ws.con.execute("DELETE FROM segmentations WHERE segmentation = ?", [name])
+def drop_segmentation(ws: "Workspace", name: str) -> list[Write]:
+    """The writes that delete a segmentation's segments, members and model."""
+    segments = ws.table("segments")
+    ids = [r["segment_id"] for r in ws.storage.rows(segments.filter(segments.segmentation == name).select("segment_id"))]
+    return [Write("segment_members", where={"segment_id": ids}), Write("segments", where={"segmentation": name}),
+            Write("segmentations", where={"segmentation": name})]
 
 
 def list_segments(ws: "Workspace", kind: str | None = None, segmentation: str | None = None) -> pd.DataFrame:
     """Segments with size, share of customers, CLV, share of CLV and mean CLV."""
-    where, params = [], []
+    profile = ws.table("customer_profile")
+    totals = ws.storage.rows(profile.aggregate(n=profile.count(), clv=profile.clv.sum()))[0]
+    segments = ws.table("segments")
     if kind:
-        where.append("kind = ?")
-        params.append(kind)
+        segments = segments.filter(segments.kind == kind)
     if segmentation:
-        where.append("segmentation = ?")
-        params.append(segmentation)
-    totals = ws.con.execute("SELECT count(*), coalesce(sum(clv), 0) FROM customer_profile").fetchone()
-    frame = ws.con.execute(
-        "SELECT segment_id, name, kind, segmentation, granularity, size, clv, persona_name, definition, updated_at "
-        f"FROM segments {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY segment_id", params).df()
-    customers, value = max(totals[0], 1), totals[1] or 1.0
+        segments = segments.filter(segments.segmentation == segmentation)
+    frame = segments.select("segment_id", "name", "kind", "segmentation", "granularity", "size", "clv", "persona_name",
+                            "definition", "updated_at").order_by("segment_id").to_pandas()
+    customers, value = max(totals["n"], 1), totals["clv"] or 1.0
     frame["persona_name"] = frame["persona_name"].fillna("")
     frame["customer_share"] = frame["size"].fillna(0) / customers
     frame["clv_share"] = frame["clv"].fillna(0) / value
@@ -180,17 +178,16 @@ def overlap(ws: "Workspace", names: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["a", "b", "size_a", "size_b", "both", "jaccard", "share_of_a_in_b"])
 
 
-def delete(ws: "Workspace", name: str) -> None:
-    """Delete a segment and its members; refused while a rule segment uses it through ``in_segment``."""
+def delete_output(ws: "Workspace", name: str) -> Output:
+    """A segment and its members deleted; refused while a rule segment uses it through ``in_segment``."""
     sid = segment_id(ws, name)
-    rules = ws.con.execute("SELECT name, definition FROM segments WHERE kind = 'rule' AND segment_id <> ?", [sid]).fetchall()
-    users = [user for user, rule in rules if name in referenced_segments(rule)]
+    segments = ws.table("segments")
+    rules = ws.storage.rows(segments.filter(segments.kind == "rule", segments.segment_id != sid).select("name", "definition"))
+    users = [r["name"] for r in rules if name in referenced_segments(r["definition"])]
     if users:
         raise SchemaError(f"segment {name!r} is used by {', '.join(map(repr, users))} (in_segment); delete those first")
-    with ws.transaction():
-        ws.con.execute("DELETE FROM segment_members WHERE segment_id = ?", [sid])
-        ws.con.execute("DELETE FROM segments WHERE segment_id = ?", [sid])
+    return Output([Write("segment_members", where={"segment_id": sid}), Write("segments", where={"segment_id": sid})])
 
 
-__all__ = ["save_rule", "refresh_rules", "list_segments", "describe", "overlap", "members", "delete",
-           "segment_id", "check_name", "write_members", "next_id", "drop_segmentation"]
+__all__ = ["rule_output", "rule_outputs", "list_segments", "describe", "overlap", "members", "delete_output",
+           "segment_id", "check_name", "member_writes", "next_id", "drop_segmentation"]

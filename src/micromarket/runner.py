@@ -1,0 +1,228 @@
+"""The stage runner: one function per stage that reads, computes, and saves as one unit.
+
+Each ``run_*`` function asks a stage for its result (stages read the workspace's tables and
+compute; they write nothing), turns the result into the stage's :class:`~micromarket.storage.base.Output`
+and hands that to the workspace's storage, which writes the output tables and the run record
+together or not at all. The CLI and the demo call these functions; nothing else sequences
+stages or saves tables.
+
+>>> import tempfile, pathlib
+>>> from micromarket import Workspace
+>>> from micromarket.demo import run_demo
+>>> root = pathlib.Path(tempfile.mkdtemp()) / "shop"
+>>> info = run_demo(root, customers=600)
+>>> with Workspace.open(root) as ws:
+...     frame = run_micro_markets(ws, "area")
+...     ws.storage.latest_run("local_runs")["summary"].startswith('{"command": "markets"')
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .local.assortment import Assortment
+    from .local.stores import StoreClusters
+    from .offers.plan import OfferPlan
+    from .offers.propensity import Propensity
+    from .offers.recommendations import Recommendations
+    from .offers.scores import OfferScores
+    from .profile.build import ProfileResult
+    from .segments.geo import AreaTypes
+    from .segments.segmentation import SegmentationResult
+    from .workspace import Workspace
+
+Progress = Callable[[str], None]
+
+
+def _noop(_step: str) -> None:
+    pass
+
+
+# -- differentiate ------------------------------------------------------------------------
+def run_profile(ws: "Workspace", progress: Progress | None = None, **settings: Any) -> "ProfileResult":
+    """Profile every customer (:func:`micromarket.profile.build_profile`), store the profile and
+    its run record, and recompute the rule segments from it, as one unit.
+
+    ``settings``: ``observation_end`` and any ``[profile]`` setting.
+    """
+    from .profile.build import build_profile
+    from .segments.store import rule_outputs
+
+    step = progress or _noop
+    with build_profile(ws, progress=step, **settings) as (result, output):
+        step("writing")
+        with ws.storage.atomic():
+            ws.storage.apply(output)
+            # Rule segments read the profile: their members follow the new numbers.
+            for rule_output in rule_outputs(ws):
+                ws.storage.apply(rule_output)
+    return result
+
+
+# -- group ------------------------------------------------------------------------------
+def run_rule_segment(ws: "Workspace", name: str, rule: str, *, replace: bool = False) -> dict:
+    """Save the rule segment ``name`` and its members (see :func:`micromarket.segments.store.rule_output`);
+    returns its row of :func:`micromarket.segments.store.list_segments`."""
+    from .segments.store import describe, rule_output
+
+    ws.storage.apply(rule_output(ws, name, rule, replace=replace))
+    return describe(ws, name)
+
+
+def run_rule_segments(ws: "Workspace") -> int:
+    """Recompute every rule segment's members from the current data, as one unit; returns how many."""
+    from .segments.store import rule_outputs
+
+    count = 0
+    with ws.storage.atomic():
+        for output in rule_outputs(ws):
+            ws.storage.apply(output)
+            count += 1
+    return count
+
+
+def run_delete_segment(ws: "Workspace", name: str) -> None:
+    """Delete a segment and its members (refused while a rule segment uses it)."""
+    from .segments.store import delete_output
+
+    ws.storage.apply(delete_output(ws, name))
+
+
+def run_clusters(ws: "Workspace", name: str = "clusters", progress: Progress | None = None,
+                 **options: Any) -> "SegmentationResult":
+    """Cluster the customers into segments, niches and micro-segments with personas
+    (:func:`micromarket.segments.segmentation.cluster_customers`) and store the segmentation."""
+    from .segments.segmentation import cluster_customers, segmentation_output
+
+    step = progress or _noop
+    result = cluster_customers(ws, name, progress=step, **options)
+    step("saving")
+    ws.storage.apply(segmentation_output(ws, result))
+    return result
+
+
+def run_assign(ws: "Workspace", name: str = "clusters") -> int:
+    """Put the customers a segmentation has not seen into its nearest segments; returns how many."""
+    from .segments.segmentation import assignment_output
+
+    output, assigned = assignment_output(ws, name)
+    ws.storage.apply(output)
+    return assigned
+
+
+def run_area_types(ws: "Workspace", name: str = "area types", **options: Any) -> "AreaTypes":
+    """Cluster the areas into geodemographic types (:func:`micromarket.segments.geo.area_types`)
+    and store them with the customers who live there."""
+    from .segments.geo import area_types, area_types_output
+
+    from .segments.geo import area_type_profile
+
+    result = area_types(ws, name, **options)
+    ws.storage.apply(area_types_output(ws, result))
+    result.types = area_type_profile(ws)
+    return result
+
+
+# -- localise ---------------------------------------------------------------------------
+def run_micro_markets(ws: "Workspace", level: str = "area", **options: Any) -> "pd.DataFrame":
+    """Build and store the micro-markets of one level (:func:`micromarket.local.micro_markets`)."""
+    from .local import micro_markets, micro_markets_output
+
+    frame = micro_markets(ws, level, **options)
+    ws.storage.apply(micro_markets_output(frame))
+    return frame
+
+
+def run_store_clusters(ws: "Workspace", **options: Any) -> "StoreClusters":
+    """Cluster the stores and store them (:func:`micromarket.local.store_clusters`)."""
+    from .local import store_clusters, store_clusters_output
+
+    result = store_clusters(ws, **options)
+    ws.storage.apply(store_clusters_output(result))
+    return result
+
+
+def run_assortment(ws: "Workspace", progress: Progress | None = None, **options: Any) -> "Assortment":
+    """Test, range and store the localised assortment (:func:`micromarket.local.localised_assortment`),
+    with the store clusters it made when none were stored."""
+    from .local import assortment_output, localised_assortment, store_clusters_output
+
+    step = progress or _noop
+    result = localised_assortment(ws, on_step=step, **options)
+    step("writing")
+    with ws.storage.atomic():
+        if result.store_clusters is not None:
+            ws.storage.apply(store_clusters_output(result.store_clusters))
+        ws.storage.apply(assortment_output(result))
+    return result
+
+
+# -- decide -----------------------------------------------------------------------------
+def run_offer_scores(ws: "Workspace", **options: Any) -> "OfferScores":
+    """Learn each offer's uplift from a past campaign and store every customer's scores
+    (:func:`micromarket.offers.scores.score_offers`)."""
+    from .offers.scores import score_offers, scores_output
+
+    result = score_offers(ws, **options)
+    ws.storage.apply(scores_output(result))
+    return result
+
+
+def run_offer_plan(ws: "Workspace", scores: "OfferScores", progress: Progress | None = None,
+                   **options: Any) -> "OfferPlan":
+    """Choose who gets which offer (:func:`micromarket.offers.plan.plan_offers`) and store the
+    scores it was chosen from, the plan and the run record as one unit."""
+    from .offers.plan import plan_offers, plan_output
+    from .offers.scores import scores_output
+
+    step = progress or _noop
+    step("planning")
+    result = plan_offers(ws, scores, **options)
+    step("writing")
+    with ws.storage.atomic():
+        ws.storage.apply(scores_output(scores))
+        ws.storage.apply(plan_output(scores, result))
+    return result
+
+
+def run_recommendations(ws: "Workspace", progress: Progress | None = None, **options: Any) -> "Recommendations":
+    """Check the recommenders, fit the chosen one and store every customer's list
+    (:func:`micromarket.offers.recommendations.recommend`)."""
+    from .offers.recommendations import recommend, recommendations_output
+
+    step = progress or _noop
+    result = recommend(ws, progress=step, **options)
+    step("writing")
+    ws.storage.apply(recommendations_output(result))
+    return result
+
+
+def run_propensity(ws: "Workspace", progress: Progress | None = None, **options: Any) -> "Propensity":
+    """Learn and store each customer's probability of buying the target
+    (:func:`micromarket.offers.propensity.propensity`)."""
+    from .offers.propensity import propensity, propensity_output
+
+    step = progress or _noop
+    step("learning")
+    result = propensity(ws, **options)
+    step("writing")
+    ws.storage.apply(propensity_output(result))
+    return result
+
+
+# -- report -----------------------------------------------------------------------------
+def run_report(ws: "Workspace", path: str | Path | None = None) -> Path:
+    """Write the self-contained HTML report of what the workspace holds; returns its path."""
+    from .reports import write_report
+
+    return write_report(ws, path)
+
+
+__all__ = ["run_profile", "run_rule_segment", "run_rule_segments", "run_delete_segment", "run_clusters", "run_assign",
+           "run_area_types", "run_micro_markets", "run_store_clusters", "run_assortment", "run_offer_scores",
+           "run_offer_plan", "run_recommendations", "run_propensity", "run_report"]
