@@ -10,9 +10,6 @@ scikit-learn models catches it unchanged.
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
-from sklearn.utils.validation import check_is_fitted
-
 
 class MicromarketError(Exception):
     """Base class of every error micromarket raises on purpose."""
@@ -47,29 +44,11 @@ class IngestError(MicromarketError, ValueError):
         self.problems = problems or []
 
 
-class NotFittedError(MicromarketError, _SklearnNotFittedError):
-    """A model was used before ``fit``.
+def __getattr__(name: str):
+    # NotFittedError subclasses scikit-learn's, and importing scikit-learn takes about a second:
+    # it is made on first use, so commands that fit nothing (``--help``, ``init``, ``ingest``) start fast.
+    if name in ("NotFittedError", "check_fitted"):
+        from . import _fitted
 
-    Both a :class:`MicromarketError` and scikit-learn's ``NotFittedError`` (hence also a
-    ``ValueError`` and an ``AttributeError``).
-
-    >>> import sklearn.exceptions
-    >>> issubclass(NotFittedError, sklearn.exceptions.NotFittedError)
-    True
-    """
-
-
-def check_fitted(model, attributes) -> None:
-    """Raise :class:`NotFittedError` naming ``model``'s class unless it has every one of
-    ``attributes`` (scikit-learn's ``check_is_fitted``, with this package's error).
-
-    >>> from sklearn.linear_model import LinearRegression
-    >>> check_fitted(LinearRegression(), ["coef_"])
-    Traceback (most recent call last):
-    ...
-    micromarket.exceptions.NotFittedError: LinearRegression is not fitted yet; call fit first
-    """
-    try:
-        check_is_fitted(model, attributes, msg="%(name)s is not fitted yet; call fit first")
-    except _SklearnNotFittedError as error:
-        raise NotFittedError(str(error)) from None
+        return getattr(_fitted, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
