@@ -21,26 +21,25 @@ PRODUCTS = 20_000
 STEPS = """
 import json, time
 from micromarket import Workspace
-from micromarket.local import localised_assortment, micro_markets, save_assortment, save_micro_markets, store_clusters
+from micromarket.runner import run_assortment, run_micro_markets, run_store_clusters
 ws = Workspace.open({ws!r})
 times, start = {{}}, time.perf_counter()
 for by in ("area", "store"):
     t = time.perf_counter()
-    save_micro_markets(ws, micro_markets(ws, by))
-    times["micro-markets by " + by] = time.perf_counter() - t
+    run_micro_markets(ws, by)
+    times["micro-markets by " + by + " (stored)"] = time.perf_counter() - t
 t = time.perf_counter()
-clusters = store_clusters(ws)
-times["store clusters"] = time.perf_counter() - t
+clusters = run_store_clusters(ws)
+times["store clusters (stored)"] = time.perf_counter() - t
 t = time.perf_counter()
-result = localised_assortment(ws)
-times["assortment: tests, ranges, out-of-sample check"] = time.perf_counter() - t
-t = time.perf_counter()
-save_assortment(ws, result)
-times["assortment: tables stored"] = time.perf_counter() - t
-lines = ws.con.execute("SELECT count(*) FROM transactions").fetchone()[0]
+writing = []
+result = run_assortment(ws, progress=lambda name: writing.append(time.perf_counter()) if name == "writing" else None)
+end = time.perf_counter()
+times["assortment: tests, ranges, out-of-sample check"] = writing[0] - t
+times["assortment: tables stored"] = end - writing[0]
 print(json.dumps({{"times": {{k: round(v, 2) for k, v in times.items()}}, "total": round(time.perf_counter() - start, 2),
-                  "lines": lines, "stores": len(result.summary.query("level == 'store'")),
-                  "products": int(ws.con.execute("SELECT count(*) FROM products").fetchone()[0]),
+                  "lines": ws.storage.count("transactions"), "stores": len(result.summary.query("level == 'store'")),
+                  "products": ws.storage.count("products"),
                   "store_clusters": clusters.k, "recommendation_rows": len(result.recommendations),
                   "gain_share": round(result.validation["gain_share"], 4) if result.validation else None}}))
 """

@@ -30,11 +30,11 @@ def main(n: int, weeks: int | None = None) -> None:
         f"        ws.ingest({str(OUT / f'gen-{n}')!r} + f'/{{t}}.parquet', table=t)\n"
     )
     m = run_measured(
-        "import json, time\nfrom micromarket import Workspace\nfrom micromarket.profile import build_profile\n"
+        "import json, time\nfrom micromarket import Workspace\nfrom micromarket.runner import run_profile\n"
         f"ws = Workspace.open({str(ws)!r})\nsteps = {{}}\nlast = [time.perf_counter(), None]\n"
         "def step(name):\n    now = time.perf_counter()\n    if last[1]: steps[last[1]] = round(now - last[0], 1)\n"
         "    last[0], last[1] = now, name\n"
-        "r = build_profile(ws, progress=step)\nstep('done')\n"
+        "r = run_profile(ws, progress=step)\nstep('done')\n"
         "print(json.dumps({'customers': r.customers, 'model': r.model, 'steps': steps}))"
     )
     tx = run_measured(

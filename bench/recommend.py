@@ -22,16 +22,16 @@ STEPS = """
 import json, time
 import pyarrow.compute as pc
 from micromarket import Workspace
-from micromarket.offers.recommendations import evaluate, recommend, save_recommendations
+from micromarket.offers.recommendations import evaluate
+from micromarket.runner import run_recommendations
 ws = Workspace.open({ws!r})
 marks = []
 start = time.perf_counter()
-result = recommend(ws, model="als", check=False, progress=lambda name: marks.append((name, time.perf_counter())))
-marks.append(("stored", time.perf_counter()))
-save_recommendations(ws, result)
+result = run_recommendations(ws, model="als", check=False, progress=lambda name: marks.append((name, time.perf_counter())))
 total = time.perf_counter() - start
-times = {{name: end - begin for (name, begin), (_, end) in zip(marks, marks[1:] + [("done", time.perf_counter())])}}
-times["table stored"] = times.pop("stored")
+end = time.perf_counter()
+times = {{name: stop - begin for (name, begin), (_, stop) in zip(marks, marks[1:] + [("done", end)])}}
+times["table stored"] = times.pop("writing")
 t = time.perf_counter()
 check = evaluate(ws, models=["als", "popularity"])
 times["check on the last 30 days (ALS and popularity, separate)"] = time.perf_counter() - t

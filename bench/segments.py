@@ -30,32 +30,34 @@ def main(n: int) -> None:
     rows = []
     for label, rule in RULES.items():
         m = run_measured(
-            "import json, time\nfrom micromarket import Workspace\nfrom micromarket.segments import save_rule\n"
-            f"ws = Workspace.open({str(ws)!r})\nsave_rule(ws, 'bench-warm', 'clv > 1', replace=True)\n"
+            "import json, time\nfrom micromarket import Workspace\nfrom micromarket.runner import run_rule_segment\n"
+            f"ws = Workspace.open({str(ws)!r})\nrun_rule_segment(ws, 'bench-warm', 'clv > 1', replace=True)\n"
             "t = time.perf_counter()\n"
-            f"info = save_rule(ws, 'bench-rule', {rule!r}, replace=True)\n"
+            f"info = run_rule_segment(ws, 'bench-rule', {rule!r}, replace=True)\n"
             "print(json.dumps({'seconds': round(time.perf_counter() - t, 3), 'members': int(info['size'])}))")
         rows.append({"step": f"rule segment: {label}", "rule": rule, **m["result"], "peak_gib": m["peak_gib"]})
         print(rows[-1], file=sys.stderr, flush=True)
     # Leave no rule behind: the profile refreshes rule segments, which would change its benchmark.
-    run_measured("from micromarket import Workspace\nfrom micromarket.segments import delete\n"
-                 f"ws = Workspace.open({str(ws)!r})\nfor name in ('bench-rule', 'bench-warm'):\n    delete(ws, name)")
+    run_measured("from micromarket import Workspace\nfrom micromarket.runner import run_delete_segment\n"
+                 f"ws = Workspace.open({str(ws)!r})\nfor name in ('bench-rule', 'bench-warm'):\n    run_delete_segment(ws, name)")
     m = run_measured(
-        "import json, time\nfrom micromarket import Workspace\nfrom micromarket.segments.segmentation import cluster_customers\n"
+        "import json, time\nfrom micromarket import Workspace\nfrom micromarket.runner import run_clusters\n"
         f"ws = Workspace.open({str(ws)!r})\nsteps = {{}}\nlast = [time.perf_counter(), None]\n"
         "def step(name):\n    now = time.perf_counter()\n    if last[1]: steps[last[1]] = round(now - last[0], 1)\n"
         "    last[0], last[1] = now, name\n"
-        f"r = cluster_customers(ws, 'bench', k=8, micro_k=200, features={FEATURES!r}, progress=step)\nstep('done')\n"
+        f"r = run_clusters(ws, 'bench', progress=step, k=8, micro_k=200, features={FEATURES!r})\nstep('done')\n"
         "print(json.dumps({'features': len(r.features), 'levels': r.levels, 'stability': round(r.stability, 3), "
         "'steps': steps}))")
     rows.append({"step": "micro-segmentation (k = 8 segments, 200 micro-segments)", **m["result"],
                  "seconds": m["seconds"], "peak_gib": m["peak_gib"]})
     print(rows[-1], file=sys.stderr, flush=True)
     m = run_measured(
-        "import json, time\nfrom micromarket import Workspace\nfrom micromarket.segments.segmentation import assign_new_customers\n"
+        "import json, time\nfrom micromarket import Workspace\nfrom micromarket.runner import run_assign\n"
         f"ws = Workspace.open({str(ws)!r})\n"
-        "ws.con.execute(\"DELETE FROM segment_members WHERE segment_id IN (SELECT segment_id FROM segments WHERE segmentation = 'bench')\")\n"
-        "t = time.perf_counter()\nn = assign_new_customers(ws, 'bench')\n"
+        "segments = ws.table('segments')\n"
+        "ids = [r['segment_id'] for r in ws.storage.rows(segments.filter(segments.segmentation == 'bench').select('segment_id'))]\n"
+        "ws.storage.replace_rows('segment_members', {'segment_id': ids})\n"
+        "t = time.perf_counter()\nn = run_assign(ws, 'bench')\n"
         "print(json.dumps({'assigned': n, 'seconds': round(time.perf_counter() - t, 2)}))")
     rows.append({"step": "assigning every customer anew (features, scaling, nearest of 200 centres, writing 3 levels)",
                  **m["result"], "peak_gib": m["peak_gib"]})
