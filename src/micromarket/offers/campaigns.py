@@ -30,6 +30,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from ..arrays import engine_independent
 from ..dates import day_after_last_transaction, day_start
 from ..exceptions import MicromarketError, SchemaError
 from ..data import customer_purchases
@@ -83,8 +84,9 @@ def customer_features(ws: "Workspace", at: dt.date) -> pd.DataFrame:
     summary = rfm_summary(ws.table("transactions"), at - dt.timedelta(days=1), unit="day")
     frame = summary.left_join(_behaviour(ws, at), "customer_id").left_join(_age(ws, at), "customer_id")
     out = frame.select("customer_id", *FEATURES).to_pandas().set_index("customer_id")
-    # Sorted: the database returns groups in any order, and models should not depend on it.
-    return out.astype(float).sort_index()
+    # Sorted: the database returns groups in any order, and models should not depend on it (nor
+    # on the last bits of sums, which differ between engines).
+    return engine_independent(out.astype(float).sort_index())
 
 
 @dataclass
@@ -162,7 +164,8 @@ def _members(ws: "Workspace", campaign_id: str | None) -> tuple[str, pd.DataFram
     if members["assigned_at"].isna().all():
         raise SchemaError(f"campaign {chosen!r} has no assigned_at: the balance check and the response window start "
                           "on the assignment date; load campaign_members with an assigned_at column")
-    return chosen, members.set_index("customer_id")
+    # By customer: the held-out half and the models' fits follow row order, which engines leave to chance.
+    return chosen, members.set_index("customer_id").sort_index(kind="stable")
 
 
 def _arms(members: pd.DataFrame) -> pd.Series:

@@ -25,6 +25,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from ..arrays import engine_independent
 from ..data import bought_within, customer_purchases
 from ..exceptions import SchemaError
 
@@ -125,7 +126,7 @@ def personal_levers(ws: "Workspace", *, depths: list[float] | None = None, days:
     if not depths or any(not 0 <= d < 1 for d in depths):
         raise SchemaError(f"discount depths {depths}: give one or more shares in [0, 1)")
     profile = ws.table("customer_profile").select("customer_id", "price_sensitivity", "preferred_dow").to_pandas()
-    profile = profile.set_index("customer_id").sort_index()
+    profile = engine_independent(profile.set_index("customer_id").sort_index())
     if profile.empty:
         raise SchemaError("customer_profile is empty: run `micromarket profile` before choosing personal levers")
     out = pd.DataFrame({"price_sensitivity": profile["price_sensitivity"].astype(float)})

@@ -27,6 +27,7 @@ from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
 
+from ..arrays import engine_independent
 from ..dates import day_after_last_transaction, day_start
 from ..exceptions import SchemaError
 from ..data import customer_purchases
@@ -107,7 +108,7 @@ def features_at(ws: "Workspace", at: dt.date, kind: str, value: str | None) -> p
     frame["target_lines"] = per["target_lines"].fillna(0).astype(float)
     frame["target_days_since"] = (pd.Timestamp(at) - pd.to_datetime(per["last"])).dt.days.astype(float)
     frame["target_spend_share"] = (per["spend"] / total["total"].reindex(frame.index)).fillna(0).astype(float)
-    return frame
+    return engine_independent(frame)
 
 
 def _bought(ws: "Workspace", kind: str, value: str | None, start: dt.date, end: dt.date) -> pd.Index:

@@ -155,9 +155,11 @@ def _basket_features(baskets: ir.Table) -> ir.Table:
         **{f"_hour{h}": timed.count(where=timed.hour == h) for h in _HOURS})
     return per.select(
         "customer_id", "avg_basket_value", "avg_basket_items", "weekend_share",
-        mean_interpurchase_days=ibis.ifelse(per.n > 1, per.last.delta(per.first, unit="second") / 86400.0 / (per.n - 1),
-                                            ibis.null()),
-        tenure_days=per.last.delta(per.first, unit="day"),
+        mean_interpurchase_days=ibis.ifelse(
+            per.n > 1, per.last.delta(per.first, unit="second").cast("float64") / 86400.0 / (per.n - 1), ibis.null()),
+        # Calendar days between the first and last purchase days (engines count a timestamp
+        # difference in days differently: whole days elapsed, or midnights crossed).
+        tenure_days=per.last.date().delta(per.first.date(), unit="day"),
         preferred_dow=_most_frequent([per[f"_dow{d}"] for d in _DAYS]).cast("int64"),
         preferred_hour=_most_frequent([per[f"_hour{h}"] for h in _HOURS]).cast("int64"),
     )

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..arrays import engine_independent
 from ..clv import GammaGammaFitter
 from ..clv.diagnostics import dropout_identified, purchase_model_warnings
 from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
@@ -188,17 +189,19 @@ def _period(baskets: "ir.Table", settings: dict) -> tuple[dt.date, dt.date]:
 
 
 def _summary(tx: "ir.Table", read: _Intermediates, end: dt.date, cal_end: dt.date, unit: str) -> pa.Table:
-    """The RFM and calibration/holdout summary per customer with its margin, as Arrow."""
+    """The RFM and calibration/holdout summary per customer with its margin, as Arrow, by customer:
+    the fits add up the likelihood in row order, and engines return groups in any order."""
     return (profile_summary(tx, end, cal_end, unit, read.baskets)
             .left_join(read.per_category.select("customer_id", "margin"), "customer_id")
-            .drop("customer_id_right").to_pyarrow())
+            .drop("customer_id_right").order_by("customer_id").to_pyarrow())
 
 
 def _value(summary: pa.Table, end: dt.date, cal_end: dt.date, settings: dict,
            step: Callable[[str], None]) -> tuple[ProfileResult, pa.Table]:
     """Model choice and fit, and the value columns per customer (as Arrow), from :func:`_summary`."""
     unit = settings["unit"]
-    rfm = pd.DataFrame({c: summary[c].to_numpy() for c in ("frequency", "recency", "T")})
+    # Rounded: the last bits of sums differ between engines (and DuckDB's runs), and the fits should not.
+    rfm = engine_independent(pd.DataFrame({c: summary[c].to_numpy() for c in ("frequency", "recency", "T")}))
     # The fits' own warnings (a fit that stopped short, spend correlated with frequency) belong
     # to the result, where the CLI, the run record and the report all read them.
     with _recorded() as caught:
@@ -209,7 +212,7 @@ def _value(summary: pa.Table, end: dt.date, cal_end: dt.date, settings: dict,
         by_frequency = holdout_by_frequency(fitted[best], split)
         step("fitting")
         model = CANDIDATES[best]().fit(rfm)
-        spend_model, spend = _spend(rfm, summary["monetary_value"].to_numpy())
+        spend_model, spend = _spend(rfm, engine_independent(summary["monetary_value"].to_numpy()))
 
     step("valuing")
     margin = np.nan_to_num(summary["margin"].to_numpy(zero_copy_only=False), nan=settings["margin"])
@@ -293,7 +296,7 @@ def _check_enough(customers: int, calibration: int, repeat: int, cal_end: dt.dat
 def _split_frame(summary: pa.Table) -> pd.DataFrame:
     """The calibration/holdout columns of the customers first seen in the calibration period."""
     split = summary.select(list(SPLIT_COLUMNS))
-    return split.filter(pc.is_valid(split["frequency_cal"])).to_pandas()
+    return engine_independent(split.filter(pc.is_valid(split["frequency_cal"])).to_pandas())
 
 
 @contextmanager

@@ -108,10 +108,12 @@ def _rfm_columns(per: ir.Table, end: ir.Value, scale: float, suffix: str = "") -
     first, last = per[f"_first{suffix}"], per[f"_last{suffix}"]
     frequency = per[f"_occasions{suffix}"] - 1
     repeat_value = per[f"_total{suffix}"] - per._first_value
+    # Days as doubles before dividing: Spark reads a literal such as 7.0 as a decimal, and an
+    # integer divided by a decimal keeps six decimal places, enough to break ties of recency.
     return {
         f"frequency{suffix}": frequency,
-        f"recency{suffix}": last.delta(first, unit="day") / scale,
-        f"T{suffix}": end.delta(first, unit="day") / scale,
+        f"recency{suffix}": last.delta(first, unit="day").cast("float64") / scale,
+        f"T{suffix}": end.delta(first, unit="day").cast("float64") / scale,
         f"monetary_value{suffix}": ibis.ifelse(frequency > 0, repeat_value / frequency.cast("float64"), 0.0),
     }
 
@@ -122,7 +124,7 @@ def _holdout_columns(per: ir.Table, calibration_end: ir.Value, observation_end: 
         "frequency_holdout": frequency,
         "monetary_value_holdout": ibis.ifelse(frequency > 0, (per._total - per._total_cal.fill_null(0))
                                               / frequency.cast("float64"), 0.0),
-        "duration_holdout": ibis.literal(1.0) * observation_end.delta(calibration_end, unit="day") / scale,
+        "duration_holdout": observation_end.delta(calibration_end, unit="day").cast("float64") / scale,
     }
 
 

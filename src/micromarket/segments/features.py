@@ -16,6 +16,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from ..arrays import engine_independent
 from ..exceptions import SchemaError
 from .context import data_end
 from .personas import informative
@@ -53,7 +54,9 @@ def customer_features(ws: "Workspace", customers: "ir.Table | None" = None) -> p
     # engine's joins and aggregations leave it to chance, so the same data would not always
     # give the same segments. (Assigning new customers reads feature_table row by row and
     # needs no order.)
-    return feature_table(ws, customers).order_by("customer_id").to_pyarrow().to_pandas().set_index("customer_id")
+    # The last bits of sums differ between engines: rounded, so the same data give the same segments on each.
+    return engine_independent(feature_table(ws, customers).order_by("customer_id").to_pyarrow().to_pandas()
+                              .set_index("customer_id"))
 
 
 def feature_table(ws: "Workspace", customers: "ir.Table | None" = None) -> "ir.Table":
@@ -77,7 +80,7 @@ def _wide(long: "ir.Table", key: str, prefix: str) -> "ir.Table | None":
     if long.count().execute() == 0:
         return None
     return long.select("customer_id", key, "share").pivot_wider(names_from=key, values_from="share", values_fill=0.0,
-                                                               names_prefix=prefix, names_sep="")
+                                                               names_prefix=prefix, names_sep="", names_sort=True)
 
 
 def _demographics(ws: "Workspace") -> "ir.Table | None":
