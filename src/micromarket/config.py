@@ -33,6 +33,11 @@ DEFAULTS: dict[str, Any] = {
         # Off: DuckDB's block allocator never returns the memory it keeps for reuse, so a stage's
         # own arrays would come on top of the whole limit (docs/decisions.md, 2026-12-03).
         "block_allocator_memory": "0",
+        # kind = "spark": the Spark master (local mode on this machine's cores by default, or a
+        # cluster's URL), the warehouse folder of the tables, and Spark settings (any spark.* key).
+        "master": "local[2]",
+        "warehouse": "warehouse",
+        "spark": {},
     },
     "ingest": {
         "on_error": "fail",
@@ -110,7 +115,7 @@ DEFAULTS: dict[str, Any] = {
 
 RULE_ACTIONS = ("keep", "exclude")
 ON_ERROR = ("fail", "quarantine")
-BACKENDS = ("duckdb",)
+BACKENDS = ("duckdb", "spark")
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -138,6 +143,7 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
     kind = merged["backend"]["kind"]
     if kind not in BACKENDS:
         raise ConfigError(f"{path}: backend.kind = {kind!r}; supported: {', '.join(BACKENDS)}")
+    _check_backend(merged["backend"], path)
     on_error = merged["ingest"]["on_error"]
     if on_error not in ON_ERROR:
         raise ConfigError(f"{path}: ingest.on_error = {on_error!r}; expected one of {ON_ERROR}")
@@ -236,6 +242,18 @@ def _validate_offers(offers: dict, path) -> None:
          and all(isinstance(d, (int, float)) and 0 <= d < 1 for d in offers["discount_depths"]),
          "offers.discount_depths", "a list of shares in [0, 1), e.g. [0.0, 0.1, 0.2]"),
         (_share(offers["database_memory_share"]), "offers.database_memory_share", "a share of backend.memory_limit in (0, 1]"),
+    ])
+
+
+def _check_backend(backend: dict, path) -> None:
+    spark = backend["spark"]
+    _check_section("backend", backend, path, [
+        (isinstance(backend["master"], str) and backend["master"].strip() != "", "backend.master",
+         "a Spark master URL such as 'local[2]' or 'spark://host:7077'"),
+        (isinstance(backend["warehouse"], str) and backend["warehouse"].strip() != "", "backend.warehouse",
+         "a folder, relative to the workspace or absolute"),
+        (isinstance(spark, dict) and all(isinstance(k, str) and k.startswith("spark.") for k in spark), "backend.spark",
+         "a table of Spark settings such as {\"spark.driver.memory\" = \"4g\"}"),
     ])
 
 

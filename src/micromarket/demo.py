@@ -33,6 +33,7 @@ STEPS = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling c
 
 
 def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, force: bool = False,
+             backend: str = "duckdb",
              on_generate: Callable[[int, int], None] | None = None,
              on_step: Callable[[str], None] | None = None) -> dict:
     """Create ``directory`` as a workspace holding a generated chain, and write its report.
@@ -48,6 +49,8 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         Random seed.
     force : bool
         Replace an existing workspace at ``directory``.
+    backend : {"duckdb", "spark"}
+        The engine (Spark: local mode, tables in the workspace's warehouse folder).
     on_generate, on_step : callable, optional
         Progress callbacks: (customers done, total), and the name of each step.
 
@@ -65,7 +68,7 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
     step = on_step or (lambda _s: None)
     step("generating data")
     info = generate(data, customers, seed=seed, progress=on_generate)
-    ws = Workspace.create(root, name="demo chain", currency="GBP")
+    ws = Workspace.create(root, name="demo chain", currency="GBP", backend=backend)
     # The demo shows personal discounts: none for the least price-sensitive third, up to 20 % off.
     ws.update_config({"offers": {"discount_depths": [0.0, 0.1, 0.2]}})
     try:

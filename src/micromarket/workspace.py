@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import config as config_mod
 from .backend import connect_duckdb
 from .exceptions import WorkspaceError
-from .schema import TABLES, get_table
+from .schema import INGESTIBLE, TABLES, get_table
 from .storage import DuckDBStorage, Storage
 
 if TYPE_CHECKING:
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from .ingest.report import LoadReport
+
+#: The tables ingest writes (into the loading database; published to Spark after each load).
+LOADED_TABLES = (*INGESTIBLE, "quarantine", "loads", "attributes")
 
 
 class Workspace:
@@ -46,16 +49,46 @@ class Workspace:
             self.database_path, backend.get("memory_limit", ""), backend.get("threads", 0),
             backend.get("block_allocator_memory", ""),
         )
+        #: The DuckDB database ingest loads into: its readers apply the quality rules and natural
+        #: keys there (the workspace's tables on DuckDB; on Spark, the loading database whose
+        #: tables each load publishes to the warehouse).
+        self.loading = DuckDBStorage(self.con, backend_, backend.get("memory_limit", ""))
         #: Where every stage's output lands (:mod:`micromarket.storage`).
-        self.storage: Storage = DuckDBStorage(self.con, backend_, backend.get("memory_limit", ""))
+        self.storage: Storage = self.loading if backend["kind"] == "duckdb" else self._spark(backend)
         #: The Ibis backend stages build their expressions on.
         self.ibis = self.storage.ibis
+
+    def _spark(self, backend: dict) -> Storage:
+        """The Spark storage of the workspace's warehouse folder (published loads included)."""
+        try:
+            from .storage.spark import SparkStorage, spark_session
+        except ImportError:
+            raise WorkspaceError(f"{self.root}: backend.kind = 'spark' needs PySpark: pip install 'micromarket[spark]'") from None
+        warehouse = self.root / backend["warehouse"]
+        storage = SparkStorage(warehouse, spark_session(backend["master"], backend["spark"], warehouse))
+        if _loads_state(storage) != _loads_state(self.loading):
+            self._publish(storage)  # a load committed but was not published (the process stopped between)
+        return storage
+
+    def _publish(self, storage: Storage | None = None) -> None:
+        """Copy the loaded tables from the loading database into the Spark warehouse, as one unit."""
+        storage = storage or self.storage
+        if storage is self.loading:
+            return
+        with storage.atomic():
+            for name in LOADED_TABLES:
+                storage.replace_with_files(name, lambda folder, name=name: self.loading.export_parquet(name, folder),
+                                           self.loading.column_types(name))
 
     # -- opening -------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, *, name: str | None = None, currency: str | None = None,
-               timezone: str | None = None, exist_ok: bool = False) -> "Workspace":
+               timezone: str | None = None, exist_ok: bool = False, backend: str = "duckdb",
+               master: str | None = None) -> "Workspace":
         """Create a workspace folder with ``micromarket.toml`` and an empty database.
+
+        ``backend="spark"`` keeps the tables in the workspace's warehouse folder and runs the
+        stages on Spark (``master``: local mode by default, or a cluster's URL).
 
         Raises
         ------
@@ -75,8 +108,12 @@ class Workspace:
             cfg["workspace"]["currency"] = currency
         if timezone:
             cfg["workspace"]["timezone"] = timezone
+        cfg["backend"]["kind"] = backend
+        if master:
+            cfg["backend"]["master"] = master
+        checked = config_mod.validate(cfg, cfg_path)  # a bad backend or master writes nothing
         config_mod.write(cfg_path, cfg)
-        return cls(root, config_mod.validate(cfg, cfg_path))
+        return cls(root, checked)
 
     @classmethod
     def open(cls, path: str | Path) -> "Workspace":
@@ -95,6 +132,11 @@ class Workspace:
                 f"create one with `micromarket init {root}`"
             )
         return cls(root, config_mod.load(cfg_path))
+
+    @property
+    def kind(self) -> str:
+        """The engine: ``duckdb`` or ``spark``."""
+        return self.config["backend"]["kind"]
 
     @property
     def database_path(self) -> Path:
@@ -131,8 +173,10 @@ class Workspace:
         """
         from .ingest import ingest
 
-        return ingest(self, source, table=table, preset=preset, mapping=mapping,
-                      on_error=on_error, progress=progress, **options)
+        report = ingest(self, source, table=table, preset=preset, mapping=mapping,
+                        on_error=on_error, progress=progress, **options)
+        self._publish()
+        return report
 
     def unload(self, load_id: int) -> dict:
         """Remove the rows one load added, as one transaction.
@@ -141,7 +185,9 @@ class Workspace:
         """
         from .ingest.unload import unload
 
-        return unload(self, load_id)
+        result = unload(self, load_id)
+        self._publish()
+        return result
 
     def memory_share(self, share: float):
         """The engine limited to ``share`` of its memory inside the block (see
@@ -179,11 +225,21 @@ class Workspace:
 
     # -- closing -------------------------------------------------------------------
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the storage (and, on Spark, the loading database)."""
         self.storage.close()
+        if self.storage is not self.loading:
+            self.loading.close()
 
     def __enter__(self) -> "Workspace":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _loads_state(storage: Storage) -> tuple[int, int]:
+    """Loads made and loads taken out: where the warehouse and the loading database differ, a
+    load or an unload committed without being published."""
+    loads = storage.table("loads")
+    state = storage.rows(loads.aggregate(made=loads.count(), unloaded=loads.unloaded_at.count()))[0]
+    return int(state["made"]), int(state["unloaded"])

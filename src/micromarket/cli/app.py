@@ -21,7 +21,8 @@ from .segment import app as segment_app
 
 app = typer.Typer(
     name="micromarket",
-    help="Micromarketing engine: customer data in; profiles, segments, local markets, offers, campaigns and ROI out.",
+    help="Micromarketing engine: customer data in; profiles, segments, local markets and next-best offers out, "
+         "on DuckDB or Spark.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -32,17 +33,24 @@ app.add_typer(local_app, name="local")
 app.add_typer(offers_app, name="offers")
 
 
+BackendOpt = typer.Option("duckdb", "--backend",
+                          help="Engine: duckdb (embedded, one file) or spark (a warehouse folder, local mode or a cluster).")
+
+
 @app.command()
 def init(
     directory: Path = typer.Argument(..., help="Folder to create the workspace in."),
     name: Optional[str] = typer.Option(None, help="Workspace name (default: the folder's name)."),
     currency: Optional[str] = typer.Option(None, help="Currency code for money figures, e.g. GBP."),
     timezone: Optional[str] = typer.Option(None, help="IANA time zone of the timestamps, e.g. Europe/London."),
+    backend: str = BackendOpt,
+    master: Optional[str] = typer.Option(None, help="Spark master URL (with --backend spark; default local[2])."),
 ) -> None:
     """Create a workspace: micromarket.toml and an empty database."""
-    ws = Workspace.create(directory, name=name, currency=currency, timezone=timezone)
+    ws = Workspace.create(directory, name=name, currency=currency, timezone=timezone, backend=backend, master=master)
     ws.close()
-    typer.echo(f"Created workspace {directory} ({ws.config_path.name}, {ws.database_path.name})")
+    where = ws.config["backend"]["warehouse"] + "/ on Spark" if backend == "spark" else ws.database_path.name
+    typer.echo(f"Created workspace {directory} ({ws.config_path.name}, {where})")
 
 
 @app.command()
@@ -218,13 +226,15 @@ def demo(
     customers: int = typer.Option(20_000, min=100, help="Customers to simulate."),
     seed: int = typer.Option(42, help="Random seed."),
     force: bool = typer.Option(False, "--force", help="Replace an existing workspace."),
+    backend: str = BackendOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Generate a retail chain, load it into a new workspace, and write the report."""
     from ..demo import STEPS, run_demo
 
     with counter("Generating customers", customers) as update, steps("Demo", STEPS) as advance:
-        result = run_demo(directory, customers, seed=seed, force=force, on_generate=update, on_step=advance)
+        result = run_demo(directory, customers, seed=seed, force=force, backend=backend, on_generate=update,
+                          on_step=advance)
     if as_json:
         print_json(result)
     else:

@@ -90,7 +90,7 @@ def unload(ws: "Workspace", load_id: int) -> dict:
     table, report = record["table"], record["report"]
     removed: dict[str, int] = {}
     kept = report.get("rows_filled", 0) if table == "transactions" else report.get("summary", {}).get("updated", 0)
-    with ws.transaction():
+    with ws.loading.atomic():
         if table in _SIDE_TABLES:
             kept += _strip_named_rows(ws, table, _SIDE_TABLES[table], report, load_id)
         removed[table] = _delete(ws, table, "load_id = ?", [load_id])

@@ -212,10 +212,10 @@ def store_sales(ws: "Workspace", period: tuple, previous: tuple | None, items: s
 def _item_groups(ws: "Workspace", items: str, item_column: str, group_by: tuple[str, ...] | None,
                  sold: np.ndarray) -> pd.DataFrame:
     """Sold items (index) sorted by group, with ``group`` (code), ``label`` and the group columns."""
-    # Any table of the workspace's database will do, the user's own included.
-    if items not in ws.ibis.list_tables():
+    # Any table of the workspace's engine will do, the user's own included.
+    table = ws.storage.any_table(items)
+    if table is None:
         raise SchemaError(f"item table {items!r} is not in the workspace")
-    table = ws.ibis.table(items)
     if item_column not in table.columns:
         raise SchemaError(f"item table {items!r} has no column {item_column!r} ({', '.join(table.columns)})")
     columns = list(group_by) if group_by is not None else [c for c in DEFAULT_GROUPS if c in table.columns]

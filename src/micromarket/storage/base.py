@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from ..exceptions import SchemaError
-from ..schema import get_table
+from ..schema import TABLES, get_table
 
 if TYPE_CHECKING:
     import ibis
@@ -96,6 +96,12 @@ class Storage(ABC):
     def columns(self, name: str) -> list[str]:
         """The stored columns of ``name``: the canonical ones and any extra attributes ingest added."""
 
+    def any_table(self, name: str) -> "ir.Table | None":
+        """A canonical table, or another table the engine knows (a user's own item table), or ``None``."""
+        if name in TABLES:
+            return self.table(name)
+        return self.ibis.table(name) if name in self.ibis.list_tables() else None
+
     def count(self, name: str) -> int:
         """Rows in ``name``."""
         return int(self.table(name).count().to_pyarrow().as_py())
@@ -122,11 +128,42 @@ class Storage(ABC):
     def upsert(self, name: str, rows: "Rows", key: Sequence[str]) -> None:
         """For each row, set the given columns of the stored row with the same ``key``, or add it."""
 
-    @abstractmethod
+    #: How deep in :meth:`atomic` blocks the storage is (0: outside any unit).
+    _depth = 0
+
     @contextmanager
     def atomic(self) -> Iterator["Storage"]:
         """One unit of writes: all of them become visible at the end of the block, or, on any
         error (or a killed process), none. Nested blocks join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self._rollback()
+            raise
+        self._depth = 0
+        self._commit()
+
+    @abstractmethod
+    def _begin(self) -> None:
+        """Open a unit."""
+
+    @abstractmethod
+    def _commit(self) -> None:
+        """Make the unit's writes visible together."""
+
+    @abstractmethod
+    def _rollback(self) -> None:
+        """Drop the unit's writes."""
 
     def next_id(self, name: str, column: str) -> int:
         """One more than the largest ``column`` of ``name`` (1 for an empty table); inside

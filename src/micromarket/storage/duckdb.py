@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from itertools import count
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from ..backend import drop_cached_blocks, memory_share
@@ -42,7 +43,6 @@ class DuckDBStorage(Storage):
         self.con = con
         self.ibis = backend
         self.memory_limit = memory_limit
-        self._depth = 0
         self._ensure_tables()
 
     def _ensure_tables(self) -> None:
@@ -73,25 +73,15 @@ class DuckDBStorage(Storage):
         return int(self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
 
     # -- writing ---------------------------------------------------------------------
-    @contextmanager
-    def atomic(self) -> Iterator["DuckDBStorage"]:
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self
-            finally:
-                self._depth -= 1
-            return
+    # A unit is one DuckDB transaction.
+    def _begin(self) -> None:
         self.con.execute("BEGIN TRANSACTION")
-        self._depth = 1
-        try:
-            yield self
-        except BaseException:
-            self._depth = 0
-            self.con.execute("ROLLBACK")
-            raise
-        self._depth = 0
+
+    def _commit(self) -> None:
         self.con.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self.con.execute("ROLLBACK")
 
     def replace(self, name: str, rows: Rows) -> None:
         with self.atomic():
@@ -159,6 +149,19 @@ class DuckDBStorage(Storage):
                 parts.append(f'"{column}" = ?')
                 params.append(value)
         return " AND ".join(parts), params
+
+    def column_types(self, name: str) -> list[list[str]]:
+        """``[column, SQL type]`` of every stored column of ``name`` (extra attributes too)."""
+        get_table(name)
+        return [list(r) for r in self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'main' "
+            "AND table_name = ? ORDER BY ordinal_position", [name]).fetchall()]
+
+    def export_parquet(self, name: str, folder: Path) -> None:
+        """Write the table ``name`` as Parquet files into ``folder`` (for another engine to read)."""
+        get_table(name)
+        target = str(Path(folder) / "part-0.parquet").replace("'", "''")
+        self.con.execute(f'COPY (SELECT * FROM "{name}") TO \'{target}\' (FORMAT parquet)')
 
     # -- engine work ----------------------------------------------------------------------
     def temporary(self, name: str, expr: "ir.Table") -> "ir.Table":

@@ -19,7 +19,7 @@ from functools import reduce
 from itertools import count
 from operator import and_
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from ..exceptions import WorkspaceError
 from ..schema import TABLES, get_table
@@ -70,6 +70,8 @@ def spark_session(master: str = "local[2]", settings: dict | None = None,
         # to loopback so that a machine without network (or DNS) starts too.
         conf.update({"spark.sql.shuffle.partitions": "4", "spark.driver.host": "127.0.0.1",
                      "spark.driver.bindAddress": "127.0.0.1"})
+    # Errors only on the terminal, from the start of the JVM (setLogLevel comes after its first warnings).
+    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{Path(__file__).with_name('log4j2.properties')}"
     if warehouse is not None:
         conf["spark.sql.warehouse.dir"] = str(Path(warehouse).resolve() / "_spark")
     builder = SparkSession.builder.master(master).appName("micromarket")
@@ -228,24 +230,16 @@ class SparkStorage(Storage):
         return self._frame_of(expr).toArrow().to_pylist()
 
     # -- writing ---------------------------------------------------------------------
-    @contextmanager
-    def atomic(self) -> Iterator["SparkStorage"]:
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self
-            finally:
-                self._depth -= 1
-            return
-        self._depth, before = 1, self._catalog
+    def _begin(self) -> None:
+        self._before = self._catalog
+
+    def _commit(self) -> None:
+        before = self._before
         try:
-            yield self
             self._swap()
         except BaseException:
             self._rollback()
             raise
-        finally:
-            self._depth = 0
         if self._catalog is not before:
             # Spark reads files lazily: a frame planned before the swap may still read the
             # versions it replaced, so those stay until the next swap.
@@ -331,6 +325,22 @@ class SparkStorage(Storage):
             added = [[c, t.upper()] for c, t in columns.items() if c not in stored]
             if added:
                 self._pending[name] = {"version": entry["version"], "columns": entry["columns"] + added}
+                self._register(name)
+
+    def replace_with_files(self, name: str, write: "Callable[[Path], None]", columns: Sequence[Sequence[str]]) -> None:
+        """Make the Parquet files that ``write(folder)`` puts in a new, empty folder the content of
+        ``name``, whose columns are ``columns`` (``[column, SQL type]``): for tables another engine
+        made (ingest's loading database), copied file for file, without passing through Spark."""
+        unknown = {t for _, t in columns if t.upper() not in _SPARK_TYPES}
+        if unknown:
+            raise ValueError(f"{name}: unknown column type(s) {sorted(unknown)}; known: {sorted(_SPARK_TYPES)}")
+        with self.atomic():
+            version, folder = self._new_folder(name)
+            self._created.append(folder)
+            folder.mkdir(parents=True)
+            write(folder)
+            self._pending[name] = {"version": version, "columns": [[c, t.upper()] for c, t in columns]}
+            if name in self._views:
                 self._register(name)
 
     def _write(self, name: str, frame: "DataFrame", linked: Path | None = None) -> None:
