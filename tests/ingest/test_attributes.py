@@ -71,7 +71,8 @@ def test_a_products_file_keeps_manufacturer_and_size(ws, tmp_path):
 
 
 def test_rules_read_bands_in_their_order(ws, tmp_path):
-    from micromarket.segments.rules import RuleError, rule_members
+    from micromarket.segments.context import rule_members
+    from micromarket.segments.rules import RuleError
 
     ws.ingest(write(tmp_path / "hh.csv", DEMOGRAPHICS), table="customers", mapping={"customer_id": "household_key"})
 
@@ -92,7 +93,7 @@ def test_rules_read_bands_in_their_order(ws, tmp_path):
 
 
 def test_an_age_column_is_the_age_rules_read(ws, tmp_path):
-    from micromarket.segments.rules import rule_members
+    from micromarket.segments.context import rule_members
 
     ws.ingest(write(tmp_path / "c.csv", "customer_id,age\n1,25\n2,67\n3,\n"), table="customers")
     assert sorted(rule_members(ws, "age > 30").execute()["customer_id"]) == ["2"]

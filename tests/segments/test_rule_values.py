@@ -3,7 +3,8 @@
 import pytest
 
 from micromarket.segments.context import suggest_value
-from micromarket.segments.rules import RuleError, rule_members
+from micromarket.segments.context import rule_members
+from micromarket.segments.rules import RuleError
 
 from helpers import write
 

@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 from ..dates import day_start
 from ..ingest.attributes import attribute_kinds
 from ..data import customer_purchases
-from .rules import RuleContext, RuleError
+from .rules import RuleContext, RuleError, compile_rule
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -151,3 +151,13 @@ def _in_segment(ws: "Workspace", resolving: tuple[str, ...]) -> Callable[[str], 
         return members.filter(members.segment_id == int(found["segment_id"].iloc[0])).select("customer_id")
 
     return in_segment
+
+
+def rule_members(ws: "Workspace", rule: str, resolving: tuple[str, ...] = ()) -> "ir.Table":
+    """The customers (``customer_id``) for whom ``rule`` holds, as an Ibis table.
+
+    ``resolving`` carries the names of segments being evaluated, to refuse cycles of
+    ``in_segment`` references.
+    """
+    context = rule_context(ws, resolving)
+    return context.base.filter(compile_rule(rule, context)).select("customer_id")

@@ -401,17 +401,5 @@ def referenced_segments(rule: str) -> set[str]:
     return names
 
 
-def rule_members(ws: "Workspace", rule: str, resolving: tuple[str, ...] = ()) -> ir.Table:
-    """The customers (``customer_id``) for whom ``rule`` holds, as an Ibis table.
-
-    ``resolving`` carries the names of segments being evaluated, to refuse cycles of
-    ``in_segment`` references.
-    """
-    from .context import rule_context
-
-    context = rule_context(ws, resolving)
-    return context.base.filter(compile_rule(rule, context)).select("customer_id")
-
-
-__all__ = ["RuleError", "parse", "compile_rule", "rule_members", "referenced_segments", "RuleContext", "FUNCTIONS",
+__all__ = ["RuleError", "parse", "compile_rule", "referenced_segments", "RuleContext", "FUNCTIONS",
            "GRAMMAR", "band_position"]

@@ -20,7 +20,8 @@ import pyarrow as pa
 
 from ..exceptions import SchemaError
 from ..storage.base import Output, Write
-from .rules import referenced_segments, rule_members
+from .context import rule_members
+from .rules import referenced_segments
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
