@@ -1,6 +1,6 @@
 """Customer lifetime value models: buy-till-you-die purchase models and the Gamma-Gamma spend model.
 
-All follow scikit-learn's estimator contract and take pandas, Polars, Arrow or Ibis tables.
+All follow scikit-learn's estimator contract and take pandas, Arrow or Ibis tables.
 """
 
 from .beta_geo import BetaGeoFitter

@@ -25,15 +25,15 @@ from ..exceptions import SchemaError, check_fitted
 
 
 def to_frame(data: Any, columns: list[str], where: str) -> pd.DataFrame:
-    """Accept pandas, Polars, Arrow or Ibis tables (or a dict of arrays) and return pandas with ``columns``."""
+    """Accept pandas, Arrow or Ibis tables (or a dict of arrays) and return pandas with ``columns``."""
     if hasattr(data, "to_pandas") and not isinstance(data, pd.DataFrame):
-        data = data.to_pandas()  # Arrow, Polars
+        data = data.to_pandas()  # Arrow (and any table with to_pandas)
     elif hasattr(data, "execute") and hasattr(data, "schema"):
         data = data.execute()  # Ibis
     elif isinstance(data, dict):
         data = pd.DataFrame(data)
     if not isinstance(data, pd.DataFrame):
-        raise SchemaError(f"{where}: expected a table (pandas, Polars, Arrow or Ibis), got {type(data).__name__}")
+        raise SchemaError(f"{where}: expected a table (pandas, Arrow or Ibis), got {type(data).__name__}")
     missing = [c for c in columns if c not in data.columns]
     if missing:
         raise SchemaError(f"{where}: missing column(s) {missing}; the table has {list(data.columns)}")
