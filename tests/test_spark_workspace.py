@@ -1,0 +1,75 @@
+"""A Spark workspace from the user's side: init, loading with the quality rules, quarantine and
+unload, catching up a load that was not published, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from micromarket import Workspace
+from micromarket.exceptions import ConfigError
+from micromarket.ingest import ingest as load_into_loading_database
+
+from helpers import run_cli
+
+CSV = """customer,date,amount
+c1,2024-01-05,10.50
+c1,2024-02-07,12.00
+c2,2024-01-09,not a number
+c2,2024-03-01,8.25
+"""
+
+
+@pytest.fixture(scope="module")
+def spark_ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spark-ws")
+    source = root / "sales.csv"
+    source.write_text(CSV)
+    ws = Workspace.create(root / "shop", backend="spark")
+    yield ws, source
+    ws.close()
+
+
+def test_init_writes_a_spark_workspace_and_refuses_an_unknown_backend(tmp_path):
+    out = run_cli("init", tmp_path / "cli-shop", "--backend", "spark")
+    assert "on Spark" in out.stdout
+    text = (tmp_path / "cli-shop" / "micromarket.toml").read_text()
+    assert 'kind = "spark"' in text and 'master = "local[2]"' in text
+    with pytest.raises(ConfigError, match="backend.kind = 'hadoop'; supported: duckdb, spark"):
+        Workspace.create(tmp_path / "bad", backend="hadoop")
+    assert not (tmp_path / "bad" / "micromarket.toml").exists()
+
+
+def test_a_load_keeps_its_quality_rules_and_quarantine_on_spark(spark_ws):
+    ws, source = spark_ws
+    report = ws.ingest(source, mapping={"customer_id": "customer", "ts": "date"}, on_error="quarantine")
+    assert report.rows_loaded == 3 and report.rows_quarantined == 1
+    assert ws.storage.kind == "spark"
+    # The warehouse holds what the loading database holds: lines, the quarantined row and its reason, the log.
+    assert ws.storage.count("transactions") == ws.loading.count("transactions") == 3
+    quarantined = ws.storage.rows(ws.table("quarantine"))
+    assert len(quarantined) == 1 and "not a number" in json.dumps(quarantined[0], default=str)
+    assert [r["load_id"] for r in ws.loads()] == [1]
+
+
+def test_unload_is_published_too(spark_ws):
+    ws, source = spark_ws
+    load = ws.ingest(source, mapping={"customer_id": "customer", "ts": "date"}, on_error="quarantine")
+    assert load.rows_loaded == 0  # the same lines again add nothing
+    ws.unload(1)
+    assert ws.storage.count("transactions") == 0
+    assert ws.loads()[0]["unloaded_at"] is not None
+
+
+def test_a_load_that_was_not_published_is_published_when_the_workspace_opens(tmp_path):
+    source = tmp_path / "sales.csv"
+    source.write_text(CSV.replace("not a number", "9.00"))
+    ws = Workspace.create(tmp_path / "shop", backend="spark")
+    # As if the process stopped after the load committed and before it was published.
+    load_into_loading_database(ws, source, mapping={"customer_id": "customer", "ts": "date"})
+    assert ws.storage.count("transactions") == 0 and ws.loading.count("transactions") == 4
+    ws.close()
+    with Workspace.open(tmp_path / "shop") as reopened:
+        assert reopened.storage.count("transactions") == 4
+        assert reopened.storage.count("loads") == 1
