@@ -11,7 +11,7 @@ import pytest
 
 from micromarket import Workspace
 from micromarket.exceptions import SchemaError
-from micromarket.offers.campaigns import CampaignDesignError, check_campaign
+from micromarket.offers.history import CampaignDesignError, check_campaign
 from micromarket.offers.plan import plan_offers
 from micromarket.offers.propensity import propensity, propensity_output
 from micromarket.offers.scores import MIN_OUTCOMES, score_offers

@@ -31,7 +31,7 @@ from ..arrays import engine_independent
 from ..dates import day_after_last_transaction, day_start
 from ..exceptions import SchemaError
 from ..data import customer_purchases
-from .campaigns import customer_features
+from .history import customer_features
 from .features import usable_features
 from .scores import BASE
 from .split import held_out_half

@@ -24,7 +24,7 @@ from ..storage.base import Output, Write
 from ..exceptions import SchemaError
 from ..uplift import (SLearner, TLearner, TransformedOutcome, XLearner, probability_of_one, qini_auc_score,
                       uplift_auc_score, uplift_by_decile)
-from .campaigns import CONTROL, campaign_data, customer_features
+from .history import CONTROL, campaign_data, customer_features
 from .levers import personal_levers
 from .split import held_out_half
 
@@ -134,7 +134,7 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
     ws : Workspace
     campaign_id : str, optional
         The campaign to learn from (default: the latest). It must pass the balance check
-        (:mod:`micromarket.offers.campaigns`).
+        (:mod:`micromarket.offers.history`).
     days : int, optional
         Response window after assignment (default ``[offers] days``).
     learner : {"auto", "x", "t", "s", "transformed"}, optional

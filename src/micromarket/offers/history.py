@@ -1,5 +1,6 @@
-"""Past campaigns: customer features at any date, each campaign's design checked, and a
-campaign whose groups pass the check as uplift training data.
+"""Campaign history for uplift: customer features at any date, each past campaign's design
+checked, and a campaign whose groups pass the check as uplift training data. (The campaigns
+micromarket sends will live in ``micromarket.campaigns``.)
 
 Features describe each customer *before* the date they are taken at, so a model learnt on a
 campaign sent on day D uses nothing from D onwards, and the same features taken today score

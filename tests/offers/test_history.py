@@ -11,7 +11,7 @@ import pytest
 
 from micromarket import Workspace
 from micromarket.offers.balance import THRESHOLD, balance_check, chance_bound, standardised_mean_difference
-from micromarket.offers.campaigns import CampaignDesignError, check_campaign, customer_features
+from micromarket.offers.history import CampaignDesignError, check_campaign, customer_features
 from micromarket.runner import run_offer_plan
 from micromarket.offers.scores import score_offers
 
