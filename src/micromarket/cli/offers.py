@@ -90,7 +90,7 @@ def campaigns(campaign: Optional[str] = typer.Option(None, "--campaign", help="C
               days: Optional[int] = DaysOpt, workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Check every past campaign's design: a control group, and treated and control alike before it
     (balance check); describe each one's response rates (causal only for balanced campaigns)."""
-    from ..offers.campaigns import campaign_ids, check_campaign
+    from ..offers.history import campaign_ids, check_campaign
 
     with Workspace.open(workspace) as ws:
         days = days or ws.config["offers"]["days"]
