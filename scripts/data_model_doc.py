@@ -1,4 +1,4 @@
-"""Regenerate the table reference in docs/concepts/data-model.md from micromarket/schema.py.
+"""Regenerate the table reference in docs/concepts/data-model.md from micromarket/schema/.
 
 Usage: .venv/bin/python scripts/data_model_doc.py   (tests/test_docs.py checks the two agree)
 """

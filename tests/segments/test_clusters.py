@@ -10,7 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 from micromarket.exceptions import SchemaError
 from micromarket.segments import list_segments
 from micromarket.runner import run_area_types, run_assign, run_clusters, run_rule_segment
-from micromarket.segments.clusters import CustomerClusters, knee, nearest, weighted_ward
+from micromarket.learn.clusters import CustomerClusters, knee, nearest, weighted_ward
 from micromarket.segments.geo import area_types
 from micromarket.segments.segmentation import segment_labels
 

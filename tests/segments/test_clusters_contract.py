@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from micromarket.exceptions import MicromarketError, NotFittedError
-from micromarket.segments.clusters import CustomerClusters
+from micromarket.learn.clusters import CustomerClusters
 
 # Non-default parameters, so that a copy or a round trip that fell back to a default shows.
 PARAMS = {"n_clusters": 3, "method": "gmm", "k_max": 5, "sample_size": 300, "n_bootstrap": 0, "random_state": 7}

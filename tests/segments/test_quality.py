@@ -10,7 +10,7 @@ import pytest
 from micromarket import Workspace
 from micromarket.runner import run_clusters, run_profile
 from micromarket.reports import write_report
-from micromarket.segments.clusters import CustomerClusters
+from micromarket.learn.clusters import CustomerClusters
 from micromarket.segments.quality import (AREAS, CUSTOMERS, MIN_SEGMENT_CUSTOMERS, MIN_SEGMENT_SHARE, SILHOUETTE_WEAK,
                                           STABILITY_GOOD, STABILITY_POOR, STORES, cluster_warnings)
 

@@ -1,6 +1,6 @@
 """Shared views of the data that several stages read: purchase lines, response windows."""
 
-from .purchases import customer_purchases
+from .purchases import UNKNOWN_CATEGORY, customer_purchases
 from .responses import bought_within
 
-__all__ = ["customer_purchases", "bought_within"]
+__all__ = ["customer_purchases", "bought_within", "UNKNOWN_CATEGORY"]

@@ -16,11 +16,11 @@ import pandas as pd
 
 from ..exceptions import SchemaError
 from ..data import customer_purchases
-from ..segments.clusters import CustomerClusters
-from ..segments.features import FeatureScaler
+from ..learn.clusters import CustomerClusters
+from ..learn.naming import differences, informative, largest_first, unique_name
+from ..learn.scaling import FeatureScaler
 from ..segments.geo import census_variables
-from ..profile.behaviour import UNKNOWN_CATEGORY
-from ..segments.personas import differences, informative, largest_first, unique_name
+from ..data import UNKNOWN_CATEGORY
 from ..segments.quality import STORES, check_enough, cluster_warnings
 from ..storage.base import Output, Write
 from .markets import customer_units

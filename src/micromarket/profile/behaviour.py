@@ -14,13 +14,11 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from ..data import customer_purchases
+from ..data import UNKNOWN_CATEGORY, customer_purchases
 
 #: Day-of-week and hour values counted per customer for the preferred day and hour.
 _DAYS, _HOURS = range(7), range(24)
 
-#: Category of lines whose product is missing from the catalogue or has no category.
-UNKNOWN_CATEGORY = "(unknown)"
 
 
 def _catalogue(products: ir.Table) -> ir.Table:

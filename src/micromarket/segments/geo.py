@@ -21,9 +21,9 @@ import pyarrow as pa
 
 from ..exceptions import SchemaError
 from ..storage.base import Output, Write
-from .clusters import CustomerClusters
-from .features import FeatureScaler
-from .personas import differences, largest_first, unique_name
+from ..learn.clusters import CustomerClusters
+from ..learn.naming import differences, largest_first, unique_name
+from ..learn.scaling import FeatureScaler
 from .quality import AREAS, check_enough, cluster_warnings
 from .store import check_name, drop_segmentation, next_id
 

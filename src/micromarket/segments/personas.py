@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..profile.behaviour import UNKNOWN_CATEGORY
+from ..learn.naming import NOT_A_CATEGORY as _NOT_A_CATEGORY
+from ..learn.naming import differences, informative, largest_first, standardised, unique_name
 
 #: Words for a feature far above (first) or below (second) the whole customer base.
 WORDS = {
@@ -43,8 +44,6 @@ PHRASES = {
     "monetary_value": ("spend more per purchase", "spend less per purchase"),
 }
 _SEGMENT_NOUN = "shoppers"
-#: Share columns that name no category: lines whose product has none.
-_NOT_A_CATEGORY = {f"share:{UNKNOWN_CATEGORY}", f"channel:{UNKNOWN_CATEGORY}"}
 
 
 @dataclass
@@ -69,23 +68,6 @@ def _label(feature: str, high: bool) -> str:
 def _nameable(feature: str, value: float) -> bool:
     """Features that make a good name word: behaviour and value words, a channel used more."""
     return feature in WORDS or (feature.startswith("channel:") and feature not in _NOT_A_CATEGORY and value > 0)
-
-
-def differences(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
-    """Standardised difference of each segment's mean from the whole, per feature (segments x features)."""
-    numeric = features.select_dtypes("number")
-    return _standardised(numeric.groupby(np.asarray(labels)).mean(), numeric)
-
-
-def informative(numeric: pd.DataFrame, exclude=()) -> list[str]:
-    """The columns that can tell segments apart: at least two distinct values, a real
-    category, and not in ``exclude`` (features the data do not identify)."""
-    return [c for c in numeric.columns
-            if c not in _NOT_A_CATEGORY and c not in set(exclude) and numeric[c].nunique(dropna=True) > 1]
-
-
-def _standardised(means: pd.DataFrame, numeric: pd.DataFrame) -> pd.DataFrame:
-    return ((means - numeric.mean()) / numeric.std().replace(0, np.nan)).fillna(0.0)
 
 
 def name_for(diff: pd.Series, used: set[str]) -> str:
@@ -118,21 +100,6 @@ def _distinct_words(ranked: pd.Series, taken: set[str]) -> list[str]:
     return words
 
 
-def largest_first(diff: pd.Series) -> pd.Series:
-    """The differences ordered by size, largest first, sign kept."""
-    return diff.reindex(diff.abs().sort_values(ascending=False).index)
-
-
-def unique_name(name: str, used: set[str]) -> str:
-    """``name`` capitalised, with `` (2)``, `` (3)``... if already ``used``; records it as used."""
-    name = name[0].upper() + name[1:]
-    unique, n = name, 2
-    while unique in used:
-        unique, n = f"{name} ({n})", n + 1
-    used.add(unique)
-    return unique
-
-
 def describe_segments(features: pd.DataFrame, profile: pd.DataFrame, labels: np.ndarray,
                       area_types: pd.Series | None = None, unidentified=(),
                       attributes: pd.DataFrame | None = None) -> dict[int, Persona]:
@@ -158,7 +125,7 @@ def describe_segments(features: pd.DataFrame, profile: pd.DataFrame, labels: np.
     labels = np.asarray(labels)
     numeric = features.select_dtypes("number")
     means = numeric.groupby(labels).mean()  # every per-segment figure in one grouped pass
-    diffs = _standardised(means, numeric)[informative(numeric, unidentified)]
+    diffs = standardised(means, numeric)[informative(numeric, unidentified)]
     value = profile[["clv", "p_alive"]].groupby(labels).agg(["sum", "mean"])
     unidentified = set(unidentified)
     alive_known = "p_alive" not in unidentified

@@ -22,10 +22,11 @@ import pyarrow as pa
 from scipy.cluster.hierarchy import fcluster
 
 from ..exceptions import SchemaError
-from ..profile.behaviour import UNKNOWN_CATEGORY
+from ..data import UNKNOWN_CATEGORY
 from ..profile.build import latest_run
-from .clusters import CustomerClusters, most_probable, nearest, weighted_ward
-from .features import FeatureScaler, customer_features, feature_table, left_out_defaults, select_features
+from ..learn.clusters import CustomerClusters, most_probable, nearest, weighted_ward
+from ..learn.scaling import FeatureScaler
+from .features import LOG_FEATURES, customer_features, feature_table, left_out_defaults, select_features
 from .personas import describe_segments
 from .quality import cluster_warnings
 from .store import check_name, drop_segmentation, next_id
@@ -94,7 +95,8 @@ def cluster_customers(ws: "Workspace", name: str = "clusters", *, features: list
     step("reading features")
     frame = customer_features(ws)
     unidentified = _unidentified(ws, frame)
-    scaler = FeatureScaler(select_features(frame, features, unidentified), dict(weights or {})).fit(frame)
+    scaler = FeatureScaler(select_features(frame, features, unidentified), dict(weights or {}),
+                           loggable=sorted(LOG_FEATURES)).fit(frame)
     left_out = [] if features else left_out_defaults(scaler.features)
     notes = [f"left out of the default features, as they cannot tell these customers apart (missing, the same for "
              f"everyone, or not identified): {', '.join(left_out)}"] if left_out else []
