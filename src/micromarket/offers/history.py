@@ -34,8 +34,8 @@ import pandas as pd
 from ..arrays import engine_independent
 from ..dates import day_after_last_transaction, day_start
 from ..exceptions import MicromarketError, SchemaError
-from ..data import customer_purchases
-from ..profile.rfm import calibration_holdout, rfm_summary
+from ..data import bought_within, customer_purchases
+from ..profile.rfm import rfm_summary
 from .balance import THRESHOLD, Balance, balance_check
 from .features import usable_features
 
@@ -178,13 +178,13 @@ def _arms(members: pd.DataFrame) -> pd.Series:
 
 
 def _outcomes(ws: "Workspace", assigned: dt.date, days: int, index: pd.Index) -> pd.DataFrame:
-    """``bought`` (0/1) and ``spend`` within ``days`` from ``assigned``, for ``index``."""
-    held = calibration_holdout(ws.table("transactions"), assigned - dt.timedelta(days=1),
-                               assigned + dt.timedelta(days=days - 1), unit="day").to_pandas()
-    held = held.set_index("customer_id").reindex(index)
-    frequency = held["frequency_holdout"].fillna(0)
-    return pd.DataFrame({"bought": (frequency > 0).astype(int),
-                         "spend": (frequency * held["monetary_value_holdout"].fillna(0)).astype(float)}, index=index)
+    """``bought`` (0/1) and ``spend`` within ``days`` from the start of ``assigned``, for ``index``
+    (every member counted from the campaign's first assignment day, so the arms share one window)."""
+    contacts = ibis.memtable({"customer_id": pd.Index(index).unique().astype(str).to_numpy()}).mutate(
+        assigned_at=ibis.literal(dt.datetime.combine(assigned, dt.time()), "timestamp"))
+    held = bought_within(contacts, ws.table("transactions"), days).to_pandas().set_index("customer_id").reindex(index)
+    return pd.DataFrame({"bought": held["bought"].fillna(False).astype(int),
+                         "spend": engine_independent(held["spend"].fillna(0.0).astype(float).to_numpy())}, index=index)
 
 
 def check_campaign(ws: "Workspace", campaign_id: str | None = None, days: int = 14,

@@ -224,9 +224,10 @@ def _channels(ws: "Workspace", campaign_id: str) -> dict:
     """The channel each offer (arm) went out on in the campaign; ``*`` when there is one."""
     members = ws.table("campaign_members")
     treated = members.filter(members.campaign_id == campaign_id, members.treatment_group.strip().lower() != "control")
-    # The most frequent channel of each variant (ties: the first by name).
+    # The most frequent known channel of each variant (ties: the first by name).
+    treated = treated.filter(treated.channel.notnull())
     counts = treated.group_by("variant", "channel").aggregate(n=treated.count()).to_pandas()
-    counts = counts.sort_values(["variant", "n", "channel"], ascending=[True, False, True], na_position="last")
+    counts = counts.sort_values(["variant", "n", "channel"], ascending=[True, False, True])
     rows = list(counts.drop_duplicates("variant")[["variant", "channel"]].itertuples(index=False, name=None))
     out = {f"treatment:{variant}": channel for variant, channel in rows if channel}
     if len({c for _, c in rows if c}) == 1:
