@@ -6,6 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+#: The grocery fixture's thin store (tests/local/conftest.py): one customer, one basket, bought at
+#: the end of the period. Here, not in a conftest: ``from conftest import`` finds whichever
+#: conftest module was imported last.
+THIN_STORE, THIN_CUSTOMER = "S999", "NEW1"
+
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` in ``encoding`` and return the path."""

@@ -5,10 +5,7 @@ import pytest
 from micromarket import Workspace
 from micromarket.ingest.generate import generate
 
-from helpers import write
-
-#: The thin store: one customer, one basket, bought at the end of the period.
-THIN_STORE, THIN_CUSTOMER = "S999", "NEW1"
+from helpers import THIN_CUSTOMER, THIN_STORE, write
 
 
 @pytest.fixture(scope="session")

@@ -174,7 +174,7 @@ def test_thin_store_is_listed_as_too_few_to_rank_not_ranked_top(grocery):
     minimum support to be ranked, and a warning names it."""
     from micromarket.local.markets import TOO_FEW
 
-    from conftest import THIN_STORE
+    from helpers import THIN_STORE
 
     ws, root = grocery
     minimum = ws.config["local"]["min_customers"]

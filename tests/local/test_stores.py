@@ -33,7 +33,7 @@ def test_four_kinds_of_neighbourhood_give_clusters_without_warnings(stores_chain
 
 def test_a_new_store_with_one_customer_is_a_cluster_of_its_own_and_is_said_to_be(grocery):
     """The thin store (one basket of one product) stands apart on every sales-mix share."""
-    from conftest import THIN_STORE
+    from helpers import THIN_STORE
 
     ws, _ = grocery
     result = run_store_clusters(ws)  # what the assortment builds when it finds no clusters

@@ -75,7 +75,8 @@ def store_features(ws: "Workspace") -> pd.DataFrame:
     wide = mix.pivot_table(index="store_id", columns="category", values="revenue", aggfunc="sum", fill_value=0.0)
     revenue = wide.sum(axis=1)
     shares = wide.div(revenue.where(revenue > 0), axis=0).fillna(0.0).add_prefix("mix:")
-    return shares.assign(revenue=revenue).join(catchments, how="left")
+    # By store: k-means' seeded starts follow row order, which engines leave to chance.
+    return shares.assign(revenue=revenue).join(catchments, how="left").sort_index()
 
 
 def _phrase(feature: str, value: float) -> str:

@@ -97,7 +97,8 @@ def area_types(ws: "Workspace", name: str = "area types", *, k: int | str = "aut
     random_state : int
     """
     check_name(name)
-    areas = ws.table("areas").to_pandas().set_index("area_id")
+    # By area: k-means' seeded starts follow row order, which engines leave to chance.
+    areas = ws.table("areas").to_pandas().set_index("area_id").sort_index()
     if len(areas) < 4:
         raise SchemaError(f"the areas table has {len(areas)} rows; area types need at least 4 areas with census columns")
     chosen = variables or census_variables(areas)
