@@ -190,10 +190,13 @@ def _period(baskets: "ir.Table", settings: dict) -> tuple[dt.date, dt.date]:
 
 def _summary(tx: "ir.Table", read: _Intermediates, end: dt.date, cal_end: dt.date, unit: str) -> pa.Table:
     """The RFM and calibration/holdout summary per customer with its margin, as Arrow, by customer:
-    the fits add up the likelihood in row order, and engines return groups in any order."""
-    return (profile_summary(tx, end, cal_end, unit, read.baskets)
-            .left_join(read.per_category.select("customer_id", "margin"), "customer_id")
-            .drop("customer_id_right").order_by("customer_id").to_pyarrow())
+    the fits add up the likelihood in row order, and engines return groups in any order. (Sorted
+    in Arrow: a sort in the database holds its buffers, up to the database's share, beside the
+    model arrays that come next.)"""
+    summary = (profile_summary(tx, end, cal_end, unit, read.baskets)
+               .left_join(read.per_category.select("customer_id", "margin"), "customer_id")
+               .drop("customer_id_right").to_pyarrow())
+    return summary.sort_by("customer_id")
 
 
 def _value(summary: pa.Table, end: dt.date, cal_end: dt.date, settings: dict,
