@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,14 +72,22 @@ class Workspace:
         return storage
 
     def _publish(self, storage: Storage | None = None) -> None:
-        """Copy the loaded tables from the loading database into the Spark warehouse, as one unit."""
+        """Copy the loaded tables whose content the Spark warehouse does not hold from the loading
+        database into the warehouse, as one unit.
+
+        Each table's checksum in the loading database is compared with the one its warehouse
+        version was published with, so a load of a small table leaves the transactions' files
+        alone, and the catch-up of a load that was never published copies what it changed.
+        """
         storage = storage or self.storage
         if storage is self.loading:
             return
         with storage.atomic():
             for name in LOADED_TABLES:
-                storage.replace_with_files(name, lambda folder, name=name: self.loading.export_parquet(name, folder),
-                                           self.loading.column_types(name))
+                checksum = self.loading.checksum(name)
+                if storage.published_checksum(name) != checksum:
+                    storage.replace_with_files(name, partial(self.loading.export_parquet, name),
+                                               self.loading.column_types(name), checksum)
 
     # -- opening -------------------------------------------------------------------
     @classmethod

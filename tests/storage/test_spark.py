@@ -7,6 +7,7 @@ import decimal
 import json
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from micromarket.exceptions import WorkspaceError
@@ -163,3 +164,17 @@ def test_closing_leaves_the_session_running(spark, store):
     store.close()
     assert spark.range(3).count() == 3
     assert not [v for v in spark.catalog.listTables() if v.name.endswith("_segments")]
+
+
+def test_a_checksum_describes_the_version_it_was_published_with(spark, store, warehouse):
+    def write(folder):
+        pq.write_table(pa.table({"store_id": ["s1"]}), folder / "part-0.parquet")
+
+    assert store.published_checksum("stores") is None  # made empty here, not published
+    store.replace_with_files("stores", write, [["store_id", "VARCHAR"]], "abc")
+    assert store.published_checksum("stores") == catalog(warehouse)["stores"]["checksum"] == "abc"
+    store.append("stores", pa.table({"store_id": ["s2"]}))  # a version Spark wrote has none
+    assert store.published_checksum("stores") is None
+    store.replace_with_files("stores", write, [["store_id", "VARCHAR"]], "abc")
+    store.add_columns("stores", {"region": "VARCHAR"})  # nor has one with columns added since
+    assert store.published_checksum("stores") is None

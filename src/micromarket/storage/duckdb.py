@@ -6,6 +6,8 @@ process killed inside the unit leaves the database as the last committed unit le
 
 from __future__ import annotations
 
+import hashlib
+import json
 from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
@@ -156,6 +158,33 @@ class DuckDBStorage(Storage):
         return [list(r) for r in self.con.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'main' "
             "AND table_name = ? ORDER BY ordinal_position", [name]).fetchall()]
+
+    def checksum(self, name: str) -> str:
+        """A fingerprint of the content of ``name``: its columns and the multiset of its rows.
+
+        Any changed value, added or removed row, or changed column changes it (up to a 64-bit hash
+        collision); the order of the rows does not. Costs one scan of the table with no sort (0.05-0.1 s
+        per million transaction lines on 2 cores, about a seventh of exporting them as Parquet).
+
+        Parameters
+        ----------
+        name : str
+            A canonical table.
+
+        Returns
+        -------
+        str
+            A hex digest; equal digests mean equal content.
+        """
+        get_table(name)
+        # The hash of the whole row (a struct of every column, NULLs included), summed exactly
+        # (HUGEINT, no overflow): a sum does not depend on row order, and unlike XOR two equal
+        # rows do not cancel out. DuckDB's hash leaves out column names, so they are added here.
+        # A DuckDB release that hashes differently only makes the next publish copy every table.
+        rows, total = self.con.execute(
+            f'SELECT count(*), coalesce(sum(hash(t)), 0) FROM "{name}" AS t').fetchone()
+        content = json.dumps([self.column_types(name), int(rows), str(total)])
+        return hashlib.sha256(content.encode()).hexdigest()[:32]
 
     def export_parquet(self, name: str, folder: Path) -> None:
         """Write the table ``name`` as Parquet files into ``folder`` (for another engine to read)."""

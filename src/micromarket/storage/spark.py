@@ -327,10 +327,14 @@ class SparkStorage(Storage):
                 self._pending[name] = {"version": entry["version"], "columns": entry["columns"] + added}
                 self._register(name)
 
-    def replace_with_files(self, name: str, write: "Callable[[Path], None]", columns: Sequence[Sequence[str]]) -> None:
+    def replace_with_files(self, name: str, write: "Callable[[Path], None]", columns: Sequence[Sequence[str]],
+                           checksum: str | None = None) -> None:
         """Make the Parquet files that ``write(folder)`` puts in a new, empty folder the content of
         ``name``, whose columns are ``columns`` (``[column, SQL type]``): for tables another engine
-        made (ingest's loading database), copied file for file, without passing through Spark."""
+        made (ingest's loading database), copied file for file, without passing through Spark.
+
+        ``checksum``, the other engine's fingerprint of that content, is kept in the catalog entry
+        of the new version (see :meth:`published_checksum`)."""
         unknown = {t for _, t in columns if t.upper() not in _SPARK_TYPES}
         if unknown:
             raise ValueError(f"{name}: unknown column type(s) {sorted(unknown)}; known: {sorted(_SPARK_TYPES)}")
@@ -339,9 +343,19 @@ class SparkStorage(Storage):
             self._created.append(folder)
             folder.mkdir(parents=True)
             write(folder)
-            self._pending[name] = {"version": version, "columns": [[c, t.upper()] for c, t in columns]}
+            entry = {"version": version, "columns": [[c, t.upper()] for c, t in columns]}
+            self._pending[name] = entry if checksum is None else {**entry, "checksum": checksum}
             if name in self._views:
                 self._register(name)
+
+    def published_checksum(self, name: str) -> str | None:
+        """The checksum that :meth:`replace_with_files` was given for the current version of
+        ``name`` (as this unit sees it), or None if that version was written otherwise.
+
+        A version's files never change, and every other write makes a new version (or, adding
+        columns, a new entry) without one, so the checksum describes what the warehouse holds.
+        """
+        return self._current(name).get("checksum")
 
     def _write(self, name: str, frame: "DataFrame", linked: Path | None = None) -> None:
         """Write ``frame`` (and hard links to the files of the version folder ``linked``) as a new
