@@ -120,9 +120,7 @@ def run_assign(ws: "Workspace", name: str = "clusters") -> int:
 def run_area_types(ws: "Workspace", name: str = "area types", **options: Any) -> "AreaTypes":
     """Cluster the areas into geodemographic types (:func:`micromarket.segments.geo.area_types`)
     and store them with the customers who live there."""
-    from .segments.geo import area_types, area_types_output
-
-    from .segments.geo import area_type_profile
+    from .segments.geo import area_type_profile, area_types, area_types_output
 
     result = area_types(ws, name, **options)
     ws.storage.apply(area_types_output(ws, result))

@@ -124,3 +124,49 @@ def _holdout(metrics):
     from micromarket.clv.diagnostics import _holdout_warnings
 
     return _holdout_warnings(metrics)
+
+
+def _distinct_split(split: pd.DataFrame) -> pd.DataFrame:
+    keys = ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"]
+    return split.groupby(keys).size().rename("weights").astype(float).reset_index()
+
+
+def test_comparison_on_distinct_histories_equals_one_row_per_customer(cdnow_split):
+    # The profile collects distinct calibration/holdout histories with their customer counts:
+    # every figure of the comparison must be what one row per customer gives.
+    distinct = _distinct_split(cdnow_split)
+    assert len(distinct) < len(cdnow_split) / 2 and distinct["weights"].sum() == len(cdnow_split)
+    best, fitted, metrics = compare_models(cdnow_split)
+    best_w, fitted_w, metrics_w = compare_models(distinct)
+    assert best_w == best
+    columns = ["log_likelihood", "bic", "holdout_rmse", "holdout_mae", "total_error_pct", "rmse_gap_pct", "tie_p_value"]
+    # Not to the last digits: the distinct rows reach the optimiser in another order, and the
+    # Pareto/NBD's flat likelihood lets its stopping point move by about 1e-7.
+    pd.testing.assert_frame_equal(metrics_w[columns], metrics[columns], rtol=1e-5, atol=1e-9)
+    from micromarket.clv.selection import holdout_by_frequency
+    pd.testing.assert_frame_equal(holdout_by_frequency(fitted_w[best], distinct),
+                                  holdout_by_frequency(fitted[best], cdnow_split), rtol=1e-5)
+
+
+def test_a_sample_of_distinct_histories_draws_customers_not_rows(cdnow_split):
+    distinct = _distinct_split(cdnow_split)
+    _, fitted, _ = compare_models(distinct, ["bgnbd"], fit_customers=5_000)
+    everyone = compare_models(distinct, ["bgnbd"])[1]["bgnbd"]
+    sample = fitted["bgnbd"]
+    assert sample.n_obs_ == 5_000
+    assert all(abs(sample.params_[k] - v) < 4 * sample.standard_errors_[k] for k, v in everyone.params_.items())
+
+
+def test_weighted_paired_test_equals_repeated_rows():
+    rng = np.random.default_rng(3)
+    a, b = rng.gamma(2.0, 1.0, 300), rng.gamma(2.0, 1.1, 300)
+    counts = rng.integers(1, 6, 300)
+    assert paired_loss_p_value(a, b, counts) == pytest.approx(
+        paired_loss_p_value(np.repeat(a, counts), np.repeat(b, counts)), rel=1e-10)
+
+
+def test_no_dropout_limit_with_weights_equals_repeated_rows():
+    data = simulate_pareto_nbd(2_000, 52.0, r=0.6, alpha=4.0, s=0.8, beta=10.0, seed=2)
+    data = data.assign(T=data["T"].round(), recency=np.minimum(data["recency"].round(), data["T"].round()))
+    grouped = data.groupby(["frequency", "recency", "T"]).size().rename("weights").astype(float).reset_index()
+    assert no_dropout_log_likelihood(grouped) == pytest.approx(no_dropout_log_likelihood(data), rel=1e-9)

@@ -69,6 +69,37 @@ def test_profile_run_is_recorded_with_model_comparison(demo):
     assert 0.2 < run["pareto_top20_share"] < 1
 
 
+def test_values_from_distinct_histories_equal_a_fit_on_every_customer(demo):
+    # The stage fits on distinct histories and joins predictions back in the engine: the
+    # profile must hold what fitting and predicting one row per customer gives.
+    from micromarket.arrays import engine_independent
+    from micromarket.clv import GammaGammaFitter
+    from micromarket.clv.selection import CANDIDATES
+    from micromarket.clv.value import customer_lifetime_value, pareto_share, value_deciles, value_tiers
+
+    ws, _ = demo
+    run = latest_run(ws)
+    prof = ws.table("customer_profile").execute().sort_values("customer_id", ignore_index=True)
+    rfm = engine_independent(prof[["frequency", "recency", "T"]])
+    model = CANDIDATES[run["model"]]().fit(rfm)
+    assert model.params_ == pytest.approx(run["params"], rel=1e-6)
+    spend_in = prof[["frequency", "monetary_value"]]
+    paying = spend_in[(spend_in["frequency"] > 0) & (spend_in["monetary_value"] > 0)]
+    spend_model = GammaGammaFitter().fit(engine_independent(paying))
+    assert spend_model.params_ == pytest.approx(run["spend_params"], rel=1e-6)
+    spend = spend_model.expected_spend(engine_independent(spend_in))
+    clv = customer_lifetime_value(model, rfm, spend, horizon_months=run["settings"]["horizon_months"],
+                                  discount_rate=run["settings"]["discount_rate"], margin=prof["margin"].to_numpy())
+    assert np.allclose(prof["p_alive"], model.probability_alive(rfm), rtol=1e-6)
+    assert np.allclose(prof["expected_spend"], spend, rtol=1e-6)
+    assert np.allclose(prof["clv"], clv, rtol=1e-6)
+    # Tiers, deciles and the Pareto share, ranked by the engine, as the array functions rank.
+    assert (prof["value_tier"] == value_tiers(prof["clv"].to_numpy())).all()
+    assert (prof["value_decile"] == value_deciles(prof["clv"].to_numpy())).all()
+    assert run["pareto_top20_share"] == pytest.approx(pareto_share(prof["clv"].to_numpy(), 0.2), rel=1e-9)
+    assert run["customers"] == len(prof) and run["total_clv"] == pytest.approx(prof["clv"].sum(), rel=1e-9)
+
+
 def test_rerun_replaces_and_failures_leave_it_as_it_was(demo, monkeypatch):
     ws, _ = demo
     before = ws.table("customer_profile").execute()
@@ -98,7 +129,7 @@ def test_a_failing_model_stops_the_behaviour_query_and_writes_nothing(demo, monk
     def fails(*_a, **_k):
         raise RuntimeError("model failed")
 
-    monkeypatch.setattr("micromarket.profile.build.compare_models", fails)
+    monkeypatch.setattr("micromarket.profile.valuing.compare_models", fails)
     with pytest.raises(RuntimeError, match="model failed"):
         run_profile(ws)
     assert {t: ws.con.execute(f"SELECT count(*), max(profile_run_id) FROM {t}").fetchone() for t in tables} == before

@@ -211,7 +211,7 @@ class MaximumLikelihoodFitter(BaseEstimator):
     def _initial(self, data: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return np.ones(len(self._param_names))
 
-    def _check(self, data: np.ndarray, where: str) -> None:
+    def _check(self, data: np.ndarray, weights: np.ndarray | None, where: str) -> None:
         """Raise SchemaError where the data break the model's assumptions."""
 
     # -- fitting -------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class MaximumLikelihoodFitter(BaseEstimator):
         """
         where = f"{type(self).__name__}.fit"
         values, weights = self._matrix(data, where)
-        self._check(values, where)
+        self._check(values, weights, where)
         unique, counts = distinct_rows(values, weights)
         with blas_threads_for(len(unique)):
             self._estimate(unique, counts)

@@ -235,7 +235,7 @@ class BetaGeoFitter(PurchaseModelFitter):
 
     _param_names = ("r", "alpha", "a", "b")
 
-    def _check(self, data: np.ndarray, where: str) -> None:
+    def _check(self, data: np.ndarray, weights: np.ndarray | None, where: str) -> None:
         check_rfm(data, where)
 
     def _initial(self, data: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -96,7 +96,8 @@ def no_dropout_log_likelihood(data: pd.DataFrame) -> float:
     Parameters
     ----------
     data : DataFrame
-        ``frequency``, ``recency``, ``T`` (the data the model was fitted on).
+        ``frequency``, ``recency``, ``T`` (the data the model was fitted on), and optionally
+        ``weights`` (the customers each row stands for).
 
     Returns
     -------
@@ -111,7 +112,8 @@ def no_dropout_log_likelihood(data: pd.DataFrame) -> float:
     >>> bool(no_dropout_log_likelihood(df) <= BetaGeoFitter().fit(df).log_likelihood_ + 1e-6)
     True
     """
-    rows, w = distinct_rows(data[["frequency", "T"]].to_numpy(dtype=float), None)
+    weights = data["weights"].to_numpy(dtype=float) if "weights" in data.columns else None
+    rows, w = distinct_rows(data[["frequency", "T"]].to_numpy(dtype=float), weights)
     x, T = rows[:, 0], rows[:, 1]
 
     def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:

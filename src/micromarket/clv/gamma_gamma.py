@@ -89,7 +89,7 @@ class GammaGammaFitter(MaximumLikelihoodFitter):
     _param_names = ("p", "q", "v")
     _columns = ("frequency", "monetary_value")
 
-    def _check(self, data: np.ndarray, where: str) -> None:
+    def _check(self, data: np.ndarray, weights: np.ndarray | None, where: str) -> None:
         x, m = data[:, 0], data[:, 1]
         for mask, rule in ((x <= 0, "frequency must be > 0 (leave out customers without repeat purchases)"),
                            (m <= 0, "monetary_value must be > 0 (negative or zero spend cannot be modelled)")):
@@ -97,7 +97,8 @@ class GammaGammaFitter(MaximumLikelihoodFitter):
                 i = int(np.flatnonzero(mask)[0])
                 raise SchemaError(f"{where}: row {i} (frequency={x[i]:g}, monetary_value={m[i]:g}): {rule}")
         if len(x) > 2:
-            corr = np.corrcoef(x, m)[0, 1]
+            cov = np.cov(x, m, aweights=weights)  # weighted: a row may stand for many customers
+            corr = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
             if abs(corr) > 0.3:
                 warnings.warn(
                     f"{where}: frequency and monetary_value are correlated (r = {corr:.2f}); the Gamma-Gamma "

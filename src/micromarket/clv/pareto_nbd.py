@@ -168,7 +168,7 @@ class ParetoNBDFitter(PurchaseModelFitter):
     _param_names = ("r", "alpha", "s", "beta")
     _analytic_gradient = False
 
-    def _check(self, data: np.ndarray, where: str) -> None:
+    def _check(self, data: np.ndarray, weights: np.ndarray | None, where: str) -> None:
         check_rfm(data, where)
 
     def _initial(self, data: np.ndarray, weights: np.ndarray) -> np.ndarray:

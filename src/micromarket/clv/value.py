@@ -46,22 +46,31 @@ def customer_lifetime_value(transaction_model, summary: pd.DataFrame, spend: np.
     -------
     ndarray
     """
-    if unit not in UNIT_DAYS:
-        raise SchemaError(f"unit = {unit!r}; expected one of {', '.join(UNIT_DAYS)}")
-    if horizon_months < 1 or discount_rate < 0:
-        raise SchemaError(f"horizon_months = {horizon_months} must be >= 1 and discount_rate = {discount_rate} >= 0")
-    month = DAYS_PER_MONTH / UNIT_DAYS[unit]
     # The discounted purchase stream depends on (frequency, recency, T) only: compute it
     # once per distinct history, then scale each customer's by their spend and margin.
     rows = summary[["frequency", "recency", "T"]].to_numpy(dtype=float)
     unique, _, inverse = group_rows(rows, None)
     histories = pd.DataFrame(unique, columns=["frequency", "recency", "T"])
+    value = discounted_purchases(transaction_model, histories, horizon_months=horizon_months,
+                                 discount_rate=discount_rate, unit=unit)
+    return value[inverse] * np.asarray(spend) * np.asarray(margin)
+
+
+def discounted_purchases(transaction_model, histories: pd.DataFrame, *, horizon_months: int = 12,
+                         discount_rate: float = 0.01, unit: str = "week") -> np.ndarray:
+    """Expected purchases over ``horizon_months``, each month's discounted, for each row of
+    ``histories`` (``frequency``, ``recency``, ``T`` in ``unit``): CLV per unit of spend and
+    margin (see :func:`customer_lifetime_value` for the parameters)."""
+    if unit not in UNIT_DAYS:
+        raise SchemaError(f"unit = {unit!r}; expected one of {', '.join(UNIT_DAYS)}")
+    if horizon_months < 1 or discount_rate < 0:
+        raise SchemaError(f"horizon_months = {horizon_months} must be >= 1 and discount_rate = {discount_rate} >= 0")
+    month = DAYS_PER_MONTH / UNIT_DAYS[unit]
     # sum_i (E_i - E_(i-1)) f_i = sum_i E_i (f_i - f_(i+1)), with E_0 = 0 and f_(H+1) = 0.
     months = np.arange(1, horizon_months + 1)
     factors = (1 + discount_rate) ** -months.astype(float)
     weights = factors - np.append(factors[1:], 0.0)
-    value = transaction_model.expected_purchases_by_horizon(histories, months * month, weights)
-    return value[inverse] * np.asarray(spend) * np.asarray(margin)
+    return transaction_model.expected_purchases_by_horizon(histories, months * month, weights)
 
 
 def _descending_ranks(values: np.ndarray) -> np.ndarray:

@@ -12,30 +12,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 import ibis
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..arrays import engine_independent
-from ..clv import GammaGammaFitter
-from ..clv.diagnostics import dropout_identified, purchase_model_warnings
-from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
-from ..clv.value import customer_lifetime_value, pareto_share, value_deciles, value_tiers
+from ..clv.diagnostics import purchase_model_warnings
 from ..config import validate_profile
 from ..exceptions import SchemaError
 from ..schema import CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, CUSTOMER_PROFILE
 from ..storage.base import Output, Write
 from .behaviour import (behaviour, category_medians, category_profile, category_shares, channel_shares,
                         customer_categories, customer_channels, purchase_lines)
-from .rfm import SPLIT_COLUMNS, customer_baskets, profile_summary, rfm_scores
+from .rfm import customer_baskets, profile_summary, rfm_scores
+from .valuing import (Histories, Valued, collect_histories, customer_values, distinct_messages, headline, recorded,
+                      value_histories)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -96,7 +89,7 @@ def _calibration_end(summary_span_days: int, end: dt.date, holdout_weeks: int) -
 COMPARISON_CUSTOMERS = 50_000
 
 #: Intermediate tables of one profile run (temporary, ``_profile_<name>``), dropped when it ends.
-_TEMPORARIES = ("baskets", "medians", "categories", "per_category", "channels", "values", "features")
+_TEMPORARIES = ("baskets", "medians", "categories", "per_category", "channels", "summary", "values", "features")
 
 
 def _temporary(ws: "Workspace", name: str, expr: "ir.Table") -> "ir.Table":
@@ -154,16 +147,23 @@ def _build(ws: "Workspace", settings: dict, step: Callable[[str], None]) -> tupl
     read = _intermediates(ws, tx, settings["margin"])
     step("summarising")
     end, cal_end = _period(read.baskets, settings)
-    summary = _summary(tx, read, end, cal_end, settings["unit"])
+    summary = _temporary(ws, "summary", _summary(tx, read, end, cal_end, settings["unit"]))
+    histories = collect_histories(summary)
+    _check_enough(histories, cal_end)
     # The behaviour needs no model: the database describes customers while NumPy values them.
     with _in_background(ws, _temporary, ws, "features",
                         behaviour(tx, read.baskets, read.per_category, read.channels)) as described:
-        result, values = _value(summary, end, cal_end, settings, step)
+        # The fits' own warnings (a fit that stopped short, spend correlated with frequency) belong
+        # to the result, where the CLI, the run record and the report all read them.
+        with recorded() as caught:
+            valued = value_histories(histories, settings, COMPARISON_CUSTOMERS, step)
         step("describing")
         features = described()
     _drop(ws, "baskets")  # the largest intermediate, no longer read: its memory serves the writing
-    profile = rfm_scores(_temporary(ws, "values", ibis.memtable(values))).left_join(
-        features, "customer_id").drop("customer_id_right")
+    values = _temporary(ws, "values", customer_values(summary, ibis.memtable(valued.purchases),
+                                                      ibis.memtable(valued.spends), settings["margin"]))
+    result = _result(valued, histories, headline(values), (end, cal_end), settings, distinct_messages(caught))
+    profile = rfm_scores(values).left_join(features, "customer_id").drop("customer_id_right")
     return result, _output(profile, {CUSTOMER_CATEGORY_SHARES: category_shares(read.categories, read.per_category),
                                      CUSTOMER_CHANNEL_SHARES: channel_shares(read.channels)}, result)
 
@@ -188,94 +188,27 @@ def _period(baskets: "ir.Table", settings: dict) -> tuple[dt.date, dt.date]:
     return end, _calibration_end((end - span["first"].date()).days, end, settings["holdout_weeks"])
 
 
-def _summary(tx: "ir.Table", read: _Intermediates, end: dt.date, cal_end: dt.date, unit: str) -> pa.Table:
-    """The RFM and calibration/holdout summary per customer with its margin, as Arrow, by customer:
-    the fits add up the likelihood in row order, and engines return groups in any order. (Sorted
-    in Arrow: a sort in the database holds its buffers, up to the database's share, beside the
-    model arrays that come next.)"""
-    summary = (profile_summary(tx, end, cal_end, unit, read.baskets)
-               .left_join(read.per_category.select("customer_id", "margin"), "customer_id")
-               .drop("customer_id_right").to_pyarrow())
-    return summary.sort_by("customer_id")
+def _summary(tx: "ir.Table", read: _Intermediates, end: dt.date, cal_end: dt.date, unit: str) -> "ir.Table":
+    """The RFM and calibration/holdout summary per customer with its margin."""
+    return (profile_summary(tx, end, cal_end, unit, read.baskets)
+            .left_join(read.per_category.select("customer_id", "margin"), "customer_id").drop("customer_id_right"))
 
 
-def _value(summary: pa.Table, end: dt.date, cal_end: dt.date, settings: dict,
-           step: Callable[[str], None]) -> tuple[ProfileResult, pa.Table]:
-    """Model choice and fit, and the value columns per customer (as Arrow), from :func:`_summary`."""
-    unit = settings["unit"]
-    # Rounded: the last bits of sums differ between engines (and DuckDB's runs), and the fits should not.
-    rfm = engine_independent(pd.DataFrame({c: summary[c].to_numpy() for c in ("frequency", "recency", "T")}))
-    # The fits' own warnings (a fit that stopped short, spend correlated with frequency) belong
-    # to the result, where the CLI, the run record and the report all read them.
-    with _recorded() as caught:
-        step("choosing a model")
-        split = _split_frame(summary)
-        _check_enough(len(rfm), len(split), int((rfm["frequency"] > 0).sum()), cal_end)
-        best, fitted, metrics = compare_models(split, list(settings["models"]), fit_customers=COMPARISON_CUSTOMERS)
-        by_frequency = holdout_by_frequency(fitted[best], split)
-        step("fitting")
-        model = CANDIDATES[best]().fit(rfm)
-        spend_model, spend = _spend(rfm, engine_independent(summary["monetary_value"].to_numpy()))
-
-    step("valuing")
-    margin = np.nan_to_num(summary["margin"].to_numpy(zero_copy_only=False), nan=settings["margin"])
-    month = 365.25 / 12 / (7.0 if unit == "week" else 1.0)
-    clv = customer_lifetime_value(model, rfm, spend, horizon_months=settings["horizon_months"],
-                                  discount_rate=settings["discount_rate"], margin=margin, unit=unit)
-    p_alive = model.probability_alive(rfm)
-    dropout = dropout_identified(model, rfm)
-    values = summary.select(list(_SUMMARY_COLUMNS)).append_column("p_alive", pa.array(p_alive))
-    for name, column in (("expected_purchases", model.expected_purchases(rfm, settings["horizon_months"] * month)),
-                         ("expected_spend", spend), ("margin", margin), ("clv", clv),
-                         ("value_tier", value_tiers(clv)), ("value_decile", value_deciles(clv))):
-        values = values.append_column(name, pa.array(column))
-    result = ProfileResult(
-        run_id=0, observation_end=str(end), calibration_end=str(cal_end), unit=unit, model=best,
-        params=model.params_, standard_errors=model.standard_errors_,
+def _result(valued: Valued, histories: Histories, figures: dict, period: tuple[dt.date, dt.date], settings: dict,
+            caught: list[str]) -> ProfileResult:
+    """The run's result from the fitted models and the engine's headline figures (``run_id`` set on storing)."""
+    model, spend_model = valued.model, valued.spend_model
+    return ProfileResult(
+        run_id=0, observation_end=str(period[0]), calibration_end=str(period[1]), unit=settings["unit"],
+        model=valued.best, params=model.params_, standard_errors=model.standard_errors_,
         spend_params=spend_model.params_, spend_standard_errors=spend_model.standard_errors_,
-        comparison=metrics.reset_index().to_dict("records"),
-        comparison_customers=int(fitted[best].n_obs_), holdout_customers=len(split),
-        holdout_by_frequency=by_frequency.to_dict("records"),
-        customers=len(clv), total_clv=float(clv.sum()), pareto_top20_share=pareto_share(clv, 0.2),
-        settings=settings,
-        dropout_identified=dropout[0],
-        warnings=purchase_model_warnings(best, model, dropout, p_alive, metrics, unit) + _distinct(caught),
+        comparison=valued.metrics.reset_index().to_dict("records"),
+        comparison_customers=valued.comparison_customers, holdout_customers=int(histories.split["weights"].sum()),
+        holdout_by_frequency=valued.by_frequency.to_dict("records"), settings=settings,
+        dropout_identified=valued.dropout[0], **figures,
+        warnings=purchase_model_warnings(valued.best, model, valued.dropout, valued.p_alive_range, valued.metrics,
+                                         settings["unit"]) + caught,
     )
-    return result, values
-
-
-def _spend(rfm: pd.DataFrame, monetary_value: np.ndarray) -> tuple[GammaGammaFitter, np.ndarray]:
-    """The Gamma-Gamma fit and every customer's expected spend per purchase."""
-    spend_in = pd.DataFrame({"frequency": rfm["frequency"], "monetary_value": monetary_value})
-    # Gamma-Gamma models positive spend: repeat buyers whose repeat purchases were free
-    # (CDNOW's zero-value orders) are left out of the fit, and still get a prediction.
-    paying = (spend_in["frequency"] > 0) & (spend_in["monetary_value"] > 0)
-    spend_model = GammaGammaFitter().fit(spend_in[paying])
-    free = int(((spend_in["frequency"] > 0) & ~paying).sum())
-    if free:
-        warnings.warn(f"{free:,} repeat buyer(s) whose repeat purchases were worth nothing were left out of "
-                      "the spend model's fit (it models positive spend); their expected spend is predicted",
-                      stacklevel=2)
-    return spend_model, spend_model.expected_spend(spend_in)
-
-
-@contextmanager
-def _recorded() -> Iterator[list]:
-    """Record the warnings a block raises instead of showing them (numerical noise such as a
-    logarithm of 0 met while the optimiser probes extreme parameters is dropped)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        warnings.filterwarnings("ignore", category=RuntimeWarning)
-        yield caught
-
-
-def _distinct(caught: list) -> list[str]:
-    """The recorded warnings meant for users (UserWarning and its kin, such as a fit's
-    ConvergenceWarning; not a library's deprecation notices), each once, in order."""
-    return list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
-
-
-_SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase", "last_purchase")
 
 
 #: The fewest customers seen before the holdout, and repeat buyers, that models are fitted on:
@@ -283,23 +216,19 @@ _SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value"
 MIN_CALIBRATION_CUSTOMERS, MIN_REPEAT_BUYERS = 20, 10
 
 
-def _check_enough(customers: int, calibration: int, repeat: int, cal_end: dt.date) -> None:
+def _check_enough(histories: Histories, cal_end: dt.date) -> None:
     """Refuse data too small to choose and fit the models, saying what there is and what would do."""
+    customers, calibration = histories.customers, int(histories.split["weights"].sum())
     if calibration < MIN_CALIBRATION_CUSTOMERS:
         raise SchemaError(
             f"{customers:,} customers with purchases, {calibration:,} of them first seen by {cal_end} (the end of the "
             f"period the models are fitted on, before the holdout): at least {MIN_CALIBRATION_CUSTOMERS} are needed to "
             "choose and fit a purchase model; load more customers or a longer history, or shorten the holdout "
             "(--holdout-weeks)")
-    if repeat < MIN_REPEAT_BUYERS:
-        raise SchemaError(f"{repeat:,} of {customers:,} customers bought more than once: at least {MIN_REPEAT_BUYERS} "
-                          "repeat buyers are needed to learn purchase rates and spend; load a longer history")
-
-
-def _split_frame(summary: pa.Table) -> pd.DataFrame:
-    """The calibration/holdout columns of the customers first seen in the calibration period."""
-    split = summary.select(list(SPLIT_COLUMNS))
-    return engine_independent(split.filter(pc.is_valid(split["frequency_cal"])).to_pandas())
+    if histories.repeat_buyers < MIN_REPEAT_BUYERS:
+        raise SchemaError(f"{histories.repeat_buyers:,} of {customers:,} customers bought more than once: at least "
+                          f"{MIN_REPEAT_BUYERS} repeat buyers are needed to learn purchase rates and spend; load a "
+                          "longer history")
 
 
 @contextmanager
