@@ -51,6 +51,8 @@ class Message:
         The rendered parts (e-mail uses all three; SMS and push use ``text``; files may use none).
     fields : dict
         Personalised values for files and webhooks (offer, discount, segment, ...).
+    unsubscribe_url : str, optional
+        The customer's one-click unsubscribe link (signed), where the workspace has a base URL.
     """
 
     campaign: str
@@ -63,6 +65,7 @@ class Message:
     text: str | None = None
     html: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    unsubscribe_url: str | None = None
 
 
 @dataclass(frozen=True)
