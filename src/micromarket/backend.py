@@ -42,10 +42,10 @@ def connect_duckdb(path: Path, memory_limit: str = "", threads: int = 0,
     try:
         con = duckdb.connect(str(path))
     except duckdb.IOException as exc:
-        from .exceptions import WorkspaceError
+        from .exceptions import WorkspaceBusyError
 
         if "lock" in str(exc).lower():
-            raise WorkspaceError(f"{path}: the database is open in another process (DuckDB allows one writer); "
+            raise WorkspaceBusyError(f"{path}: the database is open in another process (DuckDB allows one writer); "
                                  "close it there and try again") from None
         raise
     if memory_limit:

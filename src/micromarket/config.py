@@ -110,6 +110,31 @@ DEFAULTS: dict[str, Any] = {
         "iterations": 10,
         "regularization": 20.0,
     },
+    "campaigns": {
+        # The global control group: never contacted by marketing campaigns (1-15 %).
+        "control_share": 0.05,
+        "holdout": 0.1,
+        "attribution_days": 14,
+        # Marketing messages per customer per calendar day and ISO week, all channels (0 = no cap).
+        "cap_day": 1,
+        "cap_week": 3,
+        # [start, end] local hours in which no marketing message is sent (deferred), e.g. [21, 8]; [] = none.
+        "quiet_hours": [],
+        "batch": 500,
+        # Pause a campaign when more than this share of its last pause_window messages failed.
+        "pause_error_rate": 0.2,
+        "pause_window": 100,
+        # Where the web app answers links in messages (one-click unsubscribe).
+        "link_base_url": "http://localhost:8000",
+        # fsync the send journal after every step (survives a power cut, slower).
+        "journal_sync": False,
+    },
+    "channels": {
+        "email": {"host": "localhost", "port": 25, "from": "", "tls": "none", "user_env": "", "password_env": "",
+                  "timeout": 30, "rate": 0.0, "cap_day": 0, "cap_week": 0},
+        "mail_folder": {"path": "outbox", "from": "micromarket demo <campaigns@demo.example>", "rate": 0.0,
+                        "cap_day": 0, "cap_week": 0},
+    },
     "mapping": {},
 }
 
@@ -162,6 +187,7 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
     _validate_local(merged["local"], path)
     _validate_offers(merged["offers"], path)
     _validate_recommend(merged["recommend"], path)
+    _validate_campaigns(merged["campaigns"], path)
     for table, mapping in merged["mapping"].items():
         if table not in INGESTIBLE:
             raise ConfigError(f"{path}: [mapping.{table}] is not a table; tables: {', '.join(INGESTIBLE)}")
@@ -242,6 +268,27 @@ def _validate_offers(offers: dict, path) -> None:
          and all(isinstance(d, (int, float)) and 0 <= d < 1 for d in offers["discount_depths"]),
          "offers.discount_depths", "a list of shares in [0, 1), e.g. [0.0, 0.1, 0.2]"),
         (_share(offers["database_memory_share"]), "offers.database_memory_share", "a share of backend.memory_limit in (0, 1]"),
+    ])
+
+
+def _validate_campaigns(campaigns: dict, path) -> None:
+    quiet = campaigns["quiet_hours"]
+    _check_section("campaigns", campaigns, path, [
+        (isinstance(campaigns["control_share"], float) and 0.01 <= campaigns["control_share"] <= 0.15,
+         "campaigns.control_share", "a share between 0.01 and 0.15"),
+        (isinstance(campaigns["holdout"], (int, float)) and 0 <= campaigns["holdout"] < 1, "campaigns.holdout",
+         "a share in [0, 1)"),
+        (_whole(campaigns["attribution_days"], 1), "campaigns.attribution_days", "a whole number of days >= 1"),
+        (_whole(campaigns["cap_day"], 0), "campaigns.cap_day", "a whole number >= 0 (0 = no cap)"),
+        (_whole(campaigns["cap_week"], 0), "campaigns.cap_week", "a whole number >= 0 (0 = no cap)"),
+        (isinstance(quiet, list) and (not quiet or (len(quiet) == 2 and all(_whole(h, 0) and h <= 23 for h in quiet))),
+         "campaigns.quiet_hours", "[start, end] local hours 0-23 such as [21, 8], or [] for none"),
+        (_whole(campaigns["batch"], 1), "campaigns.batch", "a whole number >= 1"),
+        (_share(campaigns["pause_error_rate"]), "campaigns.pause_error_rate", "a share in (0, 1]"),
+        (_whole(campaigns["pause_window"], 1), "campaigns.pause_window", "a whole number >= 1"),
+        (isinstance(campaigns["link_base_url"], str) and campaigns["link_base_url"].startswith(("http://", "https://")),
+         "campaigns.link_base_url", "an http(s) URL"),
+        (isinstance(campaigns["journal_sync"], bool), "campaigns.journal_sync", "true or false"),
     ])
 
 

@@ -19,6 +19,10 @@ class WorkspaceError(MicromarketError, FileNotFoundError):
     """A workspace is missing, incomplete, or already exists."""
 
 
+class WorkspaceBusyError(WorkspaceError):
+    """The workspace's database or warehouse is open for writing in another process."""
+
+
 class ConfigError(MicromarketError, ValueError):
     """``micromarket.toml`` is malformed or names something unknown."""
 

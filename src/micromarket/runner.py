@@ -24,7 +24,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
+    from .campaigns.campaign import Campaign
+    from .campaigns.send import SendReport
     from .local.assortment import Assortment
     from .local.stores import StoreClusters
     from .offers.plan import OfferPlan
@@ -226,3 +229,97 @@ def run_report(ws: "Workspace", path: str | Path | None = None) -> Path:
 __all__ = ["run_profile", "run_rule_segment", "run_rule_segments", "run_delete_segment", "run_clusters", "run_assign",
            "run_area_types", "run_micro_markets", "run_store_clusters", "run_assortment", "run_offer_scores",
            "run_offer_plan", "run_recommendations", "run_propensity", "run_report"]
+
+
+# -- interact -----------------------------------------------------------------------------
+def run_create_campaign(ws: "Workspace", name: str, *, customer_list: "pa.Table | None" = None,
+                        **definition: Any) -> "Campaign":
+    """Store a draft campaign (:func:`micromarket.campaigns.campaign.new_campaign` for the definition);
+    the workspace's global control group starts with its first campaign, so the dry run sees it."""
+    from .campaigns.campaign import create_output, new_campaign
+
+    campaign = new_campaign(ws, name, **definition)
+    run_control_group(ws)
+    ws.storage.apply(create_output(campaign, customer_list))
+    return campaign
+
+
+def run_control_group(ws: "Workspace", share: float | None = None, reshuffle: bool = False) -> dict:
+    """Start the global control group (or a new generation of it on ``reshuffle`` or a new
+    share) and return the current generation."""
+    from .campaigns.audience import control_generation, control_output
+
+    output = control_output(ws, ws.config["campaigns"]["control_share"] if share is None else share, reshuffle)
+    if output is not None:
+        ws.storage.apply(output)
+    return control_generation(ws)
+
+
+def run_launch_campaign(ws: "Workspace", name: str, progress: "Callable[[int, int], None] | None" = None,
+                        send: bool = True) -> "SendReport | Campaign":
+    """Launch a draft (members, holdout and ledger as one unit; the global control group started
+    where it is not yet) and, unless it is scheduled for later or ``send`` is false, send it."""
+    from .campaigns.campaign import get_campaign, launch_output
+    from .campaigns.send import sender_domain
+
+    run_control_group(ws)
+    campaign = get_campaign(ws, name)
+    ws.storage.apply(launch_output(ws, campaign, sender_domain(ws, campaign)))
+    campaign = get_campaign(ws, name)
+    if not send or campaign.status == "scheduled":
+        return campaign
+    return run_send_campaign(ws, name, progress)
+
+
+def run_send_campaign(ws: "Workspace", name: str, progress: "Callable[[int, int], None] | None" = None,
+                      resend_in_doubt: bool = False) -> "SendReport":
+    """Send (or resume sending) a launched campaign's queued messages through the ledger
+    (:mod:`micromarket.campaigns.send`)."""
+    from .campaigns.campaign import get_campaign, status_output
+    from .campaigns.send import campaign_renderer, pause_flag, prepare_run, run_loop
+
+    from .campaigns.send import SendReport
+
+    campaign = get_campaign(ws, name)
+    if campaign.status == "done":  # resuming a finished campaign sends nothing (and is no error)
+        return SendReport(campaign.campaign_id, "done")
+    _check_sendable(campaign)
+    pause_flag(ws, campaign).unlink(missing_ok=True)  # resuming is the user's answer to a pause
+    if campaign.status != "sending":
+        ws.storage.apply(status_output(campaign, "sending"))
+    run = prepare_run(ws, campaign, campaign_renderer(ws, campaign))
+    return run_loop(run, progress, resend_in_doubt)
+
+
+def _check_sendable(campaign: "Campaign") -> None:
+    import datetime as dt
+
+    from .exceptions import SchemaError
+
+    if campaign.status == "draft":
+        raise SchemaError(f"campaign {campaign.campaign_id!r} is a draft: launch it first (`campaign launch`)")
+    if campaign.status == "scheduled" and campaign.send_at and campaign.send_at > dt.datetime.now():
+        raise SchemaError(f"campaign {campaign.campaign_id!r} is scheduled for {campaign.send_at}: it sends then "
+                          "(`campaign resume` at or after that time)")
+
+
+def run_suppress(ws: "Workspace", path: str | Path, region: str | None = None) -> int:
+    """Add a suppression file's addresses and customers to ``suppressions``; returns how many rows it had."""
+    from .campaigns.suppression import read_suppression_file, suppressions_output
+
+    rows = read_suppression_file(Path(path), region)
+    ws.storage.apply(suppressions_output(rows))
+    return rows.num_rows
+
+
+def run_pause_campaign(ws: "Workspace", name: str) -> "Campaign":
+    """Mark a campaign paused (a sender running in another process sees the pause flag, see
+    :func:`micromarket.campaigns.send.request_pause`, and stops before its next message)."""
+    from .campaigns.campaign import get_campaign, status_output
+    from .exceptions import SchemaError
+
+    campaign = get_campaign(ws, name)
+    if campaign.status not in ("sending", "scheduled", "paused"):
+        raise SchemaError(f"campaign {name!r} is {campaign.status}: only a launched campaign that is not done can pause")
+    ws.storage.apply(status_output(campaign, "paused"))
+    return get_campaign(ws, name)

@@ -15,6 +15,7 @@ from ..schema import INGESTIBLE
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, pairs, print_json
 from .progress import counter, note, results, steps, warn
+from .campaign import app as campaign_app
 from .local import app as local_app
 from .offers import app as offers_app
 from .segment import app as segment_app
@@ -31,6 +32,20 @@ app = typer.Typer(
 app.add_typer(segment_app, name="segment")
 app.add_typer(local_app, name="local")
 app.add_typer(offers_app, name="offers")
+app.add_typer(campaign_app, name="campaign")
+
+
+@app.command()
+def suppress(file: Path = typer.Argument(..., help="CSV with a customer_id, email or phone column (and optionally "
+                                                     "channel and reason)."),
+             region: Optional[str] = typer.Option(None, help="Country (two letters) to read national phone numbers in."),
+             workspace: Path = WorkspaceOpt) -> None:
+    """Never contact these customers, addresses or phones again (on every channel, or the file's channel)."""
+    from ..runner import run_suppress
+
+    with Workspace.open(workspace) as ws:
+        added = run_suppress(ws, file, region)
+    results.print(f"Suppressed {added:,} customer(s), address(es) or phone(s) from {file}")
 
 
 BackendOpt = typer.Option("duckdb", "--backend",

@@ -57,7 +57,8 @@ def counter(title: str, total: int):
                   TimeElapsedColumn(), console=stderr) as progress:
         task = progress.add_task(escape(title), total=total)
 
-        def update(done: int, _total: int) -> None:
-            progress.update(task, completed=done)
+        def update(done: int, total_now: int) -> None:
+            # A total learnt only once the work starts (a campaign's queued messages) replaces the guess.
+            progress.update(task, completed=done, **({"total": total_now} if total_now else {}))
 
         yield update

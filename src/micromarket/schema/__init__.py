@@ -5,13 +5,14 @@ them (a test keeps the two in step). Types are DuckDB SQL types; Ibis maps them 
 backend.
 
 The tables are written down one module per stage: ``base`` (types, ``Column``, ``Table`` and
-the shared column helpers), ``ingest``, ``profile``, ``segments``, ``local`` and ``offers``.
+the shared column helpers), ``ingest``, ``profile``, ``segments``, ``local``, ``offers`` and ``campaigns``.
 This package gathers them in ``TABLES``, and every name is importable from here.
 """
 
 from __future__ import annotations
 
 from .base import BOOLEAN, DATE, INTEGER, NUMBER, TEXT, TIMESTAMP, Column, Table
+from .campaigns import CAMPAIGN_LISTS, CAMPAIGN_SENDS, CAMPAIGNS, CONTROL_GROUPS, ERASURES, SUPPRESSIONS
 from .ingest import (
     AREAS,
     ATTRIBUTES,
@@ -45,14 +46,15 @@ from .profile import CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, CUSTOMER
 from .segments import AREA_TYPES, SEGMENT_MEMBERS, SEGMENTATIONS, SEGMENTS
 
 #: Every canonical table by name. The order is the order tables are created in and the order
-#: ``docs/concepts/data-model.md`` lists them in; ``local_runs`` comes last, after the offers tables.
+#: ``docs/concepts/data-model.md`` lists them in; ``local_runs`` comes after the offers tables, then campaigns.
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (CUSTOMERS, TRANSACTIONS, PRODUCTS, STORES, AREAS, EVENTS, CAMPAIGN_MEMBERS, QUARANTINE, LOADS, ATTRIBUTES,
               CUSTOMER_PROFILE, CUSTOMER_CATEGORY_SHARES, CUSTOMER_CHANNEL_SHARES, PROFILE_RUNS, SEGMENTS, SEGMENT_MEMBERS, SEGMENTATIONS,
               AREA_TYPES, MICRO_MARKETS, STORE_CLUSTERS, ASSORTMENT_RECOMMENDATIONS, ASSORTMENT_SEGMENTS,
               ASSORTMENT_SUMMARY, OFFER_SCORES, OFFER_PLAN, OFFER_RUNS, RECOMMENDATIONS,
-              RECOMMENDATION_RUNS, PROPENSITY_SCORES, PROPENSITY_RUNS, LOCAL_RUNS)
+              RECOMMENDATION_RUNS, PROPENSITY_SCORES, PROPENSITY_RUNS, LOCAL_RUNS,
+              CAMPAIGNS, CAMPAIGN_LISTS, CONTROL_GROUPS, CAMPAIGN_SENDS, SUPPRESSIONS, ERASURES)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]

@@ -21,7 +21,7 @@ from operator import and_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from ..exceptions import WorkspaceError
+from ..exceptions import WorkspaceBusyError, WorkspaceError
 from ..schema import TABLES, get_table
 from .base import Storage, Where, arrow_schema, column_names, is_expression
 
@@ -451,7 +451,7 @@ def _lock(warehouse: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise WorkspaceError(f"{warehouse}: the warehouse is open in another process (the Spark storage allows "
+        raise WorkspaceBusyError(f"{warehouse}: the warehouse is open in another process (the Spark storage allows "
                              "one writer); close it there and try again") from None
     return fd
 

@@ -17,3 +17,6 @@ def register(channel: type[Channel]) -> type[Channel]:
 
 
 __all__ = ["CHANNELS", "Channel", "Delivery", "Message", "message_id", "register"]
+
+# The built-in channels register themselves on import.
+from . import audiences, email, files, webhook  # noqa: E402,F401

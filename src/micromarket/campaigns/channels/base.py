@@ -13,6 +13,10 @@ header), so a message whose fate is unknown after a crash can be sent again safe
 mark the last moment before the receiver commits with the ``committing`` callback (see
 :meth:`Channel.send`); the ledger then knows whether the message can have arrived.
 
+``consent`` and ``address`` are class attributes where they are fixed (e-mail needs
+``consent_email`` and an ``email``); a channel whose settings choose them (push, webhook,
+audiences) sets them on the instance, and the send loop reads the instance's.
+
 To add a channel, subclass :class:`Channel` and register it in :data:`micromarket.campaigns.channels.CHANNELS`
 (the built-ins are registered the same way).
 """
@@ -28,6 +32,9 @@ from typing import Any, Callable, ClassVar, Literal
 #: send loop may try again later), ``bounced`` (permanently undeliverable address: suppressed).
 Status = Literal["sent", "failed", "retry", "bounced"]
 
+#: Settings of ``[channels.<name>]`` the send loop reads, not the channel (every channel accepts them).
+LOOP_SETTINGS = frozenset({"rate", "cap_day", "cap_week"})
+
 
 @dataclass(frozen=True)
 class Message:
@@ -39,7 +46,8 @@ class Message:
         Campaign name.
     customer_id : str
     channel : str
-        The channel's name (``email``, ``sms``, ``push``, ``direct_mail``, ``audience``, ``export``).
+        The channel's name (``email``, ``mail_folder``, ``sms``, ``push``, ``webhook``, ``direct_mail``,
+        ``export``, ``google_audience``, ``meta_audience``).
     variant : str
         The message variant chosen for this customer.
     message_id : str
@@ -120,6 +128,10 @@ class Channel:
         """
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Called after :meth:`send` raised a connection error (``OSError``): reconnect, where the
+        channel holds a connection. The message is tried again on resume."""
+
     def close(self) -> None:
         """Disconnect, or flush and close the output; called once after the last message (also on errors)."""
 
@@ -141,8 +153,10 @@ def message_id(campaign: str, customer_id: str, channel: str, domain: str = "mic
     >>> message_id("spring", "C1", "email") != message_id("spring", "C1", "sms")
     True
     """
-    digest = hashlib.sha256("\x1f".join((campaign, customer_id, channel)).encode()).hexdigest()[:32]
+    # "|" between the parts: campaign and channel names cannot hold one, so the customer id between
+    # them is unambiguous; the engine computes the same digest for the ledger (campaigns.campaign).
+    digest = hashlib.sha256(f"{campaign}|{customer_id}|{channel}".encode()).hexdigest()[:32]
     return f"<{digest}@{domain}>"
 
 
-__all__ = ["Channel", "Delivery", "Message", "Status", "message_id"]
+__all__ = ["Channel", "Delivery", "LOOP_SETTINGS", "Message", "Status", "message_id"]

@@ -40,7 +40,7 @@ import phonenumbers
 
 from ...exceptions import ConfigError
 from . import register
-from .base import Channel, Delivery, Message
+from .base import LOOP_SETTINGS, Channel, Delivery, Message
 
 SIGNATURE_HEADER = "X-Micromarket-Signature"
 TIMESTAMP_HEADER = "X-Micromarket-Timestamp"
@@ -134,7 +134,7 @@ class WebhookSettings:
 
 
 #: Settings of ``[channels.<name>]`` that belong to the send loop (throttle and caps), not the channel.
-LOOP_KEYS = frozenset({"rate", "cap_day", "cap_week"})
+LOOP_KEYS = LOOP_SETTINGS
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Numeric settings: (smallest allowed value, whether it must be a whole number).
 _NUMBERS = {"timeout": (0.001, False), "attempts": (1, True), "backoff": (0.0, False),
