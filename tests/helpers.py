@@ -61,3 +61,12 @@ def minimal_file(path: Path, customers: int = 400, seed: int = 11) -> Path:
             rows.append(f"c{c},{np.datetime64('2023-01-01') + day},{rng.uniform(5, 120):.2f}")
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -17,7 +17,7 @@ from micromarket.campaigns.channels import message_id
 from micromarket.runner import run_create_campaign, run_launch_campaign, run_send_campaign, run_suppress
 from micromarket.workspace import Workspace
 
-from helpers import CLI, write
+from helpers import CLI, free_port, write
 
 TEMPLATE = """{% block subject %}A treat for {{ customer.first_name }}{% endblock %}
 {% block text %}Hello {{ customer.first_name }}, your tier is {{ customer.value_tier }}.{% endblock %}
@@ -186,3 +186,62 @@ def test_killed_senders_resume_without_duplicates_or_losses_over_the_webhook(sho
     assert set(accepted) == {message_id("hooked", c, "webhook") for c in expected}
     # The webhook's receiver drops repeats, so nothing is left in doubt.
     assert states["sent"] == len(expected) and states.get("in_doubt", 0) == 0 and states.get("queued", 0) == 0
+
+
+class _Refusing:
+    """An SMTP handler that refuses every message after the first ``accept`` with a permanent error."""
+
+    def __init__(self, accept: int):
+        self.accept, self.seen = accept, 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.seen += 1
+        return "250 OK" if self.seen <= self.accept else "554 5.7.1 rejected by policy"
+
+
+def test_a_campaign_pauses_itself_when_too_many_messages_fail_and_resumes(shop, tmp_path):
+    from aiosmtpd.controller import Controller
+
+    handler = _Refusing(accept=20)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        _email_settings(shop, controller.port)
+        shop.update_config({"campaigns": {"pause_window": 30, "pause_error_rate": 0.5}})
+        run_create_campaign(shop, "refused", audience_kind="rule", audience_value="frequency >= 0",
+                            template=str(write(tmp_path / "t.tmpl", TEMPLATE)), channel="email", holdout=0.1)
+        report = run_launch_campaign(shop, "refused")
+    finally:
+        controller.stop()
+    assert report.status == "paused" and "failed" in report.paused_because
+    states = dict(_rows(shop, "SELECT state, count(*) FROM campaign_sends WHERE campaign_id = 'refused' GROUP BY state"))
+    assert states["sent"] == 20 and states["failed"] >= 15 and states["queued"] > 100
+    assert _rows(shop, "SELECT status FROM campaigns WHERE campaign_id = 'refused'")[0][0] == "paused"
+
+
+def test_a_pause_request_stops_the_sender_before_its_next_message(shop, smtp_server, tmp_path):
+    from micromarket.campaigns.send import request_pause
+
+    inbox, port = smtp_server
+    _email_settings(shop, port, rate=200.0)
+    run_create_campaign(shop, "halt", audience_kind="rule", audience_value="frequency >= 0",
+                        template=str(write(tmp_path / "t.tmpl", TEMPLATE)), channel="email", holdout=0.1)
+    root = shop.root
+    shop.close()
+    proc = _launch_process(root, "halt")
+    deadline = time.time() + 60
+    while not inbox.messages and time.time() < deadline:
+        time.sleep(0.05)
+    request_pause(root, "halt")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    with Workspace.open(root) as ws:
+        status = _rows(ws, "SELECT status FROM campaigns WHERE campaign_id = 'halt'")[0][0]
+        states = dict(_rows(ws, "SELECT state, count(*) FROM campaign_sends WHERE campaign_id = 'halt' GROUP BY state"))
+        assert status == "paused" and states["queued"] > 0
+        assert states["sent"] == len(inbox.messages)
+        report = run_send_campaign(ws, "halt")
+        assert report.status == "done"
+        expected = _eligible(ws, "halt")
+    assert sorted(m["Message-ID"] for _, m in inbox.messages) == sorted(
+        message_id("halt", c, "email", "shop.example") for c in expected)
