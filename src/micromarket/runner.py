@@ -303,13 +303,23 @@ def _check_sendable(campaign: "Campaign") -> None:
                           "(`campaign resume` at or after that time)")
 
 
-def run_suppress(ws: "Workspace", path: str | Path, region: str | None = None) -> int:
-    """Add a suppression file's addresses and customers to ``suppressions``; returns how many rows it had."""
-    from .campaigns.suppression import read_suppression_file, suppressions_output
+def run_suppress(ws: "Workspace", path: str | Path, region: str | None = None) -> tuple[int, int]:
+    """Add a suppression file's addresses and customers to ``suppressions``: a CSV of customer ids,
+    e-mails or phones, or (``.json``, ``.jsonl``) providers' bounce, complaint and unsubscribe
+    payloads (:mod:`micromarket.campaigns.feedback`). Returns (rows added, provider events ignored as
+    not permanent)."""
+    from .campaigns.feedback import feedback_entries, read_payloads
+    from .campaigns.suppression import read_suppression_file, suppression_rows, suppressions_output
 
-    rows = read_suppression_file(Path(path), region)
-    ws.storage.apply(suppressions_output(rows))
-    return rows.num_rows
+    path = Path(path)
+    if path.suffix in (".json", ".jsonl"):
+        entries, ignored = feedback_entries(read_payloads(path))
+        rows = suppression_rows([("email", address, "all", reason) for reason, address in entries], str(path))
+    else:
+        rows, ignored = read_suppression_file(path, region), 0
+    if rows.num_rows:
+        ws.storage.apply(suppressions_output(rows))
+    return rows.num_rows, ignored
 
 
 def run_pause_campaign(ws: "Workspace", name: str) -> "Campaign":

@@ -37,15 +37,18 @@ app.add_typer(campaign_app, name="campaign")
 
 @app.command()
 def suppress(file: Path = typer.Argument(..., help="CSV with a customer_id, email or phone column (and optionally "
-                                                     "channel and reason)."),
+                                                     "channel and reason), or a .json/.jsonl file of e-mail providers' "
+                                                     "bounce, complaint and unsubscribe payloads."),
              region: Optional[str] = typer.Option(None, help="Country (two letters) to read national phone numbers in."),
              workspace: Path = WorkspaceOpt) -> None:
     """Never contact these customers, addresses or phones again (on every channel, or the file's channel)."""
     from ..runner import run_suppress
 
     with Workspace.open(workspace) as ws:
-        added = run_suppress(ws, file, region)
+        added, ignored = run_suppress(ws, file, region)
     results.print(f"Suppressed {added:,} customer(s), address(es) or phone(s) from {file}")
+    if ignored:
+        note(f"{ignored:,} event(s) were not permanent (soft bounces, deliveries) and suppress nothing")
 
 
 BackendOpt = typer.Option("duckdb", "--backend",
