@@ -102,10 +102,11 @@ def stores_chain(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def chain(tmp_path_factory):
-    """(workspace, customers' truth) of a 6,000-customer generated chain after the whole demo (profiled,
-    segmented, local markets), shared by the segment and offer tests."""
+    """(workspace, customers' truth) of a 6,000-customer generated chain after the demo (profiled,
+    segmented, local markets, offers), shared by the segment and offer tests. Without the demo's own
+    campaign: these tests learn from the generated past campaign (tests/campaigns run the demo's)."""
     root = tmp_path_factory.mktemp("segments") / "ws"
-    run_demo(root, customers=6_000, seed=7)
+    run_demo(root, customers=6_000, seed=7, campaign=False)
     ws = Workspace.open(root)
     yield ws, pd.read_parquet(root / "data" / "truth" / "customers_truth.parquet")
     ws.close()

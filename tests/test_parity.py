@@ -21,10 +21,11 @@ from micromarket.schema import TABLES
 
 CUSTOMERS = 2500
 #: When a row was written, and where from: not results.
-BOOKKEEPING = {"created_at", "ran_at", "updated_at", "started_at", "finished_at", "unloaded_at", "source"}
+BOOKKEEPING = {"created_at", "ran_at", "updated_at", "started_at", "finished_at", "unloaded_at", "source",
+               "settled_at", "added_at", "erased_at"}
 #: JSON keys that name the run's folder or time, not what it found.
-JSON_BOOKKEEPING = {"source", "seconds", "started_at", "finished_at"}
-JSON_COLUMNS = {"summary", "report", "definition", "settings", "model", "quality", "levels"}
+JSON_BOOKKEEPING = {"source", "seconds", "started_at", "finished_at", "template"}
+JSON_COLUMNS = {"summary", "report", "definition", "settings", "model", "quality", "levels", "variants"}
 #: Fitted parameters (maximum likelihood on each engine's summaries) agree to this.
 PARAMETERS_RTOL = 1e-4
 RTOL = 1e-6

@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
+
 from . import runner
 from .config import CONFIG_FILE
 from .exceptions import WorkspaceError
@@ -29,11 +31,11 @@ DEMO_RULES = {
 DEMO_TABLES = ("areas", "stores", "products", "customers", "transactions", "campaign_members")
 #: The demo's steps, in order, as ``run_demo`` reports them to ``on_step``.
 STEPS = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "segmenting",
-         "local markets", "offers", "recommendations and propensity", "writing report"]
+         "local markets", "offers", "recommendations and propensity", "campaign", "writing report"]
 
 
 def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, force: bool = False,
-             backend: str = "duckdb",
+             backend: str = "duckdb", campaign: bool = True,
              on_generate: Callable[[int, int], None] | None = None,
              on_step: Callable[[str], None] | None = None) -> dict:
     """Create ``directory`` as a workspace holding a generated chain, and write its report.
@@ -51,6 +53,8 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         Replace an existing workspace at ``directory``.
     backend : {"duckdb", "spark"}
         The engine (Spark: local mode, tables in the workspace's warehouse folder).
+    campaign : bool
+        Run the demo's campaign and load its simulated responses (see :func:`campaign_demo`).
     on_generate, on_step : callable, optional
         Progress callbacks: (customers done, total), and the name of each step.
 
@@ -86,11 +90,45 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         offers_demo(ws)
         step("recommendations and propensity")
         recommend_demo(ws)
+        step("campaign")
+        campaign_info = campaign_demo(ws, data, seed) if campaign else None
         step("writing report")
         report = runner.run_report(ws)
     finally:
         ws.close()
-    return {"generated": info, "loads": loads, "report": str(report)}
+    return {"generated": info, "loads": loads, "campaign": campaign_info, "report": str(report)}
+
+
+#: The demo's campaign: the offer plan's customers, by e-mail into the workspace's mail folder.
+DEMO_CAMPAIGN = "next-offer"
+
+
+def campaign_demo(ws: Workspace, data: Path, seed: int = 42) -> dict:
+    """One campaign end to end: the offer plan's customers get the bundled template by e-mail
+    (written to the workspace's ``outbox`` folder: no server needed), a tenth held out; then
+    their responses over the attribution window are simulated from the generator's truth and
+    loaded as transactions, with each member's truth in ``data/truth``."""
+    from importlib.resources import files
+
+    from .campaigns.simulate import data_end, simulate_responses, write_responses
+
+    # The global control group's draw follows the demo's seed: the same seed, the same demo.
+    runner.run_control_group(ws, salt=f"demo-{seed}")
+    template = ws.root / "templates" / f"{DEMO_CAMPAIGN}.tmpl"
+    template.parent.mkdir(exist_ok=True)
+    template.write_text(files("micromarket.campaigns").joinpath("templates", "next-offer.tmpl").read_text())
+    runner.run_create_campaign(ws, DEMO_CAMPAIGN, audience_kind="plan", audience_value="offer_plan",
+                               template=None, variants=[{"name": "A", "template": str(template)}],
+                               channel="mail_folder", holdout=0.1)
+    report = runner.run_launch_campaign(ws, DEMO_CAMPAIGN, at=data_end(ws))
+    truth = pd.read_parquet(data / "truth" / "customers_truth.parquet")
+    purchases, member_truth = simulate_responses(ws, DEMO_CAMPAIGN, truth, seed=seed)
+    responses = write_responses(purchases, member_truth, data, DEMO_CAMPAIGN)
+    loaded = ws.ingest(responses, table="transactions").rows_loaded if len(purchases) else 0
+    return {"campaign": DEMO_CAMPAIGN, "status": report.status, "sent": report.counts.get("sent", 0),
+            "skipped": {k: v for k, v in report.counts.items() if k.startswith("skipped")},
+            "responses_loaded": loaded,
+            "true_incremental_revenue": float(member_truth["true_incremental_revenue"].sum())}
 
 
 def local_demo(ws: Workspace) -> None:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     import pandas as pd
     import pyarrow as pa
 
@@ -244,27 +246,29 @@ def run_create_campaign(ws: "Workspace", name: str, *, customer_list: "pa.Table 
     return campaign
 
 
-def run_control_group(ws: "Workspace", share: float | None = None, reshuffle: bool = False) -> dict:
+def run_control_group(ws: "Workspace", share: float | None = None, reshuffle: bool = False,
+                      salt: str | None = None) -> dict:
     """Start the global control group (or a new generation of it on ``reshuffle`` or a new
-    share) and return the current generation."""
+    share) and return the current generation; ``salt`` fixes a new generation's draw."""
     from .campaigns.audience import control_generation, control_output
 
-    output = control_output(ws, ws.config["campaigns"]["control_share"] if share is None else share, reshuffle)
+    output = control_output(ws, ws.config["campaigns"]["control_share"] if share is None else share, reshuffle, salt)
     if output is not None:
         ws.storage.apply(output)
     return control_generation(ws)
 
 
 def run_launch_campaign(ws: "Workspace", name: str, progress: "Callable[[int, int], None] | None" = None,
-                        send: bool = True) -> "SendReport | Campaign":
+                        send: bool = True, at: "dt.datetime | None" = None) -> "SendReport | Campaign":
     """Launch a draft (members, holdout and ledger as one unit; the global control group started
-    where it is not yet) and, unless it is scheduled for later or ``send`` is false, send it."""
+    where it is not yet) and, unless it is scheduled for later or ``send`` is false, send it.
+    ``at``: the time the members are assigned at (default now)."""
     from .campaigns.campaign import get_campaign, launch_output
     from .campaigns.send import sender_domain
 
     run_control_group(ws)
     campaign = get_campaign(ws, name)
-    ws.storage.apply(launch_output(ws, campaign, sender_domain(ws, campaign)))
+    ws.storage.apply(launch_output(ws, campaign, sender_domain(ws, campaign), at))
     campaign = get_campaign(ws, name)
     if not send or campaign.status == "scheduled":
         return campaign

@@ -22,7 +22,7 @@ from helpers import copy_workspace, run_cli
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("local") / "ws"
-    run_demo(root, customers=3_000, seed=11)
+    run_demo(root, customers=3_000, seed=11, campaign=False)
     ws = Workspace.open(root)
     yield ws
     ws.close()

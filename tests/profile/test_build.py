@@ -19,7 +19,7 @@ from micromarket.workspace import Workspace
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo") / "ws"
-    run_demo(root, customers=4_000, seed=5)  # runs the profile stage too
+    run_demo(root, customers=4_000, seed=5, campaign=False)  # runs the profile stage too
     ws = Workspace.open(root)
     yield ws, pd.read_parquet(root / "data" / "truth" / "customers_truth.parquet")
     ws.close()
@@ -195,7 +195,7 @@ def test_cli_profile_json(tmp_path):
     import subprocess
     import sys
 
-    run_demo(tmp_path / "ws", customers=1_500, seed=2)
+    run_demo(tmp_path / "ws", customers=1_500, seed=2, campaign=False)
     proc = subprocess.run([sys.executable, "-c", "from micromarket.cli import main; main()", "profile", "-w",
                            str(tmp_path / "ws"), "--model", "mbgnbd", "--horizon-months", "6", "--json"],
                           capture_output=True, text=True)

@@ -69,10 +69,11 @@ def check_control_share(share: float, where: str = "[campaigns] control_share") 
         raise SchemaError(f"{where} = {share!r}: the global control group's share must be between {low} and {high}")
 
 
-def control_output(ws: "Workspace", share: float, reshuffle: bool = False) -> Output | None:
+def control_output(ws: "Workspace", share: float, reshuffle: bool = False, salt: str | None = None) -> Output | None:
     """The writes that start a generation of the global control group: the first one (when none
     exists), or a new one on ``reshuffle`` (a new salt; the current generation is ended, not
-    deleted). ``None`` where the current generation already has this share and no reshuffle is asked."""
+    deleted). ``None`` where the current generation already has this share and no reshuffle is asked.
+    ``salt`` fixes a new generation's salt (the demo's, for reproducible runs); random by default."""
     check_control_share(share)
     current = control_generation(ws)
     if current and not reshuffle and abs(current["share"] - share) < 1e-12:
@@ -84,7 +85,10 @@ def control_output(ws: "Workspace", share: float, reshuffle: bool = False) -> Ou
         writes.append(Write("control_groups", pa.Table.from_pylist([ended]), mode="upsert", key=("generation",)))
     # A share change keeps the salt: customers below the old threshold stay in, and only the
     # difference joins or leaves. A reshuffle draws everyone anew.
-    salt = secrets.token_hex(16) if reshuffle or not current else current["salt"]
+    if reshuffle or not current:
+        salt = salt or secrets.token_hex(16)
+    else:
+        salt = current["salt"]
     generation = (current["generation"] + 1) if current else 1
     writes.append(Write("control_groups", pa.Table.from_pylist([{
         "generation": generation, "salt": salt, "share": float(share), "started_at": now, "ended_at": None}]),

@@ -23,6 +23,7 @@ from ..exceptions import SchemaError
 from ..storage.base import Output, Write
 from .audience import assign_holdout, audience, bucket, control_generation, in_global_control, strata, threshold
 from .channels import CHANNELS
+from .waves import wave_expr
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -94,8 +95,12 @@ def new_campaign(ws: "Workspace", name: str, *, audience_kind: str, audience_val
                  channel: str, holdout: float | None = None, variants: list[dict] | None = None,
                  schedule: str = "now", send_at: dt.datetime | None = None, budget: float | None = None,
                  contact_cost: float | None = None, attribution_days: int | None = None, seed: int = 0,
-                 transactional: bool = False) -> Campaign:
-    """A draft campaign, checked (see :func:`create_output` for storing it)."""
+                 transactional: bool = False, waves: int = 1, bandit_floor: float = 0.05,
+                 response_days: int = 7) -> Campaign:
+    """A draft campaign, checked (see :func:`create_output` for storing it). With ``waves`` > 1 and
+    several variants, later waves' variants are allocated by Thompson sampling on the responses
+    (purchases within ``response_days``) to earlier ones, each variant keeping ``bandit_floor``
+    (see :mod:`.waves`)."""
     _check_new(ws, name, audience_kind, audience_value, channel, schedule, send_at)
     cfg = ws.config["campaigns"]
     share = cfg["holdout"] if holdout is None else holdout
@@ -104,13 +109,26 @@ def new_campaign(ws: "Workspace", name: str, *, audience_kind: str, audience_val
     if transactional and share:
         raise SchemaError("a transactional campaign has no holdout (--holdout 0): its messages are owed to every customer")
     variants = variants or [{"name": "A", "template": template}]
+    _check_waves(waves, bandit_floor, response_days, len(variants))
     if not all(v.get("template") for v in variants) and CHANNELS[channel].address:
         raise SchemaError(f"channel {channel} sends messages: give a template (--template FILE)")
     return Campaign(name, "draft", audience_kind, audience_value, channel, variants, schedule, send_at,
                     budget if budget else None,
                     float(ws.config["offers"]["contact_cost"] if contact_cost is None else contact_cost),
                     int(attribution_days or cfg["attribution_days"]), float(share), int(seed),
-                    {"transactional": bool(transactional)}, created_at=dt.datetime.now().replace(microsecond=0))
+                    {"transactional": bool(transactional), "waves": int(waves), "bandit_floor": float(bandit_floor),
+                     "response_days": int(response_days)}, created_at=dt.datetime.now().replace(microsecond=0))
+
+
+def _check_waves(waves: int, floor: float, response_days: int, variants: int) -> None:
+    if waves < 1 or response_days < 1:
+        raise SchemaError(f"waves = {waves}, response_days = {response_days}: both must be whole numbers >= 1")
+    if waves > 1 and variants < 2:
+        raise SchemaError(f"{waves} waves with one variant: waves let a bandit choose between variants; give at "
+                          "least two (--variant NAME=FILE, repeated)")
+    if not 0 <= floor or floor * variants > 1:
+        raise SchemaError(f"bandit floor {floor}: each of the {variants} variants keeps at least this share, so it "
+                          f"must be between 0 and {1 / variants:.3f}")
 
 
 def _check_new(ws: "Workspace", name: str, kind: str, value: str, channel: str, schedule: str, send_at) -> None:
@@ -182,14 +200,15 @@ def message_id_expr(campaign: Campaign, customer_id: "ir.StringValue", domain: s
     return ibis.literal("<") + digest.hexdigest("sha256").substr(0, 32) + ibis.literal(f"@{domain}>")
 
 
-def launch_output(ws: "Workspace", campaign: Campaign, domain: str) -> Output:
+def launch_output(ws: "Workspace", campaign: Campaign, domain: str, at: dt.datetime | None = None) -> Output:
     """Launch a draft: its members (treatment and holdout, not the global control) into
     ``campaign_members``, a ``queued`` ledger row per treated customer, and the campaign
-    ``sending`` (or ``scheduled`` until ``send_at``), all as one unit."""
+    ``sending`` (or ``scheduled`` until ``send_at``), all as one unit. ``at`` is the launch's time
+    (default now; the demo launches at the end of its generated history)."""
     if campaign.status != "draft":
         raise SchemaError(f"campaign {campaign.campaign_id!r} is {campaign.status}: only a draft can be launched "
                           "(a launched campaign resumes with `campaign resume`)")
-    now = dt.datetime.now().replace(microsecond=0)
+    now = (at or dt.datetime.now()).replace(microsecond=0)
     people = assignment(ws, campaign)
     members = people.filter(people.group != "global_control")
     member_rows = members.select(
@@ -197,12 +216,16 @@ def launch_output(ws: "Workspace", campaign: Campaign, domain: str) -> Output:
         treatment_group=members.group, variant=members.variant, channel=ibis.literal(campaign.channel),
         assigned_at=ibis.literal(now), load_id=ibis.null("int64"))
     treated = members.filter(members.group == "treatment")
+    treated = treated.mutate(wave=wave_expr(campaign, treated.customer_id))
+    # Later waves' variants wait for the bandit (see .waves); wave 1, and campaigns without waves, split equally.
+    first = treated.wave == 1
     ledger = treated.select(
         campaign_id=ibis.literal(campaign.campaign_id), customer_id=treated.customer_id,
-        channel=ibis.literal(campaign.channel), variant=treated.variant,
+        channel=ibis.literal(campaign.channel), variant=ibis.ifelse(first, treated.variant, ibis.null("string")),
         message_id=message_id_expr(campaign, treated.customer_id, domain), state=ibis.literal("queued"),
-        reason=ibis.null("string"), allocation_probability=ibis.literal(1.0 / len(campaign.variants)),
-        wave=ibis.literal(1, "int64"), attempts=ibis.literal(0, "int64"), provider_id=ibis.null("string"),
+        reason=ibis.null("string"),
+        allocation_probability=ibis.ifelse(first, 1.0 / len(campaign.variants), ibis.null("float64")),
+        wave=treated.wave, attempts=ibis.literal(0, "int64"), provider_id=ibis.null("string"),
         queued_at=ibis.literal(now), settled_at=ibis.null("timestamp"))
     later = campaign.schedule == "at" and campaign.send_at and campaign.send_at > now
     launched = dict(campaign.row(), status="scheduled" if later else "sending", launched_at=now)

@@ -546,7 +546,10 @@ def _recommendations(ws: "Workspace", top: int) -> "ir.Table | None":
         item = {"product_id": recs.product_id} | {f: products[f] for f in PRODUCT_FIELDS[1:]}
         items = items.select(customer_id=recs.customer_id, rank=recs["rank"], **item)
         item = {f: items[f] for f in PRODUCT_FIELDS}
-    listed = ibis.struct(item).collect(order_by=items["rank"])
+    # Sorted after collecting, by the rank leading each struct: Spark cannot order inside an
+    # aggregation, and both engines sort an array of structs field by field.
+    ranked = ibis.struct({"rank": items["rank"], **item}).collect().sort()
+    listed = ranked.map(lambda entry: ibis.struct({f: entry[f] for f in PRODUCT_FIELDS}))
     return items.group_by("customer_id").aggregate(recommendations=listed)
 
 

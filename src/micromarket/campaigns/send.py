@@ -53,6 +53,8 @@ class SendReport:
     counts: dict[str, int] = field(default_factory=dict)
     deferred: int = 0
     paused_because: str | None = None
+    #: Why messages still queued wait (the next wave waiting for the last one's responses).
+    waiting: str | None = None
 
 
 def pause_flag(ws: "Workspace", campaign: Campaign) -> Path:
@@ -199,10 +201,13 @@ def sender_domain(ws: "Workspace", campaign: Campaign) -> str:
 
 
 # -- the loop -------------------------------------------------------------------------------
-def queued(ws: "Workspace", campaign: Campaign, after: str | None, limit: int) -> list[dict]:
-    """The next ``limit`` queued ledger rows after customer ``after``, in customer order."""
+def queued(ws: "Workspace", campaign: Campaign, after: str | None, limit: int, wave: int | None = None) -> list[dict]:
+    """The next ``limit`` queued ledger rows after customer ``after`` (of ``wave`` only, where given),
+    in customer order."""
     sends = ws.table("campaign_sends")
     mine = sends.filter(sends.campaign_id == campaign.campaign_id, sends.state == "queued")
+    if wave is not None:
+        mine = mine.filter(mine.wave == wave)
     if after is not None:
         mine = mine.filter(mine.customer_id > after)
     return ws.storage.rows(mine.select("customer_id", "variant", "message_id").order_by("customer_id").limit(limit))
@@ -238,11 +243,14 @@ def run_loop(run: _Run, progress: Callable[[int, int], None] | None, resend_in_d
     settle_journal(ws, campaign, run.journal, resend_in_doubt or run.channel.resend_in_doubt)
     batch_size = int(ws.config["campaigns"]["batch"])
     run.recent = deque(maxlen=int(ws.config["campaigns"]["pause_window"]))
+    wave, waiting = _next_wave(run)
+    if waiting:
+        return _finish(run, None, waiting)
     after, done, total = None, 0, _queued_total(ws, campaign)
     paused = None
     with run.journal, run.channel:
         while paused is None:
-            batch = queued(ws, campaign, after, batch_size)
+            batch = queued(ws, campaign, after, batch_size, wave)
             if not batch:
                 break
             after = batch[-1]["customer_id"]
@@ -251,7 +259,34 @@ def run_loop(run: _Run, progress: Callable[[int, int], None] | None, resend_in_d
             done += len(batch)
             if progress:
                 progress(done, total)
-    return _finish(run, paused)
+    return _finish(run, paused, _after_wave(run, wave) if paused is None else None)
+
+
+def _next_wave(run: "_Run") -> tuple[int | None, str | None]:
+    """The wave to send now (``None``: no waves), allocating its variants first; or why it waits."""
+    from .waves import allocation_output, current_wave, uses_bandit, wave_ready
+
+    if not uses_bandit(run.campaign):
+        return None, None
+    wave = current_wave(run.ws, run.campaign)
+    if wave is None or wave == 1:
+        return wave, None
+    ready, ends = wave_ready(run.ws, run.campaign, wave)
+    if not ready:
+        return wave, f"wave {wave} waits for the responses to wave {wave - 1} (their window ends {ends:%Y-%m-%d %H:%M})"
+    output, _ = allocation_output(run.ws, run.campaign, wave)
+    run.ws.storage.apply(output)
+    return wave, None
+
+
+def _after_wave(run: "_Run", wave: int | None) -> str | None:
+    """Why the campaign waits after sending ``wave`` (the next wave's responses), or ``None``."""
+    from .waves import current_wave
+
+    if wave is None:
+        return None
+    following = current_wave(run.ws, run.campaign)
+    return None if following is None else f"wave {following} waits for the responses to wave {wave}"
 
 
 def _queued_total(ws: "Workspace", campaign: Campaign) -> int:
@@ -365,21 +400,22 @@ def _error_rate_exceeded(run: _Run) -> bool:
     return len(run.recent) >= window and sum(run.recent) / len(run.recent) > run.ws.config["campaigns"]["pause_error_rate"]
 
 
-def _finish(run: _Run, paused: str | None) -> SendReport:
-    """The campaign's status after the loop: paused, done (nothing queued), or still sending (deferred)."""
+def _finish(run: _Run, paused: str | None, waiting: str | None = None) -> SendReport:
+    """The campaign's status after the loop: paused, done (nothing queued), or still sending
+    (deferred messages, or a wave waiting for responses)."""
     ws, campaign = run.ws, run.campaign
     flag = pause_flag(ws, campaign)
     if paused:
         ws.storage.apply(status_output(campaign, "paused"))
         status = "paused"
-    elif run.deferred:
+    elif run.deferred or waiting:
         ws.storage.apply(status_output(campaign, "sending"))
         status = "sending"
     else:
         ws.storage.apply(status_output(campaign, "done", finished_at=dt.datetime.now().replace(microsecond=0)))
         status = "done"
     flag.unlink(missing_ok=True)
-    return SendReport(campaign.campaign_id, status, dict(run.counts), run.deferred, paused)
+    return SendReport(campaign.campaign_id, status, dict(run.counts), run.deferred, paused, waiting)
 
 
 __all__ = ["Renderer", "SendReport", "channel_for", "prepare_run", "request_pause", "run_loop", "settle_journal"]

@@ -247,7 +247,8 @@ def demo(
     backend: str = BackendOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Generate a retail chain, load it into a new workspace, and write the report."""
+    """Generate a retail chain, load it into a new workspace, run every stage and one campaign (e-mails written to
+    the workspace's outbox folder, responses simulated from the generator's truth), and write the report."""
     from ..demo import STEPS, run_demo
 
     with counter("Generating customers", customers) as update, steps("Demo", STEPS) as advance:
@@ -256,4 +257,8 @@ def demo(
     if as_json:
         print_json(result)
     else:
+        sent = result["campaign"]
+        results.print(f"Campaign {sent['campaign']}: {sent['sent']:,} e-mails written to "
+                      f"{Path(directory) / 'outbox'}; {sent['responses_loaded']:,} simulated purchases in its "
+                      "attribution window loaded")
         results.print(f"Report written to {result['report']}")

@@ -40,6 +40,11 @@ def create(name: str = typer.Argument(..., help="Campaign name (letters, digits,
            seed: int = typer.Option(0, help="Seed of the holdout draw."),
            transactional: bool = typer.Option(False, help="Owed to every customer (no holdout, no caps, not the "
                                                           "global control): receipts, service notices."),
+           waves: int = typer.Option(1, min=1, help="Send in this many waves; with several variants, later waves "
+                                                    "go more to the variants that did best (Thompson sampling)."),
+           bandit_floor: float = typer.Option(0.05, min=0.0, help="Share of each wave every variant keeps."),
+           response_days: int = typer.Option(7, min=1, help="Days after a message in which a purchase counts as a "
+                                                            "response, for the waves."),
            workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Create a draft campaign (nothing is sent until `campaign launch`)."""
     from ..runner import run_create_campaign
@@ -51,6 +56,7 @@ def create(name: str = typer.Argument(..., help="Campaign name (letters, digits,
                                        channel=channel, holdout=holdout, variants=variants, schedule=schedule,
                                        send_at=at, budget=budget, contact_cost=contact_cost,
                                        attribution_days=attribution_days, seed=seed, transactional=transactional,
+                                       waves=waves, bandit_floor=bandit_floor, response_days=response_days,
                                        customer_list=listed)
     if as_json:
         print_json(campaign.row())
@@ -178,6 +184,8 @@ def _report(outcome, as_json: bool) -> None:
                   ", ".join(f"{k} {v:,}" for k, v in sorted(outcome.counts.items())))
     if outcome.deferred:
         note(f"{outcome.deferred:,} message(s) wait for quiet hours or their best hour to pass: resume later")
+    if outcome.waiting:
+        note(f"{outcome.waiting}: `campaign resume` then")
     if outcome.paused_because:
         warn(f"paused: {outcome.paused_because}; `campaign resume` to go on")
 

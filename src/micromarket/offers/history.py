@@ -151,12 +151,26 @@ def campaign_ids(ws: "Workspace") -> list[str]:
         latest.order_by(ibis.desc("last", nulls_first=False), "campaign_id"))]
 
 
-def _members(ws: "Workspace", campaign_id: str | None) -> tuple[str, pd.DataFrame]:
+def default_campaign(ws: "Workspace", known: list[str], days: int) -> str:
+    """The latest campaign whose ``days``-day response window the transactions cover whole (else the
+    latest): a campaign still in its window, such as one just sent, would teach from half its answers."""
+    members = ws.table("campaign_members")
+    starts = {r["campaign_id"]: r["first"] for r in ws.storage.rows(
+        members.group_by("campaign_id").aggregate(first=members.assigned_at.min()))}
+    last = day_after_last_transaction(ws) - dt.timedelta(days=1)
+    for campaign in known:
+        first = starts.get(campaign)
+        if first is not None and pd.Timestamp(first).date() + dt.timedelta(days=days) <= last:
+            return campaign
+    return known[0]
+
+
+def _members(ws: "Workspace", campaign_id: str | None, days: int) -> tuple[str, pd.DataFrame]:
     known = campaign_ids(ws)
     if not known:
         raise SchemaError("no campaign_members: uplift needs a past campaign with a control group "
                           "(load its members with `micromarket ingest FILE --table campaign_members`)")
-    chosen = campaign_id or known[0]
+    chosen = campaign_id or default_campaign(ws, known, days)
     if chosen not in known:
         raise SchemaError(f"campaign {campaign_id!r} has no members; campaigns: {', '.join(sorted(known))}")
     table = ws.table("campaign_members")
@@ -195,7 +209,8 @@ def check_campaign(ws: "Workspace", campaign_id: str | None = None, days: int = 
     ----------
     ws : Workspace
     campaign_id : str, optional
-        The campaign (default: the latest assigned).
+        The campaign (default: the latest whose response window the data cover, see
+        :func:`default_campaign`).
     days : int
         Response window after assignment.
     threshold : float
@@ -205,7 +220,7 @@ def check_campaign(ws: "Workspace", campaign_id: str | None = None, days: int = 
     -------
     CampaignCheck
     """
-    chosen, members = _members(ws, campaign_id)
+    chosen, members = _members(ws, campaign_id, days)
     assigned = pd.Timestamp(members["assigned_at"].min()).date()
     last = day_after_last_transaction(ws) - dt.timedelta(days=1)
     if last < assigned:

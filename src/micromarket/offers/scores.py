@@ -133,7 +133,7 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
     ----------
     ws : Workspace
     campaign_id : str, optional
-        The campaign to learn from (default: the latest). It must pass the balance check
+        The campaign to learn from (default: the latest whose response window the data cover). It must pass the balance check
         (:mod:`micromarket.offers.history`).
     days : int, optional
         Response window after assignment (default ``[offers] days``).
