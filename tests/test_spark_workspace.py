@@ -122,3 +122,25 @@ def test_publish_copies_only_the_tables_that_changed(tmp_path):
         assert changed == {"transactions", "customers", "loads"}
         assert ws.storage.count("transactions") == 0
         _assert_published(ws)
+
+
+def test_a_publish_keeps_the_members_of_campaigns_run_on_the_warehouse(spark_ws, tmp_path):
+    # Campaigns run here append their members to campaign_members on the warehouse (no load_id);
+    # a later load of campaign members publishes the loaded rows and must keep those.
+    import datetime as dt
+
+    import pyarrow as pa
+
+    ws, source = spark_ws
+    ws.ingest(source, on_error="quarantine")
+    here = pa.table({"campaign_id": ["run-here", "run-here"], "customer_id": ["c1", "c2"],
+                     "treatment_group": ["treatment", "control"], "variant": ["A", "A"], "channel": ["email", "email"],
+                     "assigned_at": [dt.datetime(2024, 3, 2)] * 2, "load_id": pa.array([None, None], pa.int64())})
+    ws.storage.append("campaign_members", here)
+    loaded = tmp_path / "members.csv"
+    loaded.write_text("campaign_id,customer_id,treatment_group,assigned_at\nloaded,c1,treatment,2024-02-01\n"
+                      "loaded,c2,control,2024-02-01\n")
+    ws.ingest(loaded, table="campaign_members")
+    members = ws.table("campaign_members").to_pandas()
+    assert sorted(members["campaign_id"]) == ["loaded", "loaded", "run-here", "run-here"]
+    assert members.loc[members["campaign_id"] == "run-here", "load_id"].isna().all()

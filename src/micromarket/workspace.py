@@ -86,8 +86,11 @@ class Workspace:
             for name in LOADED_TABLES:
                 checksum = self.loading.checksum(name)
                 if storage.published_checksum(name) != checksum:
+                    kept = _written_by_stages(storage, name)
                     storage.replace_with_files(name, partial(self.loading.export_parquet, name),
                                                self.loading.column_types(name), checksum)
+                    if kept is not None and kept.num_rows:
+                        storage.append(name, kept)
 
     # -- opening -------------------------------------------------------------------
     @classmethod
@@ -244,6 +247,20 @@ class Workspace:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+#: Loaded tables that stages also write on the warehouse: campaigns run here add their members to
+#: ``campaign_members`` (rows without a load), which a publish of the loaded rows must keep.
+STAGE_WRITTEN = ("campaign_members",)
+
+
+def _written_by_stages(storage: Storage, name: str) -> "pa.Table | None":
+    """The rows of a loaded table that a stage wrote on the warehouse (no ``load_id``), collected
+    to be kept across a publish; ``None`` for tables no stage writes."""
+    if name not in STAGE_WRITTEN:
+        return None
+    table = storage.table(name)
+    return table.filter(table.load_id.isnull()).to_pyarrow()
 
 
 def _loads_state(storage: Storage) -> tuple[int, int]:
