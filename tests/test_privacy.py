@@ -337,10 +337,6 @@ def test_the_export_holds_every_row_about_the_customer_as_json(shop, tmp_path):
 
 
 # -- the commands -----------------------------------------------------------------------------------
-needs_runner = pytest.mark.skipif(not hasattr(runner, "run_erase"),
-                                  reason="runner.run_erase and run_export_customer are not in runner.py yet")
-
-
 @pytest.fixture
 def cli(tmp_path, source):
     """The two commands as the app registers them, and a copy of the workspace: (invoke, root, customer)."""
@@ -353,7 +349,6 @@ def cli(tmp_path, source):
     return (lambda *args, **kw: CliRunner().invoke(app, [str(a) for a in args], **kw)), root, source[1]
 
 
-@needs_runner
 def test_erase_asks_first_and_prints_what_it_erased(cli):
     invoke, root, customer = cli
     refused = invoke("erase", customer, "-w", root, input="n\n")
@@ -367,7 +362,6 @@ def test_erase_asks_first_and_prints_what_it_erased(cli):
     assert as_json.exit_code == 1 and "was erased on" in str(as_json.exception)
 
 
-@needs_runner
 def test_export_writes_one_json_file(cli, tmp_path):
     invoke, root, customer = cli
     out = tmp_path / "export.json"

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .offers.propensity import Propensity
     from .offers.recommendations import Recommendations
     from .offers.scores import OfferScores
+    from .privacy import Erasure
     from .profile.build import ProfileResult
     from .segments.geo import AreaTypes
     from .segments.segmentation import SegmentationResult
@@ -337,3 +338,29 @@ def run_pause_campaign(ws: "Workspace", name: str) -> "Campaign":
         raise SchemaError(f"campaign {name!r} is {campaign.status}: only a launched campaign that is not done can pause")
     ws.storage.apply(status_output(campaign, "paused"))
     return get_campaign(ws, name)
+
+
+# -- privacy ------------------------------------------------------------------------------------
+def run_erase(ws: "Workspace", customer_id: str) -> "Erasure":
+    """Erase a customer everywhere (:func:`micromarket.privacy.plan_erasure`): the deletes, the rows
+    kept under a random pseudonym and the audit row as one unit (on Spark the loading database's
+    copies of the loaded tables too, committed last inside the warehouse's unit), then the
+    customer's mail-folder messages and interrupted send journals (:func:`micromarket.privacy.erase_files`)."""
+    from .privacy import erase_files, plan_erasure
+
+    erasure = plan_erasure(ws, customer_id)
+    with ws.storage.atomic():
+        ws.storage.apply(erasure.output)
+        if erasure.loading is not None:
+            ws.loading.apply(erasure.loading)
+    return erase_files(erasure)
+
+
+def run_export_customer(ws: "Workspace", customer_id: str, path: str | Path) -> dict:
+    """Write every row about a customer to one JSON file (:func:`micromarket.privacy.customer_export`)
+    and return it."""
+    from .privacy import customer_export, write_export
+
+    export = customer_export(ws, customer_id)
+    write_export(export, path)
+    return export

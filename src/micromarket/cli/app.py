@@ -18,6 +18,7 @@ from .progress import counter, note, results, steps, warn
 from .campaign import app as campaign_app
 from .local import app as local_app
 from .offers import app as offers_app
+from .privacy import erase, export_customer
 from .segment import app as segment_app
 
 app = typer.Typer(
@@ -33,6 +34,8 @@ app.add_typer(segment_app, name="segment")
 app.add_typer(local_app, name="local")
 app.add_typer(offers_app, name="offers")
 app.add_typer(campaign_app, name="campaign")
+app.command("erase")(erase)
+app.command("export")(export_customer)
 
 
 @app.command()

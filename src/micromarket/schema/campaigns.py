@@ -101,11 +101,11 @@ SUPPRESSIONS = Table(
 
 ERASURES = Table(
     "erasures",
-    "The audit of `micromarket erase`: one row per customer erased, without the customer's id (a salted hash "
+    "The audit of `micromarket erase`: one row per customer erased, without the customer's id (a keyed hash "
     "identifies the request).",
     (
         _derived("erasure_id", INTEGER, "Number, increasing."),
-        _derived("customer_hash", TEXT, "SHA-256 of the workspace's salt and the customer id."),
+        _derived("customer_hash", TEXT, "HMAC-SHA256 of the customer id, keyed with the salt in `.micromarket/erasure.key`."),
         _derived("rows_deleted", TEXT, "Rows deleted per table, as JSON."),
         _derived("erased_at", TIMESTAMP, "When."),
     ),
