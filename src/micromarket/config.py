@@ -130,7 +130,7 @@ DEFAULTS: dict[str, Any] = {
         "journal_sync": False,
     },
     "channels": {
-        "email": {"host": "localhost", "port": 25, "from": "", "tls": "none", "user_env": "", "password_env": "",
+        "email": {"host": "localhost", "port": 25, "from": "", "tls": "none", "ca_file": "", "user_env": "", "password_env": "",
                   "timeout": 30, "rate": 0.0, "cap_day": 0, "cap_week": 0},
         "mail_folder": {"path": "outbox", "from": "micromarket demo <campaigns@demo.example>", "rate": 0.0,
                         "cap_day": 0, "cap_week": 0},

@@ -11,8 +11,9 @@ Each message is a ``multipart/alternative`` of the text and HTML parts with:
 - ``List-ID`` naming the campaign (RFC 2919), so recipients' filters and providers can group it.
 
 SMTP settings (``[channels.email]``): ``host``, ``port``, ``from``, ``tls`` (``none``,
-``starttls`` or ``tls``), ``user_env`` and ``password_env`` (the names of the environment
-variables holding the login: secrets never sit in ``micromarket.toml``), ``timeout``.
+``starttls`` or ``tls``), ``ca_file`` (a certificate authority to trust besides the system's),
+``user_env`` and ``password_env`` (the names of the environment variables holding the login:
+secrets never sit in ``micromarket.toml``), ``timeout``.
 """
 
 from __future__ import annotations
@@ -113,11 +114,14 @@ class EmailChannel(Channel):
         if not s.get("from"):
             raise ConfigError("[channels.email] from is empty: set the sender, e.g. from = \"Shop <news@shop.example>\"")
         smtp_class = _CommittingSMTPSSL if mode == "tls" else _CommittingSMTP
-        kwargs = {"context": ssl.create_default_context()} if mode == "tls" else {}
+        # The server's certificate is always checked: against the system's authorities, or the
+        # one in ca_file (a company's own relay).
+        context = ssl.create_default_context(cafile=s.get("ca_file") or None)
+        kwargs = {"context": context} if mode == "tls" else {}
         self._smtp = smtp_class(s.get("host", "localhost"), int(s.get("port", 25)), timeout=float(s.get("timeout", 30)),
                                 **kwargs)
         if mode == "starttls":
-            self._smtp.starttls(context=ssl.create_default_context())
+            self._smtp.starttls(context=context)
         user, password = _login(s)
         if user:
             self._smtp.login(user, password)
