@@ -70,6 +70,23 @@ def gg_sums(params: np.ndarray, d: GGDesign, hessian: bool = False) -> tuple:
     return float(ll), gradient, h
 
 
+def conditional_expected_spend(params, x, m):
+    """E[spend per purchase | x repeat purchases of mean value m] for Gamma-Gamma ``params``
+    (p, q, v): a weighted average of the population mean p v / (q - 1) and the customer's own mean
+    (FHL 2005b, eq. 5).
+
+    Written with arithmetic operators only, so ``x`` and ``m`` may be NumPy arrays or engine
+    columns (Ibis expressions): the profile computes it in the engine for every customer.
+
+    >>> float(conditional_expected_spend((6.0, 4.0, 15.0), 0, 0.0))
+    30.0
+    """
+    p, q, v = (float(value) for value in params)
+    population = p * v / (q - 1)
+    weight = (q - 1) / (p * x + q - 1)
+    return weight * population + (1 - weight) * m
+
+
 class GammaGammaFitter(MaximumLikelihoodFitter):
     """Spend per transaction z ~ Gamma(p, nu), with nu ~ Gamma(q, v) across customers.
 
@@ -123,8 +140,5 @@ class GammaGammaFitter(MaximumLikelihoodFitter):
 
         Customers with frequency 0 get the population mean p v / (q - 1).
         """
-        p, q, v = self._fitted()
         x, m = self._arrays(data)
-        population = p * v / (q - 1)
-        weight = (q - 1) / (p * x + q - 1)
-        return weight * population + (1 - weight) * m
+        return conditional_expected_spend(self._fitted(), x, m)

@@ -28,7 +28,7 @@ from .behaviour import (behaviour, category_medians, category_profile, category_
                         customer_categories, customer_channels, purchase_lines)
 from .rfm import customer_baskets, profile_summary, rfm_scores
 from .valuing import (Histories, Valued, collect_histories, customer_values, distinct_messages, headline, recorded,
-                      value_histories, with_history_predictions)
+                      value_histories)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -89,8 +89,7 @@ def _calibration_end(summary_span_days: int, end: dt.date, holdout_weeks: int) -
 COMPARISON_CUSTOMERS = 50_000
 
 #: Intermediate tables of one profile run (temporary, ``_profile_<name>``), dropped when it ends.
-_TEMPORARIES = ("baskets", "medians", "categories", "per_category", "channels", "summary", "predicted", "values",
-                "features")
+_TEMPORARIES = ("baskets", "medians", "categories", "per_category", "channels", "summary", "values", "features")
 
 
 def _temporary(ws: "Workspace", name: str, expr: "ir.Table") -> "ir.Table":
@@ -161,9 +160,8 @@ def _build(ws: "Workspace", settings: dict, step: Callable[[str], None]) -> tupl
         step("describing")
         features = described()
     _drop(ws, "baskets")  # the largest intermediate, no longer read: its memory serves the writing
-    predicted = _temporary(ws, "predicted", with_history_predictions(summary, ibis.memtable(valued.purchases)))
-    _drop(ws, "summary")
-    values = _temporary(ws, "values", customer_values(predicted, ibis.memtable(valued.spends), settings["margin"]))
+    values = _temporary(ws, "values", customer_values(summary, ibis.memtable(valued.purchases), valued.spend_model,
+                                                      settings["margin"]))
     result = _result(valued, histories, headline(values), (end, cal_end), settings, distinct_messages(caught))
     profile = rfm_scores(values).left_join(features, "customer_id").drop("customer_id_right")
     return result, _output(profile, {CUSTOMER_CATEGORY_SHARES: category_shares(read.categories, read.per_category),

@@ -7,13 +7,14 @@ What the stage collects to Python, on purpose, and how big it is:
   purchase models' data. Their number is bounded by the history's length (frequencies times
   pairs of days), not by the customers: tens of thousands for a year of weeks.
 - the distinct calibration/holdout histories, for choosing the model.
-- the distinct ``(frequency, monetary_value)`` pairs, for the spend model: one-time buyers are
-  one row, repeat buyers about one each (a mean spend is rarely shared), two floats a row.
+- the distinct ``(frequency, monetary_value)`` pairs, for fitting the spend model: one-time buyers
+  are one row, repeat buyers about one each (a mean spend is rarely shared), two floats a row.
 
 The models see each distinct row once with its customer count as weight, which gives the same
-likelihood as a row per customer. Predictions (P(alive), expected purchases, the discounted
-purchase stream, expected spend) are made per distinct row and joined back on the same keys;
-CLV, value tiers, deciles and the headline figures are then computed by the engine.
+likelihood as a row per customer. The purchase model's predictions (P(alive), expected purchases,
+the discounted purchase stream) are made per distinct history and joined back on the same keys;
+expected spend, a closed formula of the fitted Gamma-Gamma parameters, is computed by the engine, as
+are CLV, value tiers, deciles and the headline figures.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 from ..arrays import engine_independent
 from ..clv import GammaGammaFitter
+from ..clv.gamma_gamma import conditional_expected_spend
 from ..clv.diagnostics import dropout_identified
 from ..clv.selection import CANDIDATES, compare_models, holdout_by_frequency
 from ..clv.value import DAYS_PER_MONTH, TIER_SHARES, UNIT_DAYS, discounted_purchases
@@ -85,7 +87,6 @@ class Valued(NamedTuple):
     dropout: tuple[bool, float]
     p_alive_range: np.ndarray
     purchases: pa.Table
-    spends: pa.Table
 
 
 def value_histories(histories: Histories, settings: dict, comparison_customers: int,
@@ -103,7 +104,7 @@ def value_histories(histories: Histories, settings: dict, comparison_customers: 
     by_frequency = holdout_by_frequency(fitted[best], engine_independent(histories.split))
     step("fitting")
     model = CANDIDATES[best]().fit(rfm)
-    spend_model, spend = _spend(engine_independent(histories.spends))
+    spend_model = _spend(engine_independent(histories.spends))
     step("valuing")
     unit, horizon = settings["unit"], settings["horizon_months"]
     p_alive = model.probability_alive(rfm)
@@ -112,13 +113,12 @@ def value_histories(histories: Histories, settings: dict, comparison_customers: 
         "expected_purchases": model.expected_purchases(rfm, horizon * DAYS_PER_MONTH / UNIT_DAYS[unit]),
         "discounted_purchases": discounted_purchases(model, rfm, horizon_months=horizon,
                                                      discount_rate=settings["discount_rate"], unit=unit)})
-    spends = pa.table({**{k: histories.spends[k].to_numpy() for k in SPEND}, "expected_spend": spend})
     return Valued(best, model, spend_model, metrics, int(fitted[best].n_obs_), by_frequency,
-                  dropout_identified(model, rfm), np.array([p_alive.min(), p_alive.max()]), purchases, spends)
+                  dropout_identified(model, rfm), np.array([p_alive.min(), p_alive.max()]), purchases)
 
 
-def _spend(spends: pd.DataFrame) -> tuple[GammaGammaFitter, np.ndarray]:
-    """The Gamma-Gamma fit and the expected spend per purchase of every (frequency, monetary_value) row."""
+def _spend(spends: pd.DataFrame) -> GammaGammaFitter:
+    """The Gamma-Gamma fit on the (frequency, monetary_value) rows of paying repeat buyers."""
     # Gamma-Gamma models positive spend: repeat buyers whose repeat purchases were free
     # (CDNOW's zero-value orders) are left out of the fit, and still get a prediction.
     repeat = spends["frequency"] > 0
@@ -129,27 +129,22 @@ def _spend(spends: pd.DataFrame) -> tuple[GammaGammaFitter, np.ndarray]:
         warnings.warn(f"{free:,} repeat buyer(s) whose repeat purchases were worth nothing were left out of "
                       "the spend model's fit (it models positive spend); their expected spend is predicted",
                       stacklevel=2)
-    return spend_model, spend_model.expected_spend(spends)
+    return spend_model
 
 
-def with_history_predictions(summary: "ir.Table", purchases: "ir.Table") -> "ir.Table":
-    """``summary`` with the predictions of each customer's (frequency, recency, T) history.
-
-    Materialise it before :func:`customer_values` joins the spend predictions: in one query the two
-    joins share ``frequency``, and DuckDB's optimiser, knowing nothing of the in-memory tables' sizes,
-    joined the two prediction tables to each other on it first (10^10 rows at a million customers)."""
-    return summary.join(purchases, list(HISTORY))
-
-
-def customer_values(predicted: "ir.Table", spends: "ir.Table", default_margin: float) -> "ir.Table":
-    """Every customer of ``predicted`` (:func:`with_history_predictions`) with the predicted spend,
-    their margin (the stage's default where their categories give none), CLV, value tier and decile.
+def customer_values(summary: "ir.Table", purchases: "ir.Table", spend_model: GammaGammaFitter,
+                    default_margin: float) -> "ir.Table":
+    """Every customer of ``summary`` with the predictions of their history (joined from
+    ``purchases``), their expected spend (the Gamma-Gamma formula, computed by the engine), their
+    margin (the stage's default where their categories give none), CLV, value tier and decile.
 
     Tiers and deciles rank customers by CLV, best first, ties in customer order (as
     :func:`micromarket.clv.value.value_tiers` does on an array); ``_rank`` and ``_customers``
     are kept for :func:`headline`.
     """
-    joined = predicted.join(spends, list(SPEND)).mutate(margin=predicted.margin.fill_null(default_margin))
+    joined = summary.join(purchases, list(HISTORY))
+    joined = joined.mutate(margin=joined.margin.fill_null(default_margin), expected_spend=conditional_expected_spend(
+        [spend_model.params_[k] for k in ("p", "q", "v")], joined.frequency.cast("float64"), joined.monetary_value))
     valued = joined.mutate(clv=joined.discounted_purchases * joined.expected_spend * joined.margin)
     ranked = valued.mutate(_rank=ibis.row_number().over(order_by=[valued.clv.desc(), valued.customer_id]) + 1,
                            _customers=valued.count().over())
@@ -189,5 +184,4 @@ def distinct_messages(caught: list) -> list[str]:
     return list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
 
 
-__all__ = ["Histories", "Valued", "collect_histories", "value_histories", "with_history_predictions",
-           "customer_values", "headline"]
+__all__ = ["Histories", "Valued", "collect_histories", "value_histories", "customer_values", "headline"]
