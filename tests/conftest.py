@@ -16,6 +16,9 @@ import pytest
 from micromarket import Workspace
 from micromarket.demo import run_demo
 
+#: The campaign tests' fixtures (tests/campaign_fixtures.py).
+pytest_plugins = ["campaign_fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 

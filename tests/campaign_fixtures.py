@@ -1,4 +1,4 @@
-"""Fixtures of the campaign tests: a generated chain to copy, and a real SMTP server on localhost."""
+"""Fixtures of the campaign tests (a pytest plugin the root conftest loads: a conftest.py in tests/campaigns would be imported as `conftest` before the root one is collected for doctests, and clash with it): a generated chain to copy, and a real SMTP server on localhost."""
 
 from __future__ import annotations
 
