@@ -10,10 +10,9 @@ the server did not get each message once fails the script.
   template, building the MIME message, the journal's three lines a message, SMTP, folding the
   journal into ``campaign_sends`` after each batch of ``[campaigns] batch``). ``launch_s`` and
   ``send_loop_s`` split the time.
-- ``micromarket-nodelay``: the same with TCP_NODELAY set on the channel's socket by this script
-  (micromarket's source unchanged). ``_CommittingSMTP.data`` writes a message and its final ``.``
-  in two sends; with Nagle's algorithm on, the ``.`` waits for the server's delayed ACK (about
-  40 ms on Linux) of the message, once per message.
+  The channel sets TCP_NODELAY on its socket (since 8f1d398): ``_CommittingSMTP.data`` writes a
+  message and its final ``.`` in two sends, and with Nagle's algorithm on the ``.`` waited for
+  the server's delayed ACK (40 ms on Linux) once per message: 21 messages a second before.
 - ``smtplib``: the same N customers' messages (the headers and ``multipart/alternative`` parts
   micromarket sends) built beforehand as ``EmailMessage`` objects (5,000 at a time, between timed
   stretches: see :func:`run_smtplib`), then ``send_message`` each (which flattens it) over one
@@ -27,14 +26,13 @@ consent_email) and a small transactions CSV, ingested once (not timed) and copie
 micromarket run. Each peer runs ``--rounds`` times, the order reversed every round.
 
 Usage:
-    python bench/campaign_send.py [N] [--rounds R] [--peers P,...] [--asis-rounds A]
-        (default N 100000, R 2, all four peers; micromarket as is sends about 20 messages a
-        second on Linux loopback, so ``--asis-rounds 1`` keeps a 100,000 run under two hours,
-        or run it apart: ``--peers micromarket --rounds 1 --add`` adds its run to the JSON)
-    python bench/campaign_send.py 10000 --profile nodelay   (cProfile of one micromarket run; or asis)
+    python bench/campaign_send.py [N] [--rounds R] [--peers P,...] [--add]
+        (default N 100000, R 2, all three peers: about 25 minutes at 100,000 on two cores;
+        ``--add`` adds the runs to those in the JSON file)
+    python bench/campaign_send.py 10000 --profile   (cProfile of one micromarket run)
 
 JSON in bench/out/campaign_send.json (bench/out/campaign_send-<N>.json for other N, or --json),
-written after every run; the profile in bench/out/campaign_send-profile-<N>[-nodelay].{pstats,txt}.
+written after every run; the profile in bench/out/campaign_send-profile-<N>.{pstats,txt}.
 """
 
 from __future__ import annotations
@@ -48,14 +46,12 @@ import os
 import platform
 import shutil
 import smtplib
-import socket
 import subprocess
 import sys
 import time
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -73,7 +69,7 @@ from _common import machine, record  # noqa: E402
 import micromarket.campaigns.send as send_module  # noqa: E402
 from micromarket.campaigns.audience import in_global_control  # noqa: E402
 from micromarket.campaigns.channels import message_id  # noqa: E402
-from micromarket.campaigns.channels.email import EmailChannel, list_id  # noqa: E402
+from micromarket.campaigns.channels.email import list_id  # noqa: E402
 from micromarket.campaigns.links import unsubscribe_url  # noqa: E402
 from micromarket.runner import run_control_group, run_create_campaign, run_launch_campaign  # noqa: E402
 from micromarket.workspace import Workspace  # noqa: E402
@@ -81,8 +77,7 @@ from micromarket.workspace import Workspace  # noqa: E402
 OUT = Path(__file__).parent / "out"
 #: What is compared (``--peers``).
 PEERS = {
-    "micromarket": "micromarket as is (campaign launch: journal, rules, rendering, ledger)",
-    "micromarket-nodelay": "micromarket with TCP_NODELAY on the SMTP socket (set by the benchmark)",
+    "micromarket": "micromarket (campaign launch: journal, rules, rendering, ledger)",
     "smtplib": "smtplib send_message over one connection (EmailMessage built beforehand)",
     "smtplib-bytes": "smtplib sendmail over one connection (messages built and flattened to bytes beforehand)",
 }
@@ -225,28 +220,7 @@ def fresh_copy(base: Path, target: Path) -> Path:
 
 
 # -- micromarket ---------------------------------------------------------------------------------
-@contextmanager
-def tcp_nodelay(on: bool):
-    """While on, the e-mail channel's socket has TCP_NODELAY set (Nagle's algorithm off) after it
-    opens: the benchmark's variant, micromarket's source unchanged. ``_CommittingSMTP.data`` writes
-    the message and its final ``.`` in two sends, and with Nagle on the second waits for the
-    server's delayed ACK of the first."""
-    real_open = EmailChannel.open
-
-    def open_nodelay(self) -> None:
-        real_open(self)
-        self._smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    if on:
-        EmailChannel.open = open_nodelay
-    try:
-        yield
-    finally:
-        EmailChannel.open = real_open
-
-
-def run_micromarket(root: Path, ids: list[str], template: Path, nodelay: bool = False,
-                    profile: Path | None = None) -> dict:
+def run_micromarket(root: Path, ids: list[str], template: Path, profile: Path | None = None) -> dict:
     """Launch and send a ``--list`` campaign of ``ids`` from the workspace at ``root``."""
     ws = Workspace.open(root)
     try:
@@ -265,14 +239,13 @@ def run_micromarket(root: Path, ids: list[str], template: Path, nodelay: bool = 
             send_module.run_loop = timed_loop
             profiler = cProfile.Profile() if profile else None
             try:
-                with tcp_nodelay(nodelay):
-                    start = time.perf_counter()
-                    if profiler:
-                        profiler.enable()
-                    report = run_launch_campaign(ws, "bench")
-                    if profiler:
-                        profiler.disable()
-                    seconds = time.perf_counter() - start
+                start = time.perf_counter()
+                if profiler:
+                    profiler.enable()
+                report = run_launch_campaign(ws, "bench")
+                if profiler:
+                    profiler.disable()
+                seconds = time.perf_counter() - start
             finally:
                 send_module.run_loop = real_loop
             received = sink.stop()
@@ -284,7 +257,7 @@ def run_micromarket(root: Path, ids: list[str], template: Path, nodelay: bool = 
     if profiler:
         profiler.dump_stats(str(profile))
     sent = report.counts.get("sent", 0)
-    return {"peer": PEERS["micromarket-nodelay" if nodelay else "micromarket"], "messages": sent,
+    return {"peer": PEERS["micromarket"], "messages": sent,
             "seconds": round(seconds, 2), "messages_per_s": round(sent / seconds),
             "launch_s": round(marks["loop"] - start, 2), "send_loop_s": round(start + seconds - marks["loop"], 2),
             "batch": batch, "status": report.status, "report_counts": report.counts, "ledger_states": states,
@@ -374,16 +347,14 @@ def versions() -> dict:
     return out
 
 
-def profile_run(n: int, base: Path, ids: list[str], template: Path, nodelay: bool) -> None:
-    label = f"{n}-nodelay" if nodelay else str(n)
-    stats_path = OUT / f"campaign_send-profile-{label}.pstats"
-    row = run_micromarket(fresh_copy(base, OUT / "campaign_send-ws" / "profiled"), ids, template, nodelay=nodelay,
-                          profile=stats_path)
+def profile_run(n: int, base: Path, ids: list[str], template: Path) -> None:
+    stats_path = OUT / f"campaign_send-profile-{n}.pstats"
+    row = run_micromarket(fresh_copy(base, OUT / "campaign_send-ws" / "profiled"), ids, template, profile=stats_path)
     text = io.StringIO()
     stats = pstats.Stats(str(stats_path), stream=text).strip_dirs()
     stats.sort_stats("cumulative").print_stats(80)
     stats.sort_stats("tottime").print_stats(40)
-    (OUT / f"campaign_send-profile-{label}.txt").write_text(json.dumps(row, indent=2, default=str) + "\n" + text.getvalue())
+    (OUT / f"campaign_send-profile-{n}.txt").write_text(json.dumps(row, indent=2, default=str) + "\n" + text.getvalue())
     print(json.dumps(row, indent=2, default=str))
     print(text.getvalue())
 
@@ -399,8 +370,8 @@ def summary(rows: list[dict]) -> dict:
             built = [r["messages_per_s_with_build"] for r in rows if r["peer"] == label and "prebuild_s" in r]
             if built:
                 out[key]["best_messages_per_s_with_build"] = max(built)
-    for ours in ("micromarket", "micromarket-nodelay"):
-        for peer in ("smtplib", "smtplib-bytes"):
+    for peer in ("smtplib", "smtplib-bytes"):
+        for ours in ("micromarket",):
             if ours in out and peer in out:
                 out[f"ratio {peer} / {ours}"] = round(out[peer]["best_messages_per_s"] / out[ours]["best_messages_per_s"], 2)
                 out[f"ratio {peer} with build / {ours}"] = round(out[peer]["best_messages_per_s_with_build"]
@@ -413,9 +384,7 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each peer, the order reversed every round")
     parser.add_argument("--peers", default=",".join(PEERS), help=f"which of {', '.join(PEERS)} (comma-separated)")
-    parser.add_argument("--asis-rounds", type=int, default=None,
-                        help="runs of micromarket as is, when fewer than --rounds (it is slow: see the docstring)")
-    parser.add_argument("--profile", choices=("asis", "nodelay"), help="profile one micromarket run (cProfile) instead")
+    parser.add_argument("--profile", action="store_true", help="profile one micromarket run (cProfile) instead")
     parser.add_argument("--json", help="the results' file name under bench/out (default campaign_send.json at "
                                        "N=100000, else campaign_send-N.json)")
     parser.add_argument("--add", action="store_true", help="add these runs to those already in the JSON file "
@@ -433,7 +402,7 @@ def main() -> None:
     template.write_text(TEMPLATE, encoding="utf-8")
     print(f"workspace of {n:,} listed customers built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     if args.profile:
-        profile_run(n, folder / "base", ids, template, nodelay=args.profile == "nodelay")
+        profile_run(n, folder / "base", ids, template)
         return
     path = OUT / (args.json or ("campaign_send.json" if n == 100_000 else f"campaign_send-{n}.json"))
     result = {"benchmark": "campaign send", "date": dt.datetime.now().isoformat(timespec="seconds"), "messages": n,
@@ -447,15 +416,11 @@ def main() -> None:
         result["runs"] = before["runs"]
         result["command"] = before["command"] + " ; " + result["command"]
     rows = result["runs"]
-    asis_rounds = args.rounds if args.asis_rounds is None else args.asis_rounds
     for r in range(args.rounds):
         order = peers if r % 2 == 0 else peers[::-1]
         for peer in order:
-            if peer == "micromarket" and r >= asis_rounds:
-                continue
-            if peer.startswith("micromarket"):
-                row = run_micromarket(fresh_copy(folder / "base", folder / "run"), ids, template,
-                                      nodelay=peer == "micromarket-nodelay")
+            if peer == "micromarket":
+                row = run_micromarket(fresh_copy(folder / "base", folder / "run"), ids, template)
             else:
                 row = run_smtplib(ids, flattened=peer == "smtplib-bytes")
             row["round"] = r + 1
