@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Peers whose pins clash with ours (gbstats: pandas 1.5, NumPy 1.26) live in their own environment.
+PEERS ?= .venv-peers
 MM := $(VENV)/bin/micromarket
 DEMO_DIR ?= demo-workspace
 DEMO_CUSTOMERS ?= 20000
@@ -29,7 +31,12 @@ demo: venv
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test-deps: $(VENV)/.installed-test system-deps
+$(PEERS)/.installed:
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q "gbstats==0.8.0"
+	touch $@
+
+test-deps: $(VENV)/.installed-test $(PEERS)/.installed system-deps
 
 ## make test: install what the tests need and run the whole suite.
 test: test-deps
@@ -41,4 +48,4 @@ bench: venv
 	$(PY) bench/ingest_csv.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) $(PEERS) $(DEMO_DIR) .pytest_cache build src/*.egg-info
