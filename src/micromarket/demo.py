@@ -31,7 +31,7 @@ DEMO_RULES = {
 DEMO_TABLES = ("areas", "stores", "products", "customers", "transactions", "campaign_members")
 #: The demo's steps, in order, as ``run_demo`` reports them to ``on_step``.
 STEPS = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "segmenting",
-         "local markets", "offers", "recommendations and propensity", "campaign", "writing report"]
+         "local markets", "offers", "recommendations and propensity", "campaign", "measuring", "writing report"]
 
 
 def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, force: bool = False,
@@ -92,6 +92,9 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         recommend_demo(ws)
         step("campaign")
         campaign_info = campaign_demo(ws, data, seed) if campaign else None
+        step("measuring")
+        if campaign:
+            measure_demo(ws)
         step("writing report")
         report = runner.run_report(ws)
     finally:
@@ -129,6 +132,17 @@ def campaign_demo(ws: Workspace, data: Path, seed: int = 42) -> dict:
             "skipped": {k: v for k, v in report.counts.items() if k.startswith("skipped")},
             "responses_loaded": loaded,
             "true_incremental_revenue": float(member_truth["true_incremental_revenue"].sum())}
+
+
+#: The generator's past campaign: half of the customers known 30 days before it were treated.
+PAST_CAMPAIGN, PAST_HOLDOUT = "spring-offer", 0.5
+
+
+def measure_demo(ws: Workspace) -> None:
+    """Both campaigns measured against their control groups: the generator's past one (whose
+    design, an even split, the demo knows) and the one the demo just sent."""
+    runner.run_measure(ws, PAST_CAMPAIGN, holdout_share=PAST_HOLDOUT)
+    runner.run_measure(ws, DEMO_CAMPAIGN)
 
 
 def local_demo(ws: Workspace) -> None:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .campaigns.send import SendReport
     from .local.assortment import Assortment
     from .local.stores import StoreClusters
+    from .measure.importing import ImportSpec
+    from .measure.results import Measurement
     from .offers.plan import OfferPlan
     from .offers.propensity import Propensity
     from .offers.recommendations import Recommendations
@@ -338,6 +340,43 @@ def run_pause_campaign(ws: "Workspace", name: str) -> "Campaign":
         raise SchemaError(f"campaign {name!r} is {campaign.status}: only a launched campaign that is not done can pause")
     ws.storage.apply(status_output(campaign, "paused"))
     return get_campaign(ws, name)
+
+
+# -- measure ----------------------------------------------------------------------------
+def run_measure(ws: "Workspace", campaign_id: str, *, days: int | None = None, alpha: float = 0.05,
+                cuped: bool = True, holdout_share: float | None = None,
+                progress: Progress | None = None) -> "Measurement":
+    """Attribute a campaign's members' purchases (unless its outcomes were loaded with it) and
+    measure it (:func:`micromarket.measure.measuring.measure_campaign`): ``campaign_outcomes``,
+    ``campaign_results`` and the ``measure_runs`` record, as one unit."""
+    from .measure.measuring import attribution_output, imported, measure_campaign, results_output
+
+    step = progress or _noop
+    with ws.storage.atomic():
+        if not imported(ws, campaign_id):
+            step("attributing")
+            ws.storage.apply(attribution_output(ws, campaign_id, days))
+        step("measuring")
+        measurement = measure_campaign(ws, campaign_id, alpha=alpha, cuped=cuped, holdout_share=holdout_share)
+        step("writing")
+        ws.storage.apply(results_output(measurement))
+    return measurement
+
+
+def run_import_campaign(ws: "Workspace", path: str | Path, spec: "ImportSpec") -> int:
+    """Import a past campaign's members (and outcomes) from a file
+    (:func:`micromarket.measure.importing.read_campaign`) as one unit; returns the members imported.
+    A campaign run here cannot be overwritten by an import."""
+    from .exceptions import SchemaError
+    from .measure.importing import import_output, read_campaign
+    from .measure.measuring import campaign_record
+
+    record = campaign_record(ws, spec.campaign_id)
+    if record and record["audience_kind"] != "import":
+        raise SchemaError(f"campaign {spec.campaign_id!r} was run here; import the file under another name")
+    members = read_campaign(path, spec)
+    ws.storage.apply(import_output(members, spec, str(path), float(ws.config["profile"]["margin"])))
+    return len(members)
 
 
 # -- privacy ------------------------------------------------------------------------------------

@@ -214,7 +214,7 @@ def launch_output(ws: "Workspace", campaign: Campaign, domain: str, at: dt.datet
     member_rows = members.select(
         campaign_id=ibis.literal(campaign.campaign_id), customer_id=members.customer_id,
         treatment_group=members.group, variant=members.variant, channel=ibis.literal(campaign.channel),
-        assigned_at=ibis.literal(now), load_id=ibis.null("int64"))
+        assigned_at=ibis.literal(now), load_id=ibis.null("int64"), segment=members.stratum)
     treated = members.filter(members.group == "treatment")
     treated = treated.mutate(wave=wave_expr(campaign, treated.customer_id))
     # Later waves' variants wait for the bandit (see .waves); wave 1, and campaigns without waves, split equally.

@@ -17,6 +17,7 @@ from .common import JsonOpt, WorkspaceOpt, pairs, print_json
 from .progress import counter, note, results, steps, warn
 from .campaign import app as campaign_app
 from .local import app as local_app
+from .measure import measure
 from .offers import app as offers_app
 from .privacy import erase, export_customer
 from .segment import app as segment_app
@@ -36,6 +37,7 @@ app.add_typer(offers_app, name="offers")
 app.add_typer(campaign_app, name="campaign")
 app.command("erase")(erase)
 app.command("export")(export_customer)
+app.command("measure")(measure)
 
 
 @app.command()

@@ -249,3 +249,50 @@ def list_(workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
         table.add_row(r["campaign_id"], r["status"], r["channel"], f"{r['audience_kind']} {r['audience']}",
                       str(r["created_at"] or ""), str(r["launched_at"] or ""))
     results.print(table)
+
+
+@app.command("import")
+def import_(path: Path = typer.Argument(..., help="CSV or Parquet file: one row per member."),
+            name: str = typer.Option(..., "--name", help="The campaign's name here."),
+            group: str = typer.Option("treatment_group", help="Column of each member's group."),
+            control: list[str] = typer.Option(["control"], help="Value(s) of --group meaning the control group "
+                                                                "(repeatable); every other value is a treatment "
+                                                                "variant."),
+            customer: Optional[str] = typer.Option("customer_id", help="Column of customer ids ('' for a file of "
+                                                                       "anonymous members, each row its own)."),
+            assigned: Optional[str] = typer.Option(None, help="Column of assignment times."),
+            assigned_at: Optional[dt.datetime] = typer.Option(None, help="One assignment time for every member."),
+            segment: Optional[str] = typer.Option(None, help="Column of each member's segment (results per segment)."),
+            outcome: Optional[list[str]] = typer.Option(None, help="METRIC=COLUMN (repeatable): outcomes given with "
+                                                                   "the members; METRIC is converted, visited, "
+                                                                   "purchases, revenue or margin."),
+            days: int = typer.Option(14, min=1, help="Days after assignment the outcomes (or purchases) count."),
+            holdout_share: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="The design's control share "
+                                                                                       "(for the sample-ratio check)."),
+            contact_cost: float = typer.Option(0.0, min=0.0, help="What contacting one treated member cost."),
+            channel: str = typer.Option("imported", help="The channel it went out on."),
+            workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+    """Import a past campaign run elsewhere (members, groups, and optionally outcomes) to measure it
+    and learn from it."""
+    from ..measure.importing import OUTCOMES, ImportSpec
+    from ..runner import run_import_campaign
+
+    outcomes = {}
+    for item in outcome or []:
+        metric, _, column = item.partition("=")
+        if metric not in OUTCOMES or not column:
+            raise typer.BadParameter(f"--outcome {item!r}: expected METRIC=COLUMN with METRIC one of "
+                                     f"{', '.join(OUTCOMES)}")
+        outcomes[metric] = column
+    if assigned and assigned_at:
+        raise typer.BadParameter("give --assigned (a column) or --assigned-at (one time), not both")
+    spec = ImportSpec(name, group=group, control=tuple(control), customer=customer or None, assigned=assigned,
+                      assigned_at=assigned_at, segment=segment, outcomes=outcomes, days=days,
+                      holdout_share=holdout_share, contact_cost=contact_cost, channel=channel)
+    with Workspace.open(workspace) as ws:
+        count = run_import_campaign(ws, path, spec)
+    if as_json:
+        print_json({"campaign": name, "members": count, "outcomes": sorted(outcomes)})
+        return
+    what = f" with outcomes {', '.join(sorted(outcomes))}" if outcomes else ""
+    results.print(f"Imported campaign {name}: {count:,} members{what}. Measure it with `micromarket measure {name}`.")

@@ -294,3 +294,51 @@ __all__ = ["revenue_by_month", "new_customers_by_month", "top_products", "revenu
            "holdout_by_frequency", "p_alive", "clv_distribution", "pareto", "clv_by_segment",
            "segment_size_and_value", "segment_differences", "cluster_ranges", "balance_check", "uplift_by_decile",
            "targeting_profit", "recommender_check", "calibration", "roc"]
+
+
+# -- measure -----------------------------------------------------------------------------------
+
+
+def lift_by_segment(results: pd.DataFrame, title: str) -> go.Figure:
+    """Lift per segment with its interval (a forest plot), the whole campaign first.
+
+    Parameters
+    ----------
+    results : DataFrame
+        ``segment``, ``lift``, ``lift_low``, ``lift_high``, ``q_value`` (``campaign_results``
+        rows of one variant and metric).
+    title : str
+        The chart's title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    ordered = pd.concat([results[results["segment"] == "all"],
+                         results[results["segment"] != "all"].sort_values("lift")])
+    error = dict(type="data", symmetric=False, array=ordered["lift_high"] - ordered["lift"],
+                 arrayminus=ordered["lift"] - ordered["lift_low"])
+    labels = [("whole campaign" if s == "all" else s) for s in ordered["segment"]]
+    fig = go.Figure(go.Scatter(x=ordered["lift"], y=labels, mode="markers", error_x=error,
+                               customdata=ordered["q_value"], hovertemplate="%{y}: %{x:.4g} (q = %{customdata:.3g})"))
+    fig.add_vline(x=0, line_dash="dash", line_color="grey")
+    return fig.update_layout(title=title, xaxis_title="lift per member, treatment minus control",
+                             yaxis=dict(autorange="reversed"), height=max(320, 28 * len(ordered) + 120))
+
+
+def cumulative_conversions(cumulative: pd.DataFrame) -> go.Figure:
+    """Share of members who have bought, by day since assignment, treatment against control.
+
+    Parameters
+    ----------
+    cumulative : DataFrame
+        ``group``, ``day``, ``converted_share`` (a measurement's ``cumulative``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    fig = go.Figure([go.Scatter(x=part["day"], y=part["converted_share"], mode="lines+markers", name=group)
+                     for group, part in cumulative.groupby("group")])
+    return fig.update_layout(title="Cumulative conversions since assignment", xaxis_title="day since assignment",
+                             yaxis_title="members who have bought", yaxis_tickformat=".1%")

@@ -5,7 +5,7 @@ them (a test keeps the two in step). Types are DuckDB SQL types; Ibis maps them 
 backend.
 
 The tables are written down one module per stage: ``base`` (types, ``Column``, ``Table`` and
-the shared column helpers), ``ingest``, ``profile``, ``segments``, ``local``, ``offers`` and ``campaigns``.
+the shared column helpers), ``ingest``, ``profile``, ``segments``, ``local``, ``offers``, ``campaigns`` and ``measure``.
 This package gathers them in ``TABLES``, and every name is importable from here.
 """
 
@@ -25,6 +25,7 @@ from .ingest import (
     STORES,
     TRANSACTIONS,
 )
+from .measure import CAMPAIGN_OUTCOMES, CAMPAIGN_RESULTS, MEASURE_RUNS
 from .local import (
     ASSORTMENT_RECOMMENDATIONS,
     ASSORTMENT_SEGMENTS,
@@ -54,7 +55,8 @@ TABLES: dict[str, Table] = {
               AREA_TYPES, MICRO_MARKETS, STORE_CLUSTERS, ASSORTMENT_RECOMMENDATIONS, ASSORTMENT_SEGMENTS,
               ASSORTMENT_SUMMARY, OFFER_SCORES, OFFER_PLAN, OFFER_RUNS, RECOMMENDATIONS,
               RECOMMENDATION_RUNS, PROPENSITY_SCORES, PROPENSITY_RUNS, LOCAL_RUNS,
-              CAMPAIGNS, CAMPAIGN_LISTS, CONTROL_GROUPS, CAMPAIGN_SENDS, SUPPRESSIONS, ERASURES)
+              CAMPAIGNS, CAMPAIGN_LISTS, CONTROL_GROUPS, CAMPAIGN_SENDS, SUPPRESSIONS, ERASURES,
+              CAMPAIGN_OUTCOMES, CAMPAIGN_RESULTS, MEASURE_RUNS)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]
@@ -87,8 +89,8 @@ def get_table(name: str) -> Table:
 
 __all__ = [
     "AREAS", "AREA_TYPES", "ASSORTMENT_RECOMMENDATIONS", "ASSORTMENT_SEGMENTS", "ASSORTMENT_SUMMARY", "ATTRIBUTES",
-    "BOOLEAN", "CAMPAIGN_MEMBERS", "CUSTOMERS", "CUSTOMER_CATEGORY_SHARES", "CUSTOMER_CHANNEL_SHARES",
-    "CUSTOMER_PROFILE", "Column", "DATE", "EVENTS", "INGESTIBLE", "INTEGER", "LOADS", "LOCAL_RUNS", "MICRO_MARKETS",
+    "BOOLEAN", "CAMPAIGN_MEMBERS", "CAMPAIGN_OUTCOMES", "CAMPAIGN_RESULTS", "CUSTOMERS", "CUSTOMER_CATEGORY_SHARES", "CUSTOMER_CHANNEL_SHARES",
+    "CUSTOMER_PROFILE", "Column", "DATE", "EVENTS", "INGESTIBLE", "INTEGER", "LOADS", "LOCAL_RUNS", "MEASURE_RUNS", "MICRO_MARKETS",
     "NUMBER", "OFFER_PLAN", "OFFER_RUNS", "OFFER_SCORES", "PRODUCTS", "PROFILE_RUNS", "PROPENSITY_RUNS",
     "PROPENSITY_SCORES", "QUARANTINE", "RECOMMENDATIONS", "RECOMMENDATION_RUNS", "SEGMENTATIONS", "SEGMENTS",
     "SEGMENT_MEMBERS", "STORES", "STORE_CLUSTERS", "TABLES", "TEXT", "TIMESTAMP", "TRANSACTIONS", "Table",

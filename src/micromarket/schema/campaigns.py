@@ -13,7 +13,8 @@ CAMPAIGNS = Table(
     (
         _derived("campaign_id", TEXT, "The campaign's name, unique in the workspace."),
         _label("status", "`draft`, `scheduled`, `sending`, `paused` or `done`."),
-        _label("audience_kind", "`segment`, `rule`, `plan` (the offer plan) or `list` (an imported file of customer ids)."),
+        _label("audience_kind", "`segment`, `rule`, `plan` (the offer plan), `list` (an imported file of customer ids) "
+                                "or `import` (a past campaign run elsewhere, imported with `campaign import`)."),
         _derived("audience", TEXT, "The segment's name, the rule's text or the list's file, as given."),
         _label("channel", "The channel messages go through (`email`, `sms`, `push`, `direct_mail`, an audience or export)."),
         _derived("variants", TEXT, "The message variants, as JSON: name, template file, offer."),
@@ -22,7 +23,8 @@ CAMPAIGNS = Table(
         _derived("budget", NUMBER, "Most to spend on contacts (NULL: no limit)."),
         _derived("contact_cost", NUMBER, "Cost of one message."),
         _derived("attribution_days", INTEGER, "Days after a customer's message (or holdout assignment) that purchases count for the campaign; fixed at launch."),
-        _derived("holdout_share", NUMBER, "Share of the audience held out, in every stratum of segment and value tier."),
+        _derived("holdout_share", NUMBER, "Share of the audience held out, in every stratum of segment and value tier "
+                                          "(an imported campaign's design share, where given)."),
         _derived("seed", INTEGER, "Seed of the holdout draw."),
         _derived("settings", TEXT, "Other settings (waves, bandit, transactional), as JSON."),
         _derived("created_at", TIMESTAMP, "When it was created."),

@@ -139,6 +139,8 @@ CAMPAIGN_MEMBERS = Table(
         Column("channel", TEXT, "Channel used to contact the customer."),
         Column("assigned_at", TIMESTAMP, "When the customer was assigned or contacted."),
         _LOAD_ID,
+        Column("segment", TEXT, "The customer's segment when assigned (a holdout drawn per segment: its stratum); "
+                                "results are measured per segment."),
     ),
     natural_key=("campaign_id", "customer_id"),
 )

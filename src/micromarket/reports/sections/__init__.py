@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..page import Section
 from .local import local_section
+from .measure import measure_section
 from .offers import offers_section
 from .overview import overview_section
 from .quality import quality_section
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 #: The section builders, in the order the report shows them.
 SECTIONS: tuple[Callable[["Workspace"], Section | None], ...] = (
     overview_section, value_section, segments_section, local_section, offers_section, recommend_section,
-    quality_section)
+    measure_section, quality_section)
 
 
 def default_sections(ws: "Workspace") -> list[Section]:
@@ -43,4 +44,4 @@ def default_sections(ws: "Workspace") -> list[Section]:
 
 
 __all__ = ["SECTIONS", "default_sections", "overview_section", "value_section", "segments_section",
-           "local_section", "offers_section", "recommend_section", "quality_section"]
+           "local_section", "offers_section", "recommend_section", "measure_section", "quality_section"]

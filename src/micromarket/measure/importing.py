@@ -1,0 +1,192 @@
+"""Past campaigns from elsewhere: a file of members with their group, and optionally their
+outcomes, imported as a campaign that ``micromarket measure`` measures and ``offers`` learns from.
+
+A campaign run in another tool arrives as one row per member: who they are, which group they
+were in (a control value such as ``control`` or ``No E-Mail``; any other value is a treatment
+variant), when they were assigned, and perhaps their segment. Where the file also carries the
+outcomes (Hillstrom's ``visit``, ``conversion``, ``spend``), they are stored as the members'
+``campaign_outcomes`` as given (``source = imported``); without them, ``measure`` attributes the
+members' purchases from the transactions like any campaign run here.
+
+Every value is checked before anything is written: a bad one stops the import with the file,
+row, column, value and rule, and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..exceptions import IngestError
+from ..schema.measure import CAMPAIGN_OUTCOMES
+from ..storage.base import Output, Write
+from .attribution import ALL
+
+#: Outcomes an import may carry, and the rule their values follow.
+OUTCOMES = {"converted": "binary", "visited": "binary", "purchases": "count", "revenue": "number", "margin": "number"}
+
+
+@dataclass
+class ImportSpec:
+    """How to read a campaign file: which column is what."""
+
+    campaign_id: str
+    group: str = "treatment_group"
+    control: tuple[str, ...] = ("control",)
+    customer: str | None = "customer_id"
+    assigned: str | None = None
+    assigned_at: dt.datetime | None = None
+    segment: str | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)    # metric -> column
+    days: int = 14
+    holdout_share: float | None = None
+    contact_cost: float = 0.0
+    channel: str = "imported"
+
+
+def _fail(path: Path, row: int | None, column: str, value, rule: str, message: str) -> IngestError:
+    where = f"row {row}, " if row is not None else ""
+    shown = "(empty)" if value in (None, "") else repr(str(value)[:80])
+    return IngestError(f"{path}: {where}column {column!r}: value {shown} {message} (rule {rule}). Nothing was imported.",
+                       [{"row": row, "column": column, "value": value, "rule": rule, "message": message}])
+
+
+def read_campaign(path: str | Path, spec: ImportSpec) -> pd.DataFrame:
+    """The file's members, checked: ``customer_id``, ``treatment_group``, ``variant``,
+    ``assigned_at``, ``segment`` and the outcome columns of ``spec`` under their metric names."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file")
+    raw = (pd.read_parquet(path).astype(str) if path.suffix == ".parquet"
+           else pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python"))
+    needed = [c for c in (spec.group, spec.customer, spec.assigned, spec.segment, *spec.outcomes.values()) if c]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        raise IngestError(f"{path}: no column(s) {', '.join(map(repr, missing))}; the file has "
+                          f"{', '.join(map(repr, raw.columns))}. Nothing was imported.")
+    rows = np.arange(1, len(raw) + 1)
+    out = pd.DataFrame({"customer_id": _customers(path, raw, spec, rows)})
+    group = raw[spec.group].str.strip()
+    _require(path, group, spec.group, rows)
+    control = group.str.lower().isin([c.strip().lower() for c in spec.control])
+    out["treatment_group"] = np.where(control, "control", "treatment")
+    out["variant"] = np.where(control, None, group)
+    out["assigned_at"] = _assigned(path, raw, spec, rows)
+    out["segment"] = raw[spec.segment].str.strip().replace("", ALL) if spec.segment else ALL
+    for metric, column in spec.outcomes.items():
+        out[metric] = _outcome(path, raw[column], column, OUTCOMES[metric], rows)
+    return out
+
+
+def _customers(path: Path, raw: pd.DataFrame, spec: ImportSpec, rows: np.ndarray) -> pd.Series:
+    if spec.customer is None or spec.customer not in raw.columns:
+        # A file of anonymous members (Hillstrom's): each row is a member of its own.
+        return pd.Series([f"{spec.campaign_id}-{r}" for r in rows])
+    ids = raw[spec.customer].str.strip().str.replace(r"^(-?[0-9]+)\.0+$", r"\1", regex=True)
+    _require(path, ids, spec.customer, rows)
+    repeated = ids.duplicated(keep="first").to_numpy()
+    if repeated.any():
+        at = int(np.argmax(repeated))
+        first = int(np.argmax((ids == ids.iloc[at]).to_numpy())) + 1
+        raise _fail(path, int(rows[at]), spec.customer, ids.iloc[at], "unique",
+                    f"is a member already (row {first}): a customer is in a campaign once")
+    return ids
+
+
+def _require(path: Path, values: pd.Series, column: str, rows: np.ndarray) -> None:
+    empty = values.eq("").to_numpy()
+    if empty.any():
+        raise _fail(path, int(rows[np.argmax(empty)]), column, "", "required", "is required")
+
+
+def _assigned(path: Path, raw: pd.DataFrame, spec: ImportSpec, rows: np.ndarray) -> pd.Series:
+    if spec.assigned is None:
+        return pd.Series([spec.assigned_at] * len(raw), dtype="datetime64[us]")
+    text = raw[spec.assigned].str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    bad = (parsed.isna() & text.ne("")).to_numpy() | text.eq("").to_numpy()
+    if bad.any():
+        at = int(np.argmax(bad))
+        raise _fail(path, int(rows[at]), spec.assigned, text.iloc[at], "type:timestamp", "is not a date and time")
+    return parsed.astype("datetime64[us]")
+
+
+def _outcome(path: Path, values: pd.Series, column: str, rule: str, rows: np.ndarray) -> pd.Series:
+    text = values.str.strip()
+    number = pd.to_numeric(text, errors="coerce")
+    checks = {"binary": (number.isin([0, 1]), "is not 0 or 1"),
+              "count": ((number >= 0) & (number == number.round()), "is not a whole number >= 0"),
+              "number": (number.notna(), "is not a number")}
+    ok, message = checks[rule]
+    bad = (~ok).to_numpy()
+    if bad.any():
+        at = int(np.argmax(bad))
+        raise _fail(path, int(rows[at]), column, text.iloc[at], f"type:{rule}", message)
+    return number.astype("int64" if rule in ("binary", "count") else "float64")
+
+
+def import_output(members: pd.DataFrame, spec: ImportSpec, source: str, default_margin: float) -> Output:
+    """The campaign's record (``campaigns``, status ``done``), its ``campaign_members`` and, with
+    outcomes, its ``campaign_outcomes``, each replacing what an earlier import of it wrote."""
+    cid = spec.campaign_id
+    variants = sorted(v for v in members["variant"].dropna().unique())
+    first = members["assigned_at"].min()
+    record = {"campaign_id": cid, "status": "done", "audience_kind": "import", "audience": source,
+              "channel": spec.channel, "variants": json.dumps([{"name": v} for v in variants]), "schedule": "now",
+              "send_at": None, "budget": None, "contact_cost": float(spec.contact_cost),
+              "attribution_days": int(spec.days), "holdout_share": spec.holdout_share, "seed": 0,
+              "settings": json.dumps({"imported": True, **({"margin_share": default_margin}
+                                                           if "revenue" in spec.outcomes and "margin" not in spec.outcomes
+                                                           else {})}), "created_at": dt.datetime.now().replace(microsecond=0),
+              "launched_at": None if pd.isna(first) else pd.Timestamp(first).to_pydatetime(), "finished_at": None}
+    member_rows = pd.DataFrame({"campaign_id": cid, "customer_id": members["customer_id"],
+                                "treatment_group": members["treatment_group"], "variant": members["variant"],
+                                "channel": spec.channel, "assigned_at": members["assigned_at"],
+                                "load_id": pd.array([None] * len(members), dtype="Int64"),
+                                "segment": members["segment"]})
+    writes = [Write("campaigns", pa.Table.from_pylist([record]), mode="upsert", key=("campaign_id",)),
+              Write("campaign_members", member_rows, where={"campaign_id": cid}),
+              Write("campaign_outcomes", None, where={"campaign_id": cid})]
+    if spec.outcomes:
+        writes[-1] = Write("campaign_outcomes", outcome_rows(members, spec, default_margin),
+                           where={"campaign_id": cid})
+    return Output(writes)
+
+
+def outcome_rows(members: pd.DataFrame, spec: ImportSpec, default_margin: float) -> pd.DataFrame:
+    """``campaign_outcomes`` rows from the imported outcomes: what the file lacks is NULL (and not
+    measured), except what follows from what it has (converted from purchases, margin from revenue)."""
+    n = len(members)
+    given = {metric: members[metric] for metric in spec.outcomes}
+    if "converted" not in given and "purchases" in given:
+        given["converted"] = (given["purchases"] > 0).astype("int64")
+    if "margin" not in given and "revenue" in given:
+        given["margin"] = given["revenue"] * default_margin
+    treated = members["treatment_group"].eq("treatment").to_numpy()
+    cost = np.where(treated, float(spec.contact_cost), 0.0)
+    frame = pd.DataFrame({c.name: pd.Series([None] * n, dtype=object) for c in CAMPAIGN_OUTCOMES.columns})
+    frame["campaign_id"], frame["customer_id"] = spec.campaign_id, members["customer_id"].to_numpy()
+    for name in ("treatment_group", "variant", "segment", "assigned_at"):
+        frame[name] = members[name].to_numpy()
+    frame["window_days"], frame["contact_cost"], frame["source"] = spec.days, cost, "imported"
+    frame["discount"] = 0.0
+    for metric, values in given.items():
+        frame[metric] = values.to_numpy()
+    if "margin" in given:
+        frame["profit"] = given["margin"].to_numpy() - cost
+    return _typed(frame)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns in the table's types (all-NULL columns included), so the write matches the schema."""
+    kinds = {"BIGINT": "Int64", "DOUBLE": "Float64", "VARCHAR": "string", "TIMESTAMP": "datetime64[us]"}
+    return frame.astype({c.name: kinds[c.dtype] for c in CAMPAIGN_OUTCOMES.columns})
+
+
+__all__ = ["ImportSpec", "OUTCOMES", "read_campaign", "import_output", "outcome_rows"]

@@ -1,0 +1,236 @@
+"""`micromarket measure` on campaigns run here, past campaigns imported from files (Hillstrom),
+sent lists and running campaigns: attribution checked against the transactions, lifts against a
+direct computation and against the demo generator's truth, the SRM check first."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from micromarket.cli import main
+from micromarket.demo import DEMO_CAMPAIGN, PAST_CAMPAIGN
+from micromarket.workspace import Workspace
+
+HILLSTROM_ARMS = {"Mens E-Mail", "Womens E-Mail"}
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+def run(capsys, *args) -> Outcome:
+    capsys.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    captured = capsys.readouterr()
+    return Outcome(code, captured.out, captured.err)
+
+
+@pytest.fixture
+def demo(tmp_path, chain_copy_source):
+    """A copy of the campaign tests' demo workspace (its two campaigns measured by the demo)."""
+    root = tmp_path / "demo"
+    shutil.copytree(chain_copy_source, root)
+    return root
+
+
+@pytest.fixture
+def empty(tmp_path):
+    root = tmp_path / "empty"
+    Workspace.create(root).close()
+    return root
+
+
+def welch(y_t, y_c, alpha=0.05):
+    """Welch's lift and interval computed directly."""
+    diff = y_t.mean() - y_c.mean()
+    se2 = y_t.var(ddof=1) / len(y_t) + y_c.var(ddof=1) / len(y_c)
+    dof = se2 ** 2 / ((y_t.var(ddof=1) / len(y_t)) ** 2 / (len(y_t) - 1) + (y_c.var(ddof=1) / len(y_c)) ** 2 / (len(y_c) - 1))
+    half = stats.t.ppf(1 - alpha / 2, dof) * np.sqrt(se2)
+    return diff, diff - half, diff + half, stats.ttest_ind(y_t, y_c, equal_var=False).pvalue
+
+
+def test_hillstrom_imported_as_a_past_campaign_each_emails_effect_with_intervals(capsys, empty, data_dir):
+    path = data_dir / "hillstrom" / "hillstrom.csv"
+    done = run(capsys, "campaign", "import", path, "--name", "hillstrom", "-w", empty, "--group", "segment",
+               "--control", "No E-Mail", "--customer", "", "--segment", "zip_code", "--outcome", "visited=visit",
+               "--outcome", "converted=conversion", "--outcome", "revenue=spend", "--holdout-share", str(1 / 3))
+    assert done.code == 0, done.err
+    assert "64,000 members" in done.out
+    measured = run(capsys, "measure", "hillstrom", "-w", empty, "--json")
+    assert measured.code == 0, measured.err
+    result = json.loads(measured.out)
+    assert result["design"] == "experiment" and not result["running"]
+    assert result["sample_ratio"]["flagged"] is False
+    rows = {(r["variant"], r["segment"], r["metric"]): r for r in result["results"]}
+    frame = pd.read_csv(path)
+    control = frame[frame["segment"] == "No E-Mail"]
+    for arm in HILLSTROM_ARMS:
+        treated = frame[frame["segment"] == arm]
+        for metric, column in (("visited", "visit"), ("converted", "conversion"), ("revenue", "spend")):
+            lift, low, high, p = welch(treated[column].to_numpy(float), control[column].to_numpy(float))
+            row = rows[(arm, "all", metric)]
+            assert row["n_treatment"] == len(treated) and row["n_control"] == len(control)
+            np.testing.assert_allclose([row["lift"], row["lift_low"], row["lift_high"], row["p_value"]],
+                                       [lift, low, high, p], rtol=1e-9)
+            assert row["cuped"] == 0          # no pre-period in the file
+        # Per segment (zip code): every segment's lift is the same direct computation.
+        for zone in frame["zip_code"].unique():
+            t_zone, c_zone = treated[treated["zip_code"] == zone], control[control["zip_code"] == zone]
+            lift, *_ = welch(t_zone["visit"].to_numpy(float), c_zone["visit"].to_numpy(float))
+            assert rows[(arm, zone, "visited")]["lift"] == pytest.approx(lift, rel=1e-9)
+    # The published pattern: the men's e-mail did better than the women's on every outcome.
+    for metric in ("visited", "converted", "revenue"):
+        assert rows[("Mens E-Mail", "all", metric)]["lift"] > rows[("Womens E-Mail", "all", metric)]["lift"] > 0
+    # q-values control the false discovery rate across the three zip-code segments: never below the p-value.
+    for row in result["results"]:
+        if row["segment"] != "all" and row["p_value"] is not None:
+            assert row["q_value"] >= row["p_value"] - 1e-15
+    table = run(capsys, "measure", "hillstrom", "-w", empty)
+    assert "Mens E-Mail" in table.out and "Incremental revenue" in table.out and "split as designed" in table.err
+
+
+def test_the_demos_measured_lifts_cover_the_generators_true_lift(demo):
+    truth = pd.read_parquet(demo / "data" / "truth" / "customers_truth.parquet")
+    sent_truth = pd.read_parquet(demo / "data" / "truth" / f"campaign_truth-{DEMO_CAMPAIGN}.parquet")
+    with Workspace.open(demo) as ws:
+        results = ws.table("campaign_results").to_pandas().set_index(["campaign_id", "variant", "segment", "metric"])
+    # The past campaign: each treated customer makes one extra purchase with their true uplift.
+    past = results.loc[(PAST_CAMPAIGN, "all", "all", "purchases")]
+    true_extra = truth.loc[truth["campaign_eligible"] & truth["treated"], "true_uplift"].mean()
+    assert past["lift_low"] <= true_extra <= past["lift_high"], (past[["lift_low", "lift_high"]], true_extra)
+    # The demo's own campaign: the simulated responses' true incremental revenue per treated member.
+    sent = results.loc[(DEMO_CAMPAIGN, "all", "all", "revenue")]
+    true_revenue = sent_truth.loc[sent_truth["group"] == "treatment", "true_incremental_revenue"].mean()
+    assert sent["lift_low"] <= true_revenue <= sent["lift_high"], (sent[["lift_low", "lift_high"]], true_revenue)
+    assert sent["incremental"] == pytest.approx(sent["lift"] * sent["n_treatment"])
+
+
+def test_attribution_counts_each_members_purchases_in_the_window_from_assignment(demo):
+    with Workspace.open(demo) as ws:
+        outcomes = ws.table("campaign_outcomes").to_pandas()
+        tx = ws.table("transactions").to_pandas()
+        members = ws.table("campaign_members").to_pandas()
+        sends = ws.table("campaign_sends").to_pandas()
+        cost = ws.table("campaigns").to_pandas().set_index("campaign_id").loc[DEMO_CAMPAIGN, "contact_cost"]
+    mine = outcomes[outcomes["campaign_id"] == DEMO_CAMPAIGN].set_index("customer_id")
+    assigned = members[members["campaign_id"] == DEMO_CAMPAIGN].set_index("customer_id")["assigned_at"]
+    assert set(mine.index) == set(assigned.index)            # treatment and control alike
+    bought = tx[~tx["is_return"].fillna(False)].merge(assigned.rename("assigned_at"), left_on="customer_id",
+                                                        right_index=True)
+    window = bought[(bought["ts"] >= bought["assigned_at"]) & (bought["ts"] < bought["assigned_at"] + pd.Timedelta(days=14))]
+    before = bought[(bought["ts"] < bought["assigned_at"]) & (bought["ts"] >= bought["assigned_at"] - pd.Timedelta(days=14))]
+    revenue = window.groupby("customer_id")["amount"].sum().reindex(mine.index, fill_value=0.0)
+    pre = before.groupby("customer_id")["amount"].sum().reindex(mine.index, fill_value=0.0)
+    purchases = window.groupby("customer_id")["invoice_id"].nunique().reindex(mine.index, fill_value=0)
+    np.testing.assert_allclose(mine["revenue"], revenue, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(mine["pre_revenue"], pre, rtol=1e-9, atol=1e-9)
+    assert (mine["purchases"] == purchases).all() and (mine["converted"] == (purchases > 0)).all()
+    paid = sends[(sends["campaign_id"] == DEMO_CAMPAIGN) & (sends["state"] == "sent")]["customer_id"]
+    assert (mine.loc[mine.index.isin(paid), "contact_cost"] == cost).all()
+    assert (mine.loc[mine["treatment_group"] == "control", "contact_cost"] == 0).all()
+    np.testing.assert_allclose(mine["profit"], mine["margin"] - mine["contact_cost"])
+
+
+def test_a_broken_split_is_flagged_before_any_result(capsys, empty, tmp_path):
+    rng = np.random.default_rng(5)
+    n_t, n_c = 9_000, 1_150                                  # designed 90/10, 11.3 % held out
+    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n_t + n_c)],
+                          "treatment_group": ["treatment"] * n_t + ["control"] * n_c,
+                          "bought": (rng.random(n_t + n_c) < 0.1).astype(int)})
+    path = tmp_path / "broken.csv"
+    frame.to_csv(path, index=False)
+    assert run(capsys, "campaign", "import", path, "--name", "broken", "-w", empty, "--outcome", "converted=bought",
+               "--holdout-share", "0.1").code == 0
+    measured = run(capsys, "measure", "broken", "-w", empty)
+    assert measured.code == 0
+    assert "Warning: sample ratio mismatch" in measured.err.replace("\n", " ")
+    as_json = json.loads(run(capsys, "measure", "broken", "-w", empty, "--json").out)
+    assert as_json["sample_ratio"]["flagged"] and as_json["notes"][0].startswith("sample ratio mismatch")
+
+
+def test_a_campaign_still_in_its_window_gets_confidence_sequences_and_says_so(capsys, demo, tmp_path):
+    with Workspace.open(demo) as ws:
+        last = pd.Timestamp(ws.table("transactions").ts.max().execute())
+        ids = ws.table("customer_profile").customer_id.to_pandas().sort_values().to_numpy()[:800]
+    frame = pd.DataFrame({"customer_id": ids, "group": np.where(np.arange(len(ids)) % 5 == 0, "control", "treatment"),
+                          "when": (last - pd.Timedelta(days=4)).isoformat()})
+    path = tmp_path / "running.csv"
+    frame.to_csv(path, index=False)
+    assert run(capsys, "campaign", "import", path, "--name", "running", "-w", demo, "--group", "group",
+               "--assigned", "when", "--holdout-share", "0.2").code == 0
+    result = json.loads(run(capsys, "measure", "running", "-w", demo, "--json").out)
+    assert result["running"] is True
+    assert all(r["sequential"] == 1 for r in result["results"])
+    assert any("still running" in n and "confidence sequences" in n for n in result["notes"])
+    assert run(capsys, "measure", "running", "-w", demo).out.count("confidence sequence") == 1
+
+
+def test_a_sent_list_is_not_measured_as_an_experiment(capsys, demo, tmp_path):
+    with Workspace.open(demo) as ws:
+        first = pd.Timestamp(ws.table("transactions").ts.min().execute())
+        ids = ws.table("customer_profile").customer_id.to_pandas().to_numpy()[:300]
+    path = tmp_path / "sent.csv"
+    pd.DataFrame({"customer_id": ids, "treatment_group": "treatment",
+                  "assigned_at": (first + pd.Timedelta(days=200)).isoformat()}).to_csv(path, index=False)
+    assert run(capsys, "campaign", "import", path, "--name", "sent", "-w", demo, "--assigned", "assigned_at").code == 0
+    done = run(capsys, "measure", "sent", "-w", demo, "--json")
+    result = json.loads(done.out)
+    assert result["design"] == "sent list" and result["results"] == []
+    assert "no control group" in result["notes"][0]
+    assert "sent list; no lift measured" in run(capsys, "measure", "sent", "-w", demo).out
+
+
+@pytest.mark.parametrize("content, column, row, rule", [
+    ("customer_id,treatment_group,bought\na,control,1\nb,treatment,yes\n", "bought", 2, "type:binary"),
+    ("customer_id,treatment_group,bought\na,control,1\na,treatment,0\n", "customer_id", 2, "unique"),
+    ("customer_id,treatment_group,bought\na,control,1\nb,,0\n", "treatment_group", 2, "required"),
+])
+def test_bad_rows_name_file_row_column_value_and_rule_and_nothing_is_written(capsys, empty, tmp_path, content,
+                                                                              column, row, rule):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    done = run(capsys, "campaign", "import", path, "--name", "bad", "-w", empty, "--outcome", "converted=bought")
+    assert done.code == 1
+    assert done.err.startswith("Error: ") and str(path) in done.err
+    assert f"row {row}" in done.err and repr(column) in done.err and f"rule {rule}" in done.err
+    with Workspace.open(empty) as ws:
+        assert ws.table("campaigns").count().execute() == 0
+        assert ws.table("campaign_members").count().execute() == 0
+
+
+def test_unknown_campaign_and_missing_columns_are_clear_errors(capsys, empty, tmp_path):
+    missing = run(capsys, "measure", "nope", "-w", empty)
+    assert missing.code == 1 and "campaign 'nope' has no members" in missing.err
+    path = tmp_path / "few.csv"
+    path.write_text("id,arm\n1,control\n")
+    done = run(capsys, "campaign", "import", path, "--name", "few", "-w", empty)
+    assert done.code == 1 and "no column(s) 'treatment_group', 'customer_id'" in done.err and "'arm'" in done.err
+    usage = run(capsys, "campaign", "import", path, "--name", "few", "-w", empty, "--outcome", "sales=arm")
+    assert usage.code == 2
+
+
+def test_measuring_again_replaces_the_campaigns_rows(demo):
+    from micromarket.runner import run_measure
+
+    with Workspace.open(demo) as ws:
+        before = ws.table("campaign_results").count().execute()
+        outcomes = ws.table("campaign_outcomes").count().execute()
+        run_measure(ws, DEMO_CAMPAIGN)
+        assert ws.table("campaign_results").count().execute() == before
+        assert ws.table("campaign_outcomes").count().execute() == outcomes
+        runs = ws.table("measure_runs").to_pandas()
+    summaries = [json.loads(s)["campaign_id"] for s in runs["summary"]]
+    assert summaries.count(DEMO_CAMPAIGN) == 2 and summaries.count(PAST_CAMPAIGN) == 1
