@@ -114,6 +114,8 @@ DEFAULTS: dict[str, Any] = {
         # The global control group: never contacted by marketing campaigns (1-15 %).
         "control_share": 0.05,
         "holdout": 0.1,
+        # The relative revenue lift `--holdout auto` sizes the holdout to detect (80 % power, 5 % level).
+        "target_lift": 0.1,
         "attribution_days": 14,
         # Marketing messages per customer per calendar day and ISO week, all channels (0 = no cap).
         "cap_day": 1,
@@ -278,6 +280,8 @@ def _validate_campaigns(campaigns: dict, path) -> None:
          "campaigns.control_share", "a share between 0.01 and 0.15"),
         (isinstance(campaigns["holdout"], (int, float)) and 0 <= campaigns["holdout"] < 1, "campaigns.holdout",
          "a share in [0, 1)"),
+        (isinstance(campaigns["target_lift"], (int, float)) and campaigns["target_lift"] > 0, "campaigns.target_lift",
+         "a relative lift > 0, e.g. 0.1 for +10 %"),
         (_whole(campaigns["attribution_days"], 1), "campaigns.attribution_days", "a whole number of days >= 1"),
         (_whole(campaigns["cap_day"], 0), "campaigns.cap_day", "a whole number >= 0 (0 = no cap)"),
         (_whole(campaigns["cap_week"], 0), "campaigns.cap_week", "a whole number >= 0 (0 = no cap)"),

@@ -239,13 +239,31 @@ __all__ = ["run_profile", "run_rule_segment", "run_rule_segments", "run_delete_s
 # -- interact -----------------------------------------------------------------------------
 def run_create_campaign(ws: "Workspace", name: str, *, customer_list: "pa.Table | None" = None,
                         **definition: Any) -> "Campaign":
-    """Store a draft campaign (:func:`micromarket.campaigns.campaign.new_campaign` for the definition);
-    the workspace's global control group starts with its first campaign, so the dry run sees it."""
-    from .campaigns.campaign import create_output, new_campaign
+    """Store a draft campaign (:func:`micromarket.campaigns.campaign.new_campaign` for the definition)
+    with its holdout plan (:func:`micromarket.measure.holdout_plan.plan_holdout`, in its settings;
+    ``holdout="auto"`` takes the plan's share); the workspace's global control group starts with its
+    first campaign, so the dry run sees it."""
+    from .campaigns.audience import audience
+    from .campaigns.campaign import create_output, new_campaign, status_output
+    from .measure.holdout_plan import plan_holdout
 
-    campaign = new_campaign(ws, name, **definition)
+    auto = definition.get("holdout") == "auto"
+    campaign = new_campaign(ws, name, **{**definition, "holdout": None if auto else definition.get("holdout")})
     run_control_group(ws)
-    ws.storage.apply(create_output(campaign, customer_list))
+    with ws.storage.atomic():
+        ws.storage.apply(create_output(campaign, customer_list))
+        if campaign.transactional:
+            return campaign
+        # After the list is stored: a list audience is read from campaign_lists like any other.
+        people = audience(ws, campaign.audience_kind,
+                          name if campaign.audience_kind == "list" else campaign.audience)
+        plan = plan_holdout(ws, people, days=campaign.attribution_days,
+                            holdout_share=None if auto else campaign.holdout_share,
+                            target_lift=float(ws.config["campaigns"]["target_lift"]),
+                            fallback_share=campaign.holdout_share)
+        campaign.holdout_share = plan.holdout_share
+        campaign.settings["plan"] = plan.to_dict()
+        ws.storage.apply(status_output(campaign, "draft"))
     return campaign
 
 

@@ -30,8 +30,9 @@ def create(name: str = typer.Argument(..., help="Campaign name (letters, digits,
                                                                   "instead of --template)."),
            channel: str = typer.Option("email", help="Channel: email, mail_folder, sms, push, webhook, direct_mail, "
                                                      "export or an ad-platform audience."),
-           holdout: Optional[float] = typer.Option(None, min=0.0, max=0.99, help="Share held out in every stratum "
-                                                                                  "(default [campaigns] holdout)."),
+           holdout: Optional[str] = typer.Option(None, help="Share held out in every stratum (default [campaigns] "
+                                                            "holdout), or 'auto': the smallest share that detects "
+                                                            "[campaigns] target_lift, from the audience's baseline."),
            schedule: str = typer.Option("now", help="now, at (with --at) or best_hour (each customer's hour)."),
            at: Optional[dt.datetime] = typer.Option(None, help="When a schedule-at campaign sends."),
            budget: Optional[float] = typer.Option(None, min=0.0, help="Most to spend on messages (default: no limit)."),
@@ -51,6 +52,7 @@ def create(name: str = typer.Argument(..., help="Campaign name (letters, digits,
 
     kind, value, listed = _audience(segment, rule, plan, customers)
     variants = _variants(variant, template)
+    holdout = _holdout(holdout)
     with Workspace.open(workspace) as ws:
         campaign = run_create_campaign(ws, name, audience_kind=kind, audience_value=value, template=None,
                                        channel=channel, holdout=holdout, variants=variants, schedule=schedule,
@@ -62,7 +64,32 @@ def create(name: str = typer.Argument(..., help="Campaign name (letters, digits,
         print_json(campaign.row())
         return
     results.print(f"Created campaign {name} (draft): {kind} {value or ''}, {channel}, holdout "
-                  f"{campaign.holdout_share:.0%}, {len(campaign.variants)} variant(s)")
+                  f"{campaign.holdout_share:.1%}, {len(campaign.variants)} variant(s)")
+    _show_plan(campaign)
+
+
+def _holdout(text: str | None) -> float | str | None:
+    """``--holdout``: a share in [0, 0.99], ``auto``, or nothing (the configured default)."""
+    if text is None or text == "auto":
+        return text
+    try:
+        share = float(text)
+    except ValueError:
+        raise typer.BadParameter(f"--holdout {text!r}: a share such as 0.1, or 'auto'") from None
+    if not 0 <= share <= 0.99:
+        raise typer.BadParameter(f"--holdout {text!r}: a share between 0 and 0.99")
+    return share
+
+
+def _show_plan(campaign) -> None:
+    """The holdout plan: what the campaign can detect, and a warning where it cannot detect the target."""
+    from ..measure.holdout_plan import HoldoutPlan
+
+    plan = campaign.settings.get("plan")
+    if not plan:
+        return
+    shown = HoldoutPlan(**{k: v for k, v in plan.items() if k != "mde_relative"})
+    (warn if shown.note else note)("Holdout plan: " + shown.summary())
 
 
 def _audience(segment, rule, plan, customers) -> tuple[str, str, object]:
@@ -128,12 +155,14 @@ def dry_run(name: str = typer.Argument(..., help="Campaign name."),
     from ..campaigns.dry_run import dry_run as run
 
     with Workspace.open(workspace) as ws:
-        frame = run(ws, get_campaign(ws, name))
+        campaign = get_campaign(ws, name)
+        frame = run(ws, campaign)
     if output:
         frame.to_csv(output, index=False)
     summary = frame["decision"].value_counts().to_dict()
     if as_json:
-        print_json({"campaign": name, "customers": len(frame), "decisions": summary})
+        print_json({"campaign": name, "customers": len(frame), "decisions": summary,
+                    "plan": campaign.settings.get("plan")})
         return
     table = RichTable(title=f"Dry run of {name}: {len(frame):,} customers in the audience")
     table.add_column("decision")
@@ -141,6 +170,7 @@ def dry_run(name: str = typer.Argument(..., help="Campaign name."),
     for decision, n in sorted(summary.items(), key=lambda kv: -kv[1]):
         table.add_row(decision, f"{n:,}")
     results.print(table)
+    _show_plan(campaign)
     if output:
         note(f"each customer's decision is in {output}")
 
