@@ -178,19 +178,31 @@ def test_a_campaign_still_in_its_window_gets_confidence_sequences_and_says_so(ca
     assert run(capsys, "measure", "running", "-w", demo).out.count("confidence sequence") == 1
 
 
-def test_a_sent_list_is_not_measured_as_an_experiment(capsys, demo, tmp_path):
+def test_a_sent_list_gets_only_a_labelled_observational_comparison_with_its_balance(capsys, demo, tmp_path):
     with Workspace.open(demo) as ws:
         first = pd.Timestamp(ws.table("transactions").ts.min().execute())
-        ids = ws.table("customer_profile").customer_id.to_pandas().to_numpy()[:300]
+        profile = ws.table("customer_profile").select("customer_id", "monetary_value").to_pandas()
+    # Someone sent to the biggest spenders: a chosen list, unlike the customers left out.
+    chosen = profile.sort_values(["monetary_value", "customer_id"], ascending=False)["customer_id"].to_numpy()[:300]
     path = tmp_path / "sent.csv"
-    pd.DataFrame({"customer_id": ids, "treatment_group": "treatment",
-                  "assigned_at": (first + pd.Timedelta(days=200)).isoformat()}).to_csv(path, index=False)
+    pd.DataFrame({"customer_id": chosen, "treatment_group": "treatment",
+                  "assigned_at": (first + pd.Timedelta(days=300)).isoformat()}).to_csv(path, index=False)
     assert run(capsys, "campaign", "import", path, "--name", "sent", "-w", demo, "--assigned", "assigned_at").code == 0
-    done = run(capsys, "measure", "sent", "-w", demo, "--json")
-    result = json.loads(done.out)
-    assert result["design"] == "sent list" and result["results"] == []
+    result = json.loads(run(capsys, "measure", "sent", "-w", demo, "--json").out)
+    assert result["design"] == "sent list" and result["results"] == []       # never an experiment's lift
     assert "no control group" in result["notes"][0]
-    assert "sent list; no lift measured" in run(capsys, "measure", "sent", "-w", demo).out
+    seen = result["observational"]
+    assert seen["label"] == "observational comparison: not an experiment"
+    assert seen["matched"] + seen["no_history"] + seen["no_match"] == 300 and seen["matched"] > 30
+    balance = {row["feature"]: row for row in seen["balance"]}
+    # Chosen by spend, the members differ on it before matching; matching brings them closer.
+    assert balance["monetary_value"]["before"] > 0.5
+    assert abs(balance["monetary_value"]["after"]) < balance["monetary_value"]["before"] / 2
+    assert set(seen["lifts"]) == {"converted", "purchases", "revenue", "profit"}
+    assert seen["lifts"]["revenue"]["n_treatment"] == seen["matched"] == seen["lifts"]["revenue"]["n_control"]
+    shown = run(capsys, "measure", "sent", "-w", demo)
+    assert "sent list; no experimental lift measured" in shown.out and "before matching" in shown.out
+    assert "Observational comparison: not an experiment" in " ".join(shown.err.split())
 
 
 @pytest.mark.parametrize("content, column, row, rule", [
@@ -234,3 +246,15 @@ def test_measuring_again_replaces_the_campaigns_rows(demo):
         runs = ws.table("measure_runs").to_pandas()
     summaries = [json.loads(s)["campaign_id"] for s in runs["summary"]]
     assert summaries.count(DEMO_CAMPAIGN) == 2 and summaries.count(PAST_CAMPAIGN) == 1
+
+
+def test_the_report_shows_each_measured_campaign(capsys, demo):
+    assert run(capsys, "report", "-w", demo).code == 0
+    html = (demo / "reports" / "overview.html").read_text()
+    section = html[html.index("Measured campaigns"):]
+    for campaign in (DEMO_CAMPAIGN, PAST_CAMPAIGN):
+        assert f"{campaign}: treatment against control" in section
+        assert f"{campaign}: incremental profit" in section and f"{campaign}: ROI" in section
+        assert f"{campaign}: cumulative conversions since assignment" in section
+    assert f"{DEMO_CAMPAIGN}: revenue per member lift by segment" in section
+    assert "<script src=\"http" not in html          # self-contained: plotly.js inline, no CDN

@@ -46,7 +46,9 @@ def measure(campaign: str = typer.Argument(..., help="The campaign (as in campai
         if m.srm is None or message != m.srm.message():
             note(message)
     if m.design != "experiment":
-        results.print(f"Campaign {campaign}: {m.design}; no lift measured.")
+        results.print(f"Campaign {campaign}: {m.design}; no experimental lift measured.")
+        if m.observational is not None:
+            _observational(m.observational, f"{1 - alpha:.0%}")
         return
     level = f"{1 - alpha:.0%}"
     results.print(_overall(m, level))
@@ -87,6 +89,29 @@ def _totals(m, level: str) -> str:
         lines.append(f"Cost {costs['total']:,.0f} (contacts {costs['contact']:,.0f}, discounts {costs['discount']:,.0f}); "
                      f"ROI {roi['estimate']:+.2f} [{roi['low']:+.2f}, {roi['high']:+.2f}] per unit spent.")
     return "\n".join(lines)
+
+
+def _observational(o, level: str) -> None:
+    """The sent list's matched comparison, labelled as what it is."""
+    warn(f"{o.label.capitalize()}: {o.matched:,} of {o.members:,} members compared with non-members matched on their "
+         f"pre-campaign behaviour ({o.no_history:,} without a purchase before, {o.no_match:,} without a match "
+         "left out); whatever made them be chosen and is not in these features still differs.")
+    balance = RichTable(title="Balance: standardised mean difference, members against non-members")
+    for column in ("feature", "before matching", "after matching"):
+        balance.add_column(column, justify="left" if column == "feature" else "right")
+    for row in o.balance:
+        balance.add_row(row["feature"], *("-" if v is None else f"{v:+.3f}" for v in (row["before"], row["after"])))
+    results.print(balance)
+    if not o.balanced:
+        warn("some feature still differs by more than 0.1 SMD after matching: the comparison is weak")
+    out = RichTable(title=f"Observational difference, members minus matched non-members ({level}, Welch on the "
+                          "matched sample)")
+    for column in ("metric", "members", "matched", "difference", level):
+        out.add_column(column, justify="left" if column == "metric" else "right")
+    for metric, r in o.lifts.items():
+        out.add_row(LABELS[metric], f"{r.mean_treatment:,.4g}", f"{r.mean_control:,.4g}", f"{r.estimate:+,.4g}",
+                    _interval(r.ci_low, r.ci_high))
+    results.print(out)
 
 
 def _segment_table(m, level: str, every: bool) -> None:

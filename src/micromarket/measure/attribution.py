@@ -52,7 +52,7 @@ def _costed_lines(ws: "Workspace", default_margin: float) -> "ir.Table":
 
 
 def attributed(ws: "Workspace", campaign_id: str, days: int, contact_cost: "ir.Table | None",
-               default_margin: float) -> "ir.Table":
+               default_margin: float, members: "ir.Table | None" = None) -> "ir.Table":
     """One row per member of ``campaign_id`` with the columns of ``campaign_outcomes``.
 
     Parameters
@@ -65,8 +65,11 @@ def attributed(ws: "Workspace", campaign_id: str, days: int, contact_cost: "ir.T
         ``customer_id, contact_cost`` of the members whose contact cost money; others cost 0.
     default_margin : float
         Margin share of lines whose product cost is unknown.
+    members : Ibis table, optional
+        Other people to attribute as if they were members (the columns of :func:`members_of`):
+        the matched comparison customers of a sent list. Default: the campaign's members.
     """
-    members = members_of(ws, campaign_id)
+    members = members_of(ws, campaign_id) if members is None else members
     lines = _costed_lines(ws, default_margin)
     span = ibis.interval(days=int(days))
     on = [members.customer_id == lines.buyer, lines.bought_at >= members.assigned_at - span,

@@ -19,6 +19,7 @@ from ..exceptions import SchemaError
 from ..schema.measure import CAMPAIGN_RESULTS
 from ..storage.base import Output, Write
 from .attribution import attributed, sent_cost
+from .observational import matched_comparison
 from .results import METRICS, Measurement, compare_groups, cumulative_conversions, group_sums, sample_ratio
 from .sequential import TUNING
 
@@ -112,6 +113,9 @@ def measure_campaign(ws: "Workspace", campaign_id: str, *, alpha: float = 0.05, 
         measurement.costs = _costs(rows)
         if measurement.window_days and span["first"] is not None and outcomes.first_purchase_at.notnull().any().execute():
             measurement.cumulative = cumulative_conversions(outcomes, measurement.window_days)
+    elif measurement.design == "sent list" and measurement.source == "transactions":
+        measurement.observational = matched_comparison(
+            ws, campaign_id, outcomes.to_pandas(), measurement.window_days, float(ws.config["profile"]["margin"]), alpha)
     return measurement
 
 
@@ -152,9 +156,10 @@ def _running(m: Measurement, record: dict | None) -> bool:
 def _describe(m: Measurement, record: dict | None, share: float | None) -> None:
     """Notes on the design, the window and the sample-ratio check."""
     if m.design == "sent list":
-        m.notes.append("no control group: what the members would have bought without the contact is unknown, so "
-                       "no lift is measured (an observational comparison needs members matched on their pre-campaign "
-                       "behaviour; a held-out control group is the way to measure the next campaign)")
+        m.notes.append("no control group: what the members would have bought without the contact is unknown, so no "
+                       "experimental lift is measured; where the members' purchases are in the data, they are compared "
+                       "with customers matched on their pre-campaign behaviour, an observational comparison that "
+                       "cannot rule out why they were chosen (a held-out control group measures the next campaign)")
     elif m.design == "control only":
         m.notes.append("every member is in the control group: nothing was sent, there is no effect to measure")
     if m.running:

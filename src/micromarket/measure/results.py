@@ -40,6 +40,8 @@ from .srm import SampleRatio, sample_ratio_check
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
+    from .observational import MatchedComparison
+
 #: Metrics per member and the pre-period column each is adjusted with.
 METRICS = {"converted": "pre_converted", "visited": "pre_visited", "purchases": "pre_purchases",
            "revenue": "pre_revenue", "profit": "pre_margin"}
@@ -93,6 +95,7 @@ class Measurement:
     costs: dict = field(default_factory=dict)
     cumulative: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    observational: "MatchedComparison | None" = None
 
     def result(self, metric: str, variant: str = ALL, segment: str = ALL) -> Result:
         """The result for ``metric`` of ``variant`` in ``segment``."""
@@ -117,7 +120,8 @@ class Measurement:
                 "data_end": _iso(self.data_end), "running": self.running, "source": self.source,
                 "sample_ratio": self.srm.to_dict() if self.srm else None,
                 "results": [_clean(r.row(self.campaign_id)) for r in self.results],
-                "costs": self.costs, "roi": self.roi, "cumulative": self.cumulative, "notes": self.notes}
+                "costs": self.costs, "roi": self.roi, "cumulative": self.cumulative, "notes": self.notes,
+                "observational": self.observational.to_dict() if self.observational else None}
 
 
 def _iso(value) -> str | None:

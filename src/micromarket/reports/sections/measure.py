@@ -61,7 +61,9 @@ def _campaign(sec: Section, m: dict, cur: str) -> None:
     if ratio and ratio["flagged"]:
         sec.warnings.append(f"{name}: sample ratio mismatch (p = {ratio['p_value']:.2g}); its lifts are not trustworthy.")
     if m["design"] != "experiment":
-        sec.figures.append((f"{name}", f"{m['design']}: no lift measured"))
+        sec.figures.append((f"{name}", f"{m['design']}: no experimental lift measured"))
+        if m.get("observational"):
+            _observational(sec, name, m["observational"])
         return
     if m["running"]:
         sec.warnings.append(f"{name}: still running; its intervals are confidence sequences, valid at every look.")
@@ -105,6 +107,24 @@ def _overall_table(sec: Section, name: str, results: pd.DataFrame, m: dict) -> N
                   f"{r.mean_treatment:.4g}", f"{r.mean_control:.4g}", _num(r.lift, "+.4g"),
                   "-" if pd.isna(r.lift_low) else f"[{r.lift_low:+.4g}, {r.lift_high:+.4g}]",
                   _num(r.relative_lift, "+.1%"), _num(r.p_value, ".3g")) for r in whole.itertuples()]})
+
+
+def _observational(sec: Section, name: str, seen: dict) -> None:
+    """A sent list's matched comparison, labelled as what it is, with its balance."""
+    sec.warnings.append(f"{name}: {seen['label']}. {seen['matched']:,} of {seen['members']:,} members compared with "
+                        "non-members matched on pre-campaign behaviour; why they were chosen is not in the features "
+                        "and still differs." + ("" if seen["balanced"] else " Some feature differs by more than 0.1 "
+                                                                          "SMD after matching: the comparison is weak."))
+    sec.tables.append({"caption": f"{name}: balance before and after matching (standardised mean difference)",
+                       "header": ("feature", "before", "after"),
+                       "rows": [(r["feature"], _num(r["before"], "+.3f"), _num(r["after"], "+.3f"))
+                                for r in seen["balance"]]})
+    sec.tables.append({"caption": f"{name}: {seen['label']}, members minus matched non-members (95 %)",
+                       "header": ("metric", "members", "matched", "difference", "interval"),
+                       "rows": [(LABELS[metric], _num(r["mean_treatment"], ".4g"), _num(r["mean_control"], ".4g"),
+                                 _num(r["estimate"], "+.4g"),
+                                 "-" if r["ci_low"] is None else f"[{r['ci_low']:+.4g}, {r['ci_high']:+.4g}]")
+                                for metric, r in seen["lifts"].items()]})
 
 
 def _num(value, spec: str) -> str:
