@@ -146,6 +146,15 @@ def run_micro_markets(ws: "Workspace", level: str = "area", **options: Any) -> "
     return frame
 
 
+def run_market_trends(ws: "Workspace", level: str = "area", **options: Any) -> "pd.DataFrame":
+    """Build and store one level's micro-markets month by month (:func:`micromarket.local.market_trends`)."""
+    from .local import market_trends, trends_output
+
+    frame = market_trends(ws, level, **options)
+    ws.storage.apply(trends_output(frame))
+    return frame
+
+
 def run_store_clusters(ws: "Workspace", **options: Any) -> "StoreClusters":
     """Cluster the stores and store them (:func:`micromarket.local.store_clusters`)."""
     from .local import store_clusters, store_clusters_output

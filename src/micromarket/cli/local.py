@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
+import pandas as pd
 import typer
 from rich.table import Table as RichTable
 
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, figure, parse_date, parse_k, print_json
-from .progress import results, steps, warn
+from .progress import note, results, steps, warn
 
 app = typer.Typer(help="Local marketing: each area, store catchment or place as a market of its own.", no_args_is_help=True)
 
@@ -66,6 +68,47 @@ def _print_markets(frame, by: str, top: int) -> None:
 
 def _interval(low, high) -> str:
     return f"{low:.4g} - {high:.4g}" if low == low and high == high else "not defined"
+
+
+@app.command("trends")
+def trends(
+    by: str = typer.Option("area", help="area, store, or a column of customers such as country."),
+    months: int = typer.Option(12, min=1, help="Calendar months, up to the last transaction day."),
+    campaign: Optional[str] = typer.Option(None, help="Split the months at this campaign's launch and mark the "
+                                                      "units it reached."),
+    workspace: Path = WorkspaceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Micro-markets month by month: penetration, shares and index per unit, before and after a campaign."""
+    from ..runner import run_market_trends
+
+    with Workspace.open(workspace) as ws:
+        frame = run_market_trends(ws, by, months=months, campaign=campaign)
+    summary = frame.attrs.get("summary")
+    if as_json:
+        print_json({"level": by, "months": sorted(str(m) for m in frame["month"].unique()), "summary": summary,
+                    "rows": json.loads(frame.to_json(orient="records", date_format="iso"))})
+        return
+    pivot = frame.pivot_table(index="unit", columns="month", values="penetration_index")
+    out = RichTable(title=f"Penetration index by month ({by}; 100 = the chain that month)")
+    out.add_column(by)
+    shown = list(pivot.columns)[-6:]
+    for month in shown:
+        out.add_column(pd.Timestamp(month).strftime("%Y-%m"), justify="right")
+    for unit, row in pivot.sort_values(shown[-1], ascending=False).head(20).iterrows():
+        out.add_row(str(unit), *("-" if pd.isna(row[m]) else f"{row[m]:.0f}" for m in shown))
+    results.print(out)
+    if summary:
+        for group, figures in summary.items():
+            change = "-" if figures["change"] is None else f"{figures['change']:+.1f}"
+            results.print(f"{group} units ({figures['units']:,}): mean penetration index {_fmt(figures['before'])} "
+                          f"before, {_fmt(figures['after'])} after ({change})")
+        note("reached and other units were not chosen at random: the difference describes, it does not measure "
+             "(`micromarket measure` measures the campaign against its holdout)")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 @app.command("stores")

@@ -48,6 +48,32 @@ MICRO_MARKETS = Table(
     ingestible=False,
 )
 
+MARKET_TRENDS = Table(
+    "market_trends",
+    "One row per micro-market and calendar month of the last `micromarket local trends` run for that level: "
+    "penetration, shares and index month by month, and before or after a local campaign.",
+    (
+        _derived("level", TEXT, "How customers were placed: `area`, `store`, or a column of `customers`."),
+        _derived("unit", TEXT, "The area, store or place."),
+        _derived("month", DATE, "First day of the calendar month (the last month may be partial)."),
+        _derived("customers", INTEGER, "Customers placed here who bought in the month."),
+        _derived("revenue", NUMBER, "Their purchases in the month."),
+        _derived("households", NUMBER, "Households (areas; shared among stores by where the area's customers shop)."),
+        _derived("penetration", NUMBER, "Buying customers per household."),
+        _derived("penetration_low", NUMBER, "Lower end of its Wilson interval."),
+        _derived("penetration_high", NUMBER, "Upper end."),
+        _derived("customer_share", NUMBER, "Share of the chain's buying customers that month."),
+        _derived("revenue_share", NUMBER, "Share of the chain's revenue that month."),
+        _derived("penetration_index", NUMBER, "Penetration against the chain's that month, x 100."),
+        _derived("campaign_id", TEXT, "The campaign the months are split by (`--campaign`), or NULL."),
+        _derived("phase", TEXT, "`before` or `after` the campaign's launch month (NULL without a campaign)."),
+        Column("reached", BOOLEAN, "Whether the campaign treated any customer of the unit (NULL without a campaign).",
+               source=False),
+    ),
+    natural_key=("level", "unit", "month"),
+    ingestible=False,
+)
+
 STORE_CLUSTERS = Table(
     "store_clusters",
     "One row per store with sales: its cluster (by catchment demographics and sales mix) from `micromarket local stores`.",
@@ -140,7 +166,7 @@ ASSORTMENT_SUMMARY = Table(
     ingestible=False,
 )
 
-LOCAL_RUNS = _runs("local_runs", "One row per `micromarket local markets`, `local stores` or `local assortment` run: "
+LOCAL_RUNS = _runs("local_runs", "One row per `micromarket local markets`, `local trends`, `local stores` or `local assortment` run: "
                    "what was built, for which period, and the warnings that say where its result is weak.",
                    "Command, level, period, counts, the out-of-sample check, the store clusters' k, silhouette and "
                    "bootstrap stability, and warnings")
