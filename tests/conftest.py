@@ -19,6 +19,10 @@ from micromarket.demo import run_demo
 #: The campaign tests' fixtures (tests/campaign_fixtures.py).
 pytest_plugins = ["campaign_fixtures"]
 
+#: Scripts run by a peer library's own interpreter (.venv-peers), not by pytest: --doctest-modules
+#: would import them here, where their libraries are not installed.
+collect_ignore = ["peers"]
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
