@@ -178,6 +178,34 @@ def test_a_campaign_still_in_its_window_gets_confidence_sequences_and_says_so(ca
     assert run(capsys, "measure", "running", "-w", demo).out.count("confidence sequence") == 1
 
 
+def test_offers_learn_from_the_outcomes_measure_recorded(capsys, demo, tmp_path):
+    """The loop: a campaign from elsewhere imported with its outcomes becomes the uplift models'
+    training data as recorded (not recounted from the transactions, where those customers did
+    not buy), with no step between `campaign import` and `offers`."""
+    from micromarket.offers.history import check_campaign
+
+    with Workspace.open(demo) as ws:
+        last = pd.Timestamp(ws.table("transactions").ts.max().execute())
+        ids = ws.table("customer_profile").customer_id.to_pandas().sort_values().to_numpy()[:1000]
+    rng = np.random.default_rng(5)
+    converted = rng.integers(0, 2, len(ids))
+    frame = pd.DataFrame({"customer_id": ids, "group": np.where(np.arange(len(ids)) % 2, "control", "treatment"),
+                          "when": (last - pd.Timedelta(days=40)).isoformat(), "bought": converted,
+                          "spent": converted * rng.gamma(2.0, 20.0, len(ids)).round(2)})
+    path = tmp_path / "elsewhere.csv"
+    frame.to_csv(path, index=False)
+    assert run(capsys, "campaign", "import", path, "--name", "elsewhere", "-w", demo, "--group", "group",
+               "--assigned", "when", "--outcome", "converted=bought", "--outcome", "revenue=spent",
+               "--holdout-share", "0.5").code == 0
+    with Workspace.open(demo) as ws:
+        learnt = check_campaign(ws, "elsewhere", days=14).members
+        recounted = check_campaign(ws, "elsewhere", days=7).members    # not measured over 7 days
+    given = frame.set_index("customer_id")
+    np.testing.assert_array_equal(learnt["bought"], given.loc[learnt.index, "bought"])
+    np.testing.assert_allclose(learnt["spend"], given.loc[learnt.index, "spent"])
+    assert (recounted["bought"] != given.loc[recounted.index, "bought"]).any()
+
+
 def test_a_sent_list_gets_only_a_labelled_observational_comparison_with_its_balance(capsys, demo, tmp_path):
     with Workspace.open(demo) as ws:
         first = pd.Timestamp(ws.table("transactions").ts.min().execute())

@@ -1,11 +1,13 @@
 """Campaign history for uplift: customer features at any date, each past campaign's design
-checked, and a campaign whose groups pass the check as uplift training data. (The campaigns
-micromarket sends will live in ``micromarket.campaigns``.)
+checked, and a campaign whose groups pass the check as uplift training data: campaigns loaded
+into ``campaign_members`` and those micromarket sends (:mod:`micromarket.campaigns`) alike.
 
 Features describe each customer *before* the date they are taken at, so a model learnt on a
 campaign sent on day D uses nothing from D onwards, and the same features taken today score
 customers for the next campaign. Outcome: whether the customer bought within ``days`` of
-being assigned, and what they spent.
+being assigned, and what they spent: as ``micromarket measure`` attributed them where the
+campaign was measured over the same window (the loop from measurement back to the models needs
+no step of its own), else counted here from the campaign's first assignment day.
 
 A campaign (``campaign_members``) is one of:
 
@@ -201,6 +203,21 @@ def _outcomes(ws: "Workspace", assigned: dt.date, days: int, index: pd.Index) ->
                          "spend": engine_independent(held["spend"].fillna(0.0).astype(float).to_numpy())}, index=index)
 
 
+def _measured_outcomes(ws: "Workspace", campaign_id: str, days: int, index: pd.Index) -> pd.DataFrame | None:
+    """``bought`` and ``spend`` as ``micromarket measure`` attributed them (``campaign_outcomes``,
+    from each member's assignment), where the campaign was measured over the same ``days``; else
+    None. Measured campaigns thus teach the uplift models with no further step."""
+    outcomes = ws.table("campaign_outcomes")
+    mine = outcomes.filter(outcomes.campaign_id == campaign_id, outcomes.window_days == int(days),
+                           outcomes.converted.notnull(), outcomes.revenue.notnull())
+    frame = mine.select("customer_id", "converted", "revenue").to_pandas().set_index("customer_id")
+    if frame.empty or not index.isin(frame.index).all():
+        return None
+    frame = frame.reindex(index)
+    return pd.DataFrame({"bought": frame["converted"].astype(int),
+                         "spend": engine_independent(frame["revenue"].astype(float).to_numpy())}, index=index)
+
+
 def check_campaign(ws: "Workspace", campaign_id: str | None = None, days: int = 14,
                    threshold: float = THRESHOLD) -> CampaignCheck:
     """A campaign's members with their pre-campaign features and outcomes, and its design.
@@ -230,7 +247,8 @@ def check_campaign(ws: "Workspace", campaign_id: str | None = None, days: int = 
     frame = features.reindex(members.index)
     frame.insert(0, "bought_before", members.index.isin(features.index).astype(float))
     frame["arm"] = _arms(members)
-    frame = frame.join(_outcomes(ws, assigned, days, members.index))
+    measured = _measured_outcomes(ws, chosen, days, members.index)
+    frame = frame.join(measured if measured is not None else _outcomes(ws, assigned, days, members.index))
     with_history = frame[frame["bought_before"] == 1]
     if with_history.empty:
         raise SchemaError(f"campaign {chosen!r}: none of its {len(frame):,} members bought anything before "
