@@ -140,9 +140,12 @@ PAST_CAMPAIGN, PAST_HOLDOUT = "spring-offer", 0.5
 
 def measure_demo(ws: Workspace) -> None:
     """Both campaigns measured against their control groups: the generator's past one (whose
-    design, an even split, the demo knows) and the one the demo just sent."""
+    design, an even split, the demo knows) and the one the demo just sent, when its plan chose
+    anyone (on a small chain it may choose nobody: nothing was sent, so there is nothing to measure)."""
     runner.run_measure(ws, PAST_CAMPAIGN, holdout_share=PAST_HOLDOUT)
-    runner.run_measure(ws, DEMO_CAMPAIGN)
+    members = ws.table("campaign_members")
+    if members.filter(members.campaign_id == DEMO_CAMPAIGN).count().execute():
+        runner.run_measure(ws, DEMO_CAMPAIGN)
 
 
 def local_demo(ws: Workspace) -> None:
