@@ -79,15 +79,23 @@ def category_profile(categories: ir.Table, default_margin: float) -> ir.Table:
     ``margin`` (share of spend that is margin, from product costs where known, else
     ``default_margin``)."""
     per = categories.group_by("customer_id").aggregate(
-        top_category=categories.category.argmax(categories.spend), top=categories.spend.max(),
-        spend=categories.spend.sum(), cheap=categories.cheap_spend.sum(), n_categories=categories.count(),
-        cost=categories.cost.sum(), costed_spend=categories.costed_spend.sum())
+        top=categories.spend.max(), spend=categories.spend.sum(), cheap=categories.cheap_spend.sum(),
+        n_categories=categories.count(), cost=categories.cost.sum(), costed_spend=categories.costed_spend.sum())
+    per = per.join(_top_category(categories, per), "customer_id")
     return per.select(
         "customer_id", "spend", "top_category", "n_categories",
         top_category_share=ibis.ifelse(per.spend > 0, per.top / per.spend, 0.0),
         price_sensitivity=ibis.ifelse(per.spend > 0, per.cheap / per.spend, 0.0),
         margin=ibis.ifelse(per.costed_spend > 0, (1 - per.cost / per.costed_spend).clip(lower=0, upper=1),
                            default_margin))
+
+
+def _top_category(categories: ir.Table, per: ir.Table) -> ir.Table:
+    """Each customer's category of largest spend; of equal spends (to a millionth) the first by
+    name, so that every engine names the same one (``argmax`` leaves ties to the engine)."""
+    joined = categories.join(per.select("customer_id", "top"), "customer_id")
+    tied = joined.filter(joined.spend.round(6) == joined.top.round(6))
+    return tied.group_by("customer_id").aggregate(top_category=tied.category.min())
 
 
 def category_shares(categories: ir.Table, per_customer: ir.Table) -> ir.Table:
