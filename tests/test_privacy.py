@@ -59,7 +59,8 @@ def _pick(ws) -> str:
     sent = sends.filter(sends.state == "sent").select("customer_id")
     past = members.filter(members.campaign_id == "spring-offer").select("customer_id")
     ids = sorted(r["customer_id"] for r in ws.storage.rows(sent.semi_join(past, "customer_id")))
-    return next(i for i in ids if len(i) >= 2)  # a one-digit id would be quoted in JSON by chance
+    # A short id ("7", "10") can be quoted in a run's JSON by chance (a key, a setting): take a long one.
+    return next(i for i in ids if len(i) >= 3)
 
 
 def _add_personal_rows(ws, customer: str) -> str:

@@ -81,6 +81,32 @@ def test_campaign_effect_is_the_mean_true_uplift(chain):
     assert truth.groupby("persona")["true_uplift"].mean().std() > 0.01  # heterogeneous
 
 
+def test_campaign_effect_differs_as_planted_and_shows_in_the_data(chain):
+    """Lapsing customers respond most, the put off are harmed, heavy buyers gain little: in the
+    truth and in what the treated and control of each group actually did."""
+    out, info, tx, truth = chain
+    send = pd.Timestamp(info["campaign"]["send_date"])
+    window = tx[(tx["ts"] >= send) & (tx["ts"] < send + pd.Timedelta(days=14))]
+    members = truth[truth["campaign_eligible"]].copy()
+    members["bought"] = members["customer_id"].isin(set(window["customer_id"]))
+    alive = (members["extra_purchase_p"] > 0) | (members["skip_p"] > 0)
+    group = np.select([members["put_off"] & alive, members["lapsing_at_send"], alive], ["put off", "lapsing", "alive"],
+                      "left")
+    true = members.groupby(group)["true_uplift"].mean()
+    assert true["lapsing"] > true["alive"] > 0.05 > true["left"] == 0 > -0.05 > true["put off"]
+    observed = members.groupby([group, "treated"])["bought"].mean().unstack()
+    lift = observed[True] - observed[False]
+    assert lift["lapsing"] > 0.15 and lift["put off"] < -0.05 and abs(lift["left"]) < 0.02
+    # Heavy buyers buy anyway: among the alive, the effect falls with the purchase rate.
+    steady = members[(group == "alive")]
+    quartile = pd.qcut(steady["lambda_per_day"], 4, labels=False)
+    by_rate = steady.groupby(quartile)["true_uplift"].mean().to_numpy()
+    assert (np.diff(by_rate) < 0).all() and by_rate[0] > 2 * by_rate[-1]
+    # Every eligible customer is randomised, half treated.
+    assert abs(members["treated"].mean() - 0.5) < 0.02
+    assert (truth.loc[~truth["campaign_eligible"], "true_uplift"] == 0).all()
+
+
 def test_neighbourhoods_shape_census_and_assortment(chain):
     out, _, tx, _ = chain
     areas = pd.read_parquet(out / "areas.parquet").merge(pd.read_parquet(out / "truth" / "areas_truth.parquet"))

@@ -64,8 +64,9 @@ def test_neutral_items_pass_the_false_discovery_control_no_more_than_its_level(a
         discoveries = rows[rows["direction"] != "none"]
         false = discoveries["item_id"].isin(neutral)
         assert false.sum() <= FDR * max(len(discoveries), 1), (level, false.sum(), len(discoveries))
-        per_item = discoveries[false].groupby("item_id").size() / rows["unit"].nunique()
-        assert (per_item <= FDR).all()
+        # The control bounds the share of false discoveries, not how often one item is flagged: a
+        # chance discovery in one of four clusters is a quarter of them, and the cluster's stores
+        # follow it.
     assert len(result.recommendations.query("level == 'store' and direction == 'over'")) >= 50
 
 

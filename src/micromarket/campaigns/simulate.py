@@ -3,10 +3,11 @@
 The generated chain knows each customer's purchase rate, whether they are still alive, their
 spend, persona and price sensitivity (``data/truth/customers_truth.parquet``). After a campaign is
 sent, :func:`simulate_responses` plays the attribution window forward: every member (treated or
-held out) buys at their own rate if alive; a treated customer whose message was sent and who is
-alive makes one extra purchase with probability equal to their true uplift, computed by the
-generator's rule (persona base plus price sensitivity times the persona's slope). The purchases
-are dated in the window after the campaign's assignment, and the truth of each customer is written
+held out) buys at their own rate if alive; a treated member whose message was sent responds by the
+generator's rule (:mod:`micromarket.ingest.generate.effects`, the same rule as the generated past
+campaign): one extra purchase with a probability set by persona, price sensitivity and whether they
+are lapsing at the send, or, for the few put off by contact, purchases skipped. The purchases are
+dated in the window after the campaign's assignment, and the truth of each customer is written
 beside them, so that measurement can be checked against it.
 """
 
@@ -19,17 +20,30 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..ingest.generate import effects
 from ..ingest.generate.chain import PERSONAS
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
 
-def true_uplift(truth: pd.DataFrame) -> np.ndarray:
-    """Each customer's probability of one extra purchase when treated (0 where not alive)."""
-    base = truth["persona"].map({name: spec["uplift"][0] for name, spec in PERSONAS.items()}).to_numpy()
-    slope = truth["persona"].map({name: spec["uplift"][1] for name, spec in PERSONAS.items()}).to_numpy()
-    return np.where(truth["alive_at_end"], np.clip(base + slope * truth["price_sensitivity"], 0, 1), 0.0)
+def contact_response(truth: pd.DataFrame, days_since_last: np.ndarray, days: float) -> dict[str, np.ndarray]:
+    """Each customer's planted response to a contact: ``extra_purchase_p``, ``skip_p``, ``lapsing``,
+    and the true effects on converting (``true_uplift``) and on purchases (``true_extra_purchases``)
+    within ``days``."""
+    persona = truth["persona"].to_numpy()
+    base = truth["persona"].map({name: spec["uplift"][0] for name, spec in PERSONAS.items()}).fillna(0.0).to_numpy()
+    slope = truth["persona"].map({name: spec["uplift"][1] for name, spec in PERSONAS.items()}).fillna(0.0).to_numpy()
+    sensitivity = truth["price_sensitivity"].fillna(0.0).to_numpy()
+    alive = truth["alive_at_end"].fillna(False).to_numpy(bool)
+    rate = truth["lambda_per_day"].fillna(0.0).to_numpy()
+    is_lapsing = effects.lapsing(days_since_last, rate) & alive
+    is_put_off = effects.put_off(persona, sensitivity)
+    extra = effects.extra_purchase_probability(base, slope, sensitivity, is_lapsing, is_put_off, alive)
+    skip = effects.skip_probability(is_put_off, alive)
+    return {"extra_purchase_p": extra, "skip_p": skip, "lapsing": is_lapsing,
+            "true_uplift": effects.conversion_effect(rate, days, extra, skip, alive),
+            "true_extra_purchases": effects.purchase_effect(rate, days, extra, skip, alive)}
 
 
 def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed: int = 0
@@ -41,8 +55,10 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
     (transactions, member truth)
         Transactions with ``invoice_id``, ``customer_id``, ``ts``, ``amount`` and ``store_id`` (the
         customer's usual store); the truth per member: group, whether a message was sent, alive,
-        purchase rate, true uplift, baseline purchases, whether they made the extra purchase, and
-        the true incremental revenue (the extra purchase's value).
+        purchase rate, whether lapsing at the send, the true effects of the contact on converting
+        (``true_uplift``, 0 for members not contacted) and on purchases, baseline purchases, whether
+        they made an extra purchase, purchases skipped, and the true incremental revenue (the extra
+        purchase's value less the skipped purchases' values).
     """
     rng = np.random.default_rng(seed)
     members = _members(ws, campaign)
@@ -52,22 +68,33 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
     days = float(both["attribution_days"].iloc[0]) if len(both) else 0.0
     alive = both["alive_at_end"].fillna(False).to_numpy(bool)
     rate = both["lambda_per_day"].fillna(0.0).to_numpy()
+    contacted = (both["group"].eq("treatment") & both["sent"]).to_numpy()
+    response = contact_response(both, both["days_since_last"].to_numpy(), days)
     baseline = rng.poisson(np.where(alive, rate * days, 0.0))
-    uplift = np.where(both["group"].eq("treatment") & both["sent"], true_uplift(both.fillna({"alive_at_end": False})), 0.0)
-    extra = rng.random(len(both)) < uplift
+    extra = contacted & (rng.random(len(both)) < response["extra_purchase_p"])
     spend = both["expected_spend"].fillna(both["expected_spend"].mean()).to_numpy()
     shape = both["spend_p"].fillna(both["spend_p"].mean()).to_numpy()
     purchases = _purchases(both, baseline + extra, shape, spend, days, rng)
-    extra_value = _extra_values(purchases, both, extra)
+    # The extra purchase is each responder's last; a put-off member contacted skips others.
+    owner, amount = purchases["_owner"].to_numpy(), purchases["amount"].to_numpy()
+    is_extra = extra[owner] & ~purchases["_owner"].duplicated(keep="last").to_numpy()
+    skipped = ~is_extra & contacted[owner] & (rng.random(len(purchases)) < response["skip_p"][owner])
+    value = (np.bincount(owner[is_extra], amount[is_extra], minlength=len(both))
+             - np.bincount(owner[skipped], amount[skipped], minlength=len(both)))
     member_truth = pd.DataFrame({
         "customer_id": both["customer_id"], "group": both["group"], "sent": both["sent"], "alive": alive,
-        "lambda_per_day": rate, "true_uplift": uplift, "baseline_purchases": baseline, "extra_purchase": extra,
-        "true_incremental_revenue": extra_value})
-    return purchases, member_truth
+        "lambda_per_day": rate, "lapsing": response["lapsing"],
+        "true_uplift": np.where(contacted, response["true_uplift"], 0.0),
+        "true_extra_purchases": np.where(contacted, response["true_extra_purchases"], 0.0),
+        "baseline_purchases": baseline, "extra_purchase": extra,
+        "skipped_purchases": np.bincount(owner[skipped], minlength=len(both)),
+        "true_incremental_revenue": value})
+    return purchases[~skipped].reset_index(drop=True), member_truth
 
 
 def _members(ws: "Workspace", campaign: str) -> pd.DataFrame:
-    """Members with their group, assignment time, whether a message was sent, usual store, window."""
+    """Members with their group, assignment time, whether a message was sent, usual store, window,
+    and days since their last purchase before assignment (infinite without one)."""
     members = ws.table("campaign_members").filter(lambda t: t.campaign_id == campaign)
     sends = ws.table("campaign_sends").filter(lambda t: t.campaign_id == campaign).select("customer_id", "state")
     frame = members.left_join(sends, "customer_id").select(
@@ -75,9 +102,19 @@ def _members(ws: "Workspace", campaign: str) -> pd.DataFrame:
     frame["sent"] = frame["state"].eq("sent")
     days = ws.table("campaigns").filter(lambda t: t.campaign_id == campaign).attribution_days.to_pyarrow()[0].as_py()
     frame["attribution_days"] = days
-    stores = _usual_store(ws)
-    return frame.merge(stores, on="customer_id", how="left").drop(columns="state").sort_values("customer_id",
-                                                                                              ignore_index=True)
+    frame = frame.merge(_usual_store(ws), on="customer_id", how="left").merge(
+        _last_purchase(ws, members), on="customer_id", how="left")
+    since = (pd.to_datetime(frame["assigned_at"]) - pd.to_datetime(frame["last_purchase_at"])).dt.total_seconds() / 86400
+    frame["days_since_last"] = since.fillna(np.inf).to_numpy()
+    return frame.drop(columns=["state", "last_purchase_at"]).sort_values("customer_id", ignore_index=True)
+
+
+def _last_purchase(ws: "Workspace", members) -> pd.DataFrame:
+    """Each member's last purchase before their assignment."""
+    mine = members.select("customer_id", "assigned_at")
+    tx = ws.table("transactions").select(buyer="customer_id", ts="ts")
+    joined = mine.join(tx, [mine.customer_id == tx.buyer, tx.ts < mine.assigned_at])
+    return joined.group_by("customer_id").aggregate(last_purchase_at=joined.ts.max()).to_pandas()
 
 
 def _usual_store(ws: "Workspace") -> pd.DataFrame:
@@ -102,15 +139,6 @@ def _purchases(both: pd.DataFrame, counts: np.ndarray, shape: np.ndarray, spend:
                          "store_id": both["store_id"].to_numpy()[owner], "_owner": owner})
 
 
-def _extra_values(purchases: pd.DataFrame, both: pd.DataFrame, extra: np.ndarray) -> np.ndarray:
-    """The value of each member's extra purchase (the last of their simulated purchases), 0 without one."""
-    value = np.zeros(len(both))
-    last = purchases.groupby("_owner")["amount"].last()
-    chosen = last.index[extra[last.index]]
-    value[chosen] = last.loc[chosen].to_numpy()
-    return value
-
-
 def write_responses(purchases: pd.DataFrame, member_truth: pd.DataFrame, data_dir: Path, campaign: str) -> Path:
     """The purchases as a Parquet file to ingest, and the members' truth under ``truth/``."""
     out = Path(data_dir) / f"responses-{campaign}.parquet"
@@ -125,4 +153,4 @@ def data_end(ws: "Workspace") -> dt.datetime:
     return ws.table("transactions").ts.max().to_pyarrow().as_py()
 
 
-__all__ = ["data_end", "simulate_responses", "true_uplift", "write_responses"]
+__all__ = ["contact_response", "data_end", "simulate_responses", "write_responses"]

@@ -23,36 +23,37 @@ AREA_TYPES: dict[str, dict] = {
 
 #: Personas: BG/NBD (r, alpha per day, a, b), Gamma-Gamma spend (p, q, gamma), price
 #: sensitivity Beta(a, b), channel shares (store, web, app), category weights, tier
-#: weights (everyday, premium, specialty), campaign uplift (base, per unit of price
-#: sensitivity) and birth-year range.
+#: weights (everyday, premium, specialty), campaign response (probability of an extra purchase when
+#: contacted: base, and per unit of price sensitivity, for the offer's discount; see effects.py) and
+#: birth-year range.
 PERSONAS: dict[str, dict] = {
     "Premium foodies": {
         "bgnbd": (2.0, 45.0, 1.0, 14.0), "gg": (6.0, 4.0, 15.0), "price_sens": (2.0, 8.0),
-        "channels": (0.60, 0.30, 0.10), "tiers": (0.25, 0.45, 0.30), "uplift": (0.02, 0.00),
+        "channels": (0.60, 0.30, 0.10), "tiers": (0.25, 0.45, 0.30), "uplift": (0.03, 0.00),
         "categories": {"Cheese": 5, "Wine": 4, "Deli": 4, "Bakery": 2, "Fresh produce": 2, "Meat & fish": 2},
         "birth": (1960, 1990),
     },
     "Budget families": {
         "bgnbd": (3.0, 32.0, 1.0, 15.0), "gg": (5.0, 4.0, 12.0), "price_sens": (7.0, 3.0),
-        "channels": (0.80, 0.15, 0.05), "tiers": (0.80, 0.17, 0.03), "uplift": (0.04, 0.14),
+        "channels": (0.80, 0.15, 0.05), "tiers": (0.80, 0.17, 0.03), "uplift": (0.04, 0.50),
         "categories": {"Dairy": 4, "Fresh produce": 4, "Baby": 3, "Household": 3, "Snacks": 3, "Bakery": 2, "Cheese": 1},
         "birth": (1978, 1996),
     },
     "Busy professionals": {
         "bgnbd": (1.5, 40.0, 1.2, 8.0), "gg": (6.0, 4.0, 10.0), "price_sens": (2.0, 6.0),
-        "channels": (0.25, 0.35, 0.40), "tiers": (0.35, 0.45, 0.20), "uplift": (0.01, 0.02),
+        "channels": (0.25, 0.35, 0.40), "tiers": (0.35, 0.45, 0.20), "uplift": (0.02, 0.05),
         "categories": {"Wine": 4, "Deli": 3, "Bakery": 2, "Snacks": 2, "Fresh produce": 2, "Cheese": 2},
         "birth": (1985, 2002),
     },
     "Senior loyalists": {
         "bgnbd": (4.0, 55.0, 0.5, 20.0), "gg": (5.0, 4.0, 8.0), "price_sens": (4.0, 4.0),
-        "channels": (0.95, 0.05, 0.00), "tiers": (0.55, 0.35, 0.10), "uplift": (0.06, 0.02),
+        "channels": (0.95, 0.05, 0.00), "tiers": (0.55, 0.35, 0.10), "uplift": (0.05, 0.02),
         "categories": {"Bakery": 4, "Dairy": 3, "Cheese": 3, "Fresh produce": 3, "Meat & fish": 3, "Household": 1},
         "birth": (1940, 1962),
     },
     "Occasional bargain hunters": {
         "bgnbd": (0.6, 30.0, 2.0, 4.0), "gg": (4.0, 4.0, 6.0), "price_sens": (8.0, 2.0),
-        "channels": (0.55, 0.35, 0.10), "tiers": (0.90, 0.09, 0.01), "uplift": (0.00, 0.20),
+        "channels": (0.55, 0.35, 0.10), "tiers": (0.90, 0.09, 0.01), "uplift": (0.02, 0.65),
         "categories": {"Snacks": 4, "Household": 3, "Dairy": 2, "Fresh produce": 2, "Wine": 1},
         "birth": (1970, 2004),
     },

@@ -3,9 +3,9 @@
 Each customer draws a purchase rate lambda ~ Gamma(r, alpha) and a dropout probability
 p ~ Beta(a, b) from their persona (BG/NBD, Fader, Hardie & Lee 2005): after every repeat
 purchase they drop out with probability p; while alive they buy as a Poisson process. Each purchase's value is Gamma(p_gg, nu) with nu ~ Gamma(q, gamma)
-per customer (Gamma-Gamma). A past randomised e-mail campaign adds, for treated
-customers alive at send time, one extra purchase with probability equal to their true
-uplift.
+per customer (Gamma-Gamma). A past randomised e-mail campaign reaches every customer known
+30 days before it (half treated); for the treated alive at send it adds an extra purchase or,
+for the few put off by contact, takes purchases away, by the rule in :mod:`.effects`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import effects
 from .chain import CHANNELS, PERSONAS, PERSONA_MIX
 
 
@@ -83,13 +84,17 @@ def simulate_chunk(ids: np.ndarray, areas: pd.DataFrame, nearest_store: np.ndarr
     owner = np.concatenate((np.arange(n), owner))
     day = np.concatenate((first, day))
 
-    # Past campaign: randomised among customers known 30 days before it; uplift is heterogeneous.
+    # Past campaign: every customer known 30 days before it randomised, half treated; its effect
+    # differs by persona, price sensitivity, lapsing and aversion to contact (effects.py).
     eligible = first < window.campaign_day - 30
     treated = eligible & (rng.random(n) < 0.5)
-    base, per_sens = (np.array([s["uplift"][i] for s in spec])[persona] for i in range(2))
-    alive_at_send = dropout_day > window.campaign_day
-    true_uplift = np.where(eligible & alive_at_send, np.clip(base + per_sens * sensitivity, 0, 1), 0.0)
-    responds = treated & (rng.random(n) < true_uplift)
+    effect = _campaign_effect(owner, day, lam, sensitivity, np.array(persona_names)[persona], spec, persona,
+                              eligible & (dropout_day > window.campaign_day), window)
+    responds = treated & (rng.random(n) < effect["extra_purchase_p"])
+    in_window = (day >= window.campaign_day) & (day < window.campaign_day + window.response_days)
+    skipped = in_window & treated[owner] & (rng.random(day.size) < effect["skip_p"][owner])
+    skipped_by_customer = np.bincount(owner[skipped], minlength=n)
+    owner, day = owner[~skipped], day[~skipped]
     extra = np.flatnonzero(responds)
     owner = np.concatenate((owner, extra))
     day = np.concatenate((day, window.campaign_day + rng.uniform(0, window.response_days, extra.size)))
@@ -120,8 +125,8 @@ def simulate_chunk(ids: np.ndarray, areas: pd.DataFrame, nearest_store: np.ndarr
         "lambda_per_day": lam, "dropout_p": dropout, "spend_nu": nu, "spend_p": gg_p,
         "expected_spend": gg_p / nu, "price_sensitivity": sensitivity,
         "first_purchase_day": first, "alive_at_end": alive, "dropout_day": dropout_day,
-        "campaign_eligible": eligible, "treated": treated, "true_uplift": true_uplift,
-        "responded_to_campaign": responds,
+        "campaign_eligible": eligible, "treated": treated, **effect,
+        "responded_to_campaign": responds, "skipped_purchases": skipped_by_customer,
     })
     campaign = pd.DataFrame({
         "campaign_id": "spring-offer", "customer_id": ids[eligible],
@@ -130,6 +135,25 @@ def simulate_chunk(ids: np.ndarray, areas: pd.DataFrame, nearest_store: np.ndarr
         "assigned_at": window.start + pd.Timedelta(days=window.campaign_day),
     })
     return customers, truth, campaign, invoices
+
+
+def _campaign_effect(owner, day, lam, sensitivity, persona_name, spec, persona, live, window) -> dict:
+    """Each customer's planted response to the past campaign (:mod:`.effects`), as truth columns.
+
+    ``live``: eligible and alive at the send. Lapsing is judged on the purchases before the send.
+    """
+    before = day < window.campaign_day
+    last = np.full(len(lam), -np.inf)
+    np.maximum.at(last, owner[before], day[before])
+    is_lapsing = effects.lapsing(window.campaign_day - last, lam)
+    is_put_off = effects.put_off(persona_name, sensitivity)
+    base, slope = (np.array([s["uplift"][i] for s in spec])[persona] for i in range(2))
+    extra_p = effects.extra_purchase_probability(base, slope, sensitivity, is_lapsing, is_put_off, live)
+    skip_p = effects.skip_probability(is_put_off, live)
+    days = window.response_days
+    return {"lapsing_at_send": is_lapsing & live, "put_off": is_put_off, "extra_purchase_p": extra_p, "skip_p": skip_p,
+            "true_uplift": effects.conversion_effect(lam, days, extra_p, skip_p, live),
+            "true_extra_purchases": effects.purchase_effect(lam, days, extra_p, skip_p, live)}
 
 
 def _baskets(owner, day, from_campaign, persona, area_type, area_idx, sensitivity, gg_p, nu, nearest_store,
