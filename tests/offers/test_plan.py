@@ -30,8 +30,8 @@ def test_uplift_from_the_past_campaign_tracks_the_true_effects(scored):
     # The generator knows each customer's true uplift: the estimates follow it.
     got = scores.scores.merge(truth.assign(customer_id=truth["customer_id"].astype(str)), on="customer_id")
     correlation = np.corrcoef(got["uplift"], got["true_uplift"])[0, 1]
-    assert correlation > 0.1
-    assert 0 < quality["average_uplift"] < 0.05 and len(quality["deciles"]) == 10
+    assert correlation > 0.25       # 0.38 at this size (seed 7); 0.56 at the default demo
+    assert 0.02 < quality["average_uplift"] < 0.15 and len(quality["deciles"]) == 10
     # The demo gives personal discounts: their expected cost comes off the profit.
     value = scores.value_per_response["treatment"]
     spend = value / ws.config["profile"]["margin"]
@@ -54,6 +54,14 @@ def test_the_plan_keeps_to_budget_and_consent_and_is_compared(scored):
     for rule in ("by propensity", "random"):
         assert comparison.loc["plan", "expected_profit"] > comparison.loc[rule, "expected_profit"]
     assert comparison["held_out_realised_profit"].notna().all()
+    # Every realised figure has its interval, and rules are called different only when the
+    # intervals do not overlap.
+    low, mid, high = (comparison[f"held_out_realised_{k}"] for k in ("low", "profit", "high"))
+    assert ((low <= mid) & (mid <= high) & (high - low > 0)).all()
+    plan_low, plan_high = low["plan"], high["plan"]
+    for rule in comparison.index.drop("plan"):
+        overlap = low[rule] <= plan_high and high[rule] >= plan_low
+        assert (comparison.loc[rule, "versus_plan"] == "not told apart") == overlap, rule
     ws.storage.apply(plan_output(scores, result))
     stored = json.loads(ws.con.execute("SELECT summary FROM offer_runs ORDER BY run_id DESC LIMIT 1").fetchone()[0])
     assert stored["budget"] == 150.0 and len(stored["comparison"]) == 5
@@ -68,6 +76,10 @@ def test_cli_report_and_settings(chain, tmp_path):
     run_cli("report", "-w", copy)
     page = (copy / "reports" / "overview.html").read_text(encoding="utf-8")
     assert "Next best offers" in page and "Targeting compared" in page
+    # The realised column carries intervals and each rule's verdict against the plan is worded.
+    verdicts = {row["versus_plan"] for row in out["comparison"] if row["rule"] != "plan"}
+    worded = {"not told apart": "cannot be told apart", "higher": "realised more", "lower": "realised less"}
+    assert all(worded.get(v, v) in page for v in verdicts) and "against the plan" in page
     bad = run_cli("offers", "score", "--campaign", "winter", "-w", copy, check=False)
     assert bad.returncode == 1 and "has no members" in bad.stderr
     config = copy / "micromarket.toml"

@@ -173,11 +173,14 @@ def plan(campaign: Optional[str] = CampaignOpt, days: Optional[int] = DaysOpt, l
     _print_learnt(scores)
     out = RichTable(title=f"The plan: {len(result.plan):,} of {result.eligible:,} reachable customers"
                           + (f", budget {result.budget:,.2f}" if result.budget else ", no budget limit"))
-    for column in ("targeting", "customers", "cost", "expected profit", "realised on held-out half"):
-        out.add_column(column, justify="left" if column == "targeting" else "right")
+    for column in ("targeting", "customers", "cost", "expected profit", "realised on held-out half", "95%",
+                   "against the plan"):
+        out.add_column(column, justify="left" if column in ("targeting", "against the plan") else "right")
     for row in result.comparison.itertuples():
         out.add_row(row.rule, f"{row.customers:,}", f"{row.cost:,.2f}", f"{row.expected_profit:,.2f}",
-                    f"{row.held_out_realised_profit:,.2f}")
+                    f"{row.held_out_realised_profit:,.2f}",
+                    f"[{row.held_out_realised_low:,.2f}, {row.held_out_realised_high:,.2f}]",
+                    row.versus_plan.replace("not told apart", "cannot be told apart"))
     results.print(out)
     for message in result.notes:
         note(message)

@@ -12,7 +12,9 @@ Rules compared with the plan (each gives every chosen customer their best-uplift
 Realised profit on held-out members compares the campaign's treated and control members, which
 the balance check found alike before it: for the members a rule selects, incremental responses
 = selected x (response rate of the treated among them - that of the control among them), times
-the value of a response, minus a contact cost per selected member.
+the value of a response, minus a contact cost per selected member; its 95 % interval is the
+difference of rates' Welch interval (:func:`micromarket.measure.lift`) scaled the same way. A rule
+whose interval overlaps the plan's cannot be told apart from it on this half (:func:`versus_plan`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .levers import CONSENT, consent, consent_table
+from ..measure import lift
 from ..storage.base import Output, Write
+from .levers import CONSENT, consent, consent_table
 from .optimise import optimise
 from .scores import OfferScores
 
@@ -130,14 +133,44 @@ def _compare(chosen, profit, uplift, cost, eligible, propensity, scores: OfferSc
     for name, selected in selections.items():
         offer = chosen if name == "plan" else best
         picked = np.flatnonzero(selected)
+        low, mid, high = realised.get(name, (np.nan, np.nan, np.nan))
         rows.append({"rule": name, "customers": len(picked), "cost": float(cost[picked, offer[picked]].sum()),
                      "expected_profit": float(profit[picked, offer[picked]].sum()),
-                     "held_out_realised_profit": realised.get(name, np.nan)})
-    return pd.DataFrame(rows)
+                     "held_out_realised_profit": mid, "held_out_realised_low": low, "held_out_realised_high": high})
+    comparison = pd.DataFrame(rows)
+    return comparison.assign(versus_plan=versus_plan(comparison))
 
 
-def _realised(scores: OfferScores, budget, n_customers: int, rng) -> dict[str, float]:
-    """Each rule applied to the held-out members, scored by treated against control (see the module)."""
+def versus_plan(comparison: pd.DataFrame) -> list[str]:
+    """Each rule's realised profit on the held-out half against the plan's: ``"higher"`` or
+    ``"lower"`` only when the two 95 % intervals do not overlap, else ``"not told apart"``
+    (``""`` for the plan itself, ``"not measured"`` without an interval).
+
+    >>> rows = pd.DataFrame({"rule": ["plan", "random", "everyone"], "held_out_realised_low": [100.0, 90.0, -50.0],
+    ...                      "held_out_realised_high": [300.0, 150.0, 60.0]})
+    >>> versus_plan(rows)
+    ['', 'not told apart', 'lower']
+    """
+    table = comparison.set_index("rule")
+    low, high = table.loc["plan", ["held_out_realised_low", "held_out_realised_high"]]
+    verdicts = []
+    for rule, row in table.iterrows():
+        if rule == "plan":
+            verdicts.append("")
+        elif pd.isna(row["held_out_realised_low"]) or pd.isna(low):
+            verdicts.append("not measured")
+        elif row["held_out_realised_low"] > high:
+            verdicts.append("higher")
+        elif row["held_out_realised_high"] < low:
+            verdicts.append("lower")
+        else:
+            verdicts.append("not told apart")
+    return verdicts
+
+
+def _realised(scores: OfferScores, budget, n_customers: int, rng) -> dict[str, tuple[float, float, float]]:
+    """Each rule applied to the held-out members, scored by treated against control (see the
+    module): (95 % low, estimate, high) of the realised profit."""
     members = scores.held_out
     offer = scores.offers[0]  # one offer at a time: the first (the campaign's main treatment)
     value, contact = scores.value_per_response[offer], scores.campaign["contact_cost"]
@@ -153,8 +186,10 @@ def _realised(scores: OfferScores, budget, n_customers: int, rng) -> dict[str, f
     out = {}
     for name, selected in selections.items():
         t, c = selected & treated, selected & ~treated
-        if t.sum() and c.sum():
-            out[name] = float(selected.sum() * (bought[t].mean() - bought[c].mean()) * value - contact * selected.sum())
+        if t.sum() > 1 and c.sum() > 1:
+            rates = lift(bought[selected], treated[selected].astype(int))
+            n = int(selected.sum())
+            out[name] = tuple(float(n * value * d - contact * n) for d in (rates.ci_low, rates.estimate, rates.ci_high))
     return out
 
 
@@ -169,4 +204,4 @@ def plan_output(scores: OfferScores, result: OfferPlan) -> Output:
     return Output([Write("offer_plan", result.plan)], "offer_runs", {"summary": summary})
 
 
-__all__ = ["plan_offers", "plan_output", "OfferPlan"]
+__all__ = ["plan_offers", "plan_output", "versus_plan", "OfferPlan"]

@@ -213,7 +213,8 @@ def targeting_profit(comparison: pd.DataFrame, currency: str) -> go.Figure:
     Parameters
     ----------
     comparison : DataFrame
-        ``rule``, ``expected_profit``, ``held_out_realised_profit`` (an offer run's ``comparison``).
+        ``rule``, ``expected_profit``, ``held_out_realised_profit`` and, where recorded, its
+        interval ``held_out_realised_low`` and ``held_out_realised_high`` (an offer run's ``comparison``).
     currency : str
         Shown in the title.
 
@@ -221,9 +222,14 @@ def targeting_profit(comparison: pd.DataFrame, currency: str) -> go.Figure:
     -------
     plotly.graph_objects.Figure
     """
+    realised = comparison["held_out_realised_profit"]
+    errors = None
+    if "held_out_realised_low" in comparison:
+        errors = dict(type="data", symmetric=False, array=comparison["held_out_realised_high"] - realised,
+                      arrayminus=realised - comparison["held_out_realised_low"])
     fig = go.Figure([go.Bar(x=comparison["rule"], y=comparison["expected_profit"], name="expected (estimated uplift)"),
-                     go.Bar(x=comparison["rule"], y=comparison["held_out_realised_profit"],
-                            name="realised on held-out half")])
+                     go.Bar(x=comparison["rule"], y=realised, error_y=errors,
+                            name="realised on held-out half (95 % interval)")])
     return fig.update_layout(title=f"The plan against targeting rules: incremental profit ({currency})",
                              barmode="group")
 

@@ -55,10 +55,30 @@ def _plan(sec: Section, run: dict, cur: str) -> None:
     sec.figures += [("Customers in the plan", f"{int(plan['customers']):,} of {run['eligible']:,} reachable"),
                     ("Expected incremental profit", money(plan["expected_profit"], cur))]
     sec.charts.append(chart(figures.targeting_profit(comparison, cur)))
-    sec.tables.append({"caption": "Targeting compared (realised: on the campaign's held-out half, treated against control)",
-                       "header": ("targeting", "customers", "cost", "expected profit", "realised, held-out half"),
+    sec.tables.append({"caption": "Targeting compared (realised: on the campaign's held-out half, treated against "
+                                  "control, with its 95 % interval; a rule whose interval overlaps the plan's cannot "
+                                  "be told apart from it there)",
+                       "header": ("targeting", "customers", "cost", "expected profit", "realised, held-out half",
+                                  "against the plan"),
                        "rows": [(r.rule, f"{int(r.customers):,}", money(r.cost, cur), money(r.expected_profit, cur),
-                                 money(r.held_out_realised_profit, cur)) for r in comparison.itertuples()]})
+                                 _realised(r, cur), _verdict(r)) for r in comparison.itertuples()]})
+
+
+def _realised(row, cur: str) -> str:
+    """The realised profit with its interval (runs before intervals were recorded show the figure alone)."""
+    low, high = getattr(row, "held_out_realised_low", None), getattr(row, "held_out_realised_high", None)
+    if low is None or pd.isna(low):
+        return money(row.held_out_realised_profit, cur)
+    return f"{money(row.held_out_realised_profit, cur)} [{money(low, cur)}, {money(high, cur)}]"
+
+
+#: How a rule's realised profit compares with the plan's, in words.
+VERDICTS = {"": "", "higher": "realised more (intervals apart)", "lower": "realised less (intervals apart)",
+            "not told apart": "cannot be told apart (intervals overlap)", "not measured": "not measured"}
+
+
+def _verdict(row) -> str:
+    return VERDICTS.get(getattr(row, "versus_plan", "not measured"), "not measured")
 
 
 def _balance(sec: Section, balance: dict | None, campaign: dict) -> None:
