@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
@@ -18,7 +18,11 @@ from .exceptions import WorkspaceError
 from .ingest.generate import generate
 from .local.stores import MIN_STORES
 from .offers.scores import score_offers
+from .reports.sections.offers import TARGETING_TRUTH
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .offers.plan import OfferPlan
 
 #: Rule segments the demo saves, to show the language (docs/concepts/segments.md).
 DEMO_RULES = {
@@ -31,7 +35,8 @@ DEMO_RULES = {
 DEMO_TABLES = ("areas", "stores", "products", "customers", "transactions", "campaign_members")
 #: The demo's steps, in order, as ``run_demo`` reports them to ``on_step``.
 STEPS = ["generating data", *(f"loading {t}" for t in DEMO_TABLES), "profiling customers", "segmenting",
-         "local markets", "offers", "recommendations and propensity", "campaign", "measuring", "writing report"]
+         "local markets", "measuring the past campaign", "offers", "recommendations and propensity", "campaign",
+         "measuring the campaign", "writing report"]
 
 
 def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, force: bool = False,
@@ -86,13 +91,16 @@ def run_demo(directory: str | Path, customers: int = 20_000, *, seed: int = 42, 
         segment_demo(ws)
         step("local markets")
         local_demo(ws)
+        # The plan learns from the past campaign's measured outcomes (offers read campaign_outcomes).
+        step("measuring the past campaign")
+        runner.run_measure(ws, PAST_CAMPAIGN, holdout_share=PAST_HOLDOUT)
         step("offers")
-        offers_demo(ws)
+        targeting_truth(ws, data, offers_demo(ws))
         step("recommendations and propensity")
         recommend_demo(ws)
         step("campaign")
         campaign_info = campaign_demo(ws, data, seed) if campaign else None
-        step("measuring")
+        step("measuring the campaign")
         if campaign:
             measure_demo(ws)
         step("writing report")
@@ -139,10 +147,10 @@ PAST_CAMPAIGN, PAST_HOLDOUT = "spring-offer", 0.5
 
 
 def measure_demo(ws: Workspace) -> None:
-    """Both campaigns measured against their control groups: the generator's past one (whose
-    design, an even split, the demo knows) and the one the demo just sent, when its plan chose
-    anyone (on a small chain it may choose nobody: nothing was sent, so there is nothing to measure)."""
-    runner.run_measure(ws, PAST_CAMPAIGN, holdout_share=PAST_HOLDOUT)
+    """The campaign the demo just sent, measured against its control group, when its plan chose
+    anyone (on a small chain it may choose nobody: nothing was sent, so there is nothing to measure).
+    The generator's past campaign (whose design, an even split, the demo knows) is measured before
+    the offers stage, which learns from its measured outcomes."""
     members = ws.table("campaign_members")
     if members.filter(members.campaign_id == DEMO_CAMPAIGN).count().execute():
         runner.run_measure(ws, DEMO_CAMPAIGN)
@@ -157,9 +165,32 @@ def local_demo(ws: Workspace) -> None:
     runner.run_assortment(ws)
 
 
-def offers_demo(ws: Workspace) -> None:
+def offers_demo(ws: Workspace) -> "OfferPlan":
     """Uplift learnt from the generated past campaign, and the offer plan with its comparison."""
-    runner.run_offer_plan(ws, score_offers(ws))
+    return runner.run_offer_plan(ws, score_offers(ws))
+
+
+def targeting_truth(ws: Workspace, data: Path, result: "OfferPlan") -> dict:
+    """What the plan and each rule it was compared with would truly earn if sent now, from the
+    generator's truth (:func:`~micromarket.campaigns.simulate.expected_contact_profit`), written
+    beside the truth for the report's offers section (:data:`TARGETING_TRUTH`)."""
+    import json
+
+    from .campaigns.simulate import data_end, expected_contact_profit
+
+    run = ws.storage.latest_run("offer_runs")
+    summary = json.loads(run["summary"])
+    # Every rule gives its customers the (one) offer with their personal discount depth.
+    scores = ws.table("offer_scores").to_pandas()
+    mine = scores[scores["offer"] == summary["offers"][0]].set_index("customer_id")["discount_depth"]
+    depth = mine.reindex(result.selections.index).fillna(0.0)
+    truth = pd.read_parquet(data / "truth" / "customers_truth.parquet")
+    profit = expected_contact_profit(ws, truth, depth, data_end(ws), float(summary["campaign"]["days"]),
+                                     float(summary["campaign"]["contact_cost"]), float(ws.config["profile"]["margin"]))
+    out = {"offer_run_id": int(run["run_id"]),
+           "true_profit": {rule: float(profit[picked.to_numpy()].sum()) for rule, picked in result.selections.items()}}
+    (data / "truth" / TARGETING_TRUTH.name).write_text(json.dumps(out, indent=2), encoding="utf-8")
+    return out
 
 
 def recommend_demo(ws: Workspace) -> None:

@@ -206,6 +206,19 @@ def test_offers_learn_from_the_outcomes_measure_recorded(capsys, demo, tmp_path)
     assert (recounted["bought"] != given.loc[recounted.index, "bought"]).any()
 
 
+def test_the_demos_plan_learnt_from_the_past_campaigns_measured_outcomes(demo):
+    """The demo measures its past campaign before planning: the uplift models train on
+    campaign_outcomes, and the offer run (and its report section) says so."""
+    with Workspace.open(demo) as ws:
+        run = ws.storage.latest_run("offer_runs")
+        measured = ws.table("measure_runs").to_pandas()
+    assert json.loads(run["summary"])["campaign"]["outcomes"] == "measured"
+    page = (demo / "reports" / "overview.html").read_text(encoding="utf-8")
+    assert "outcomes as micromarket measure recorded them" in page
+    past = measured[measured["summary"].map(lambda s: json.loads(s)["campaign_id"]) == PAST_CAMPAIGN]
+    assert len(past) and past["ran_at"].min() <= run["ran_at"]
+
+
 def test_a_sent_list_gets_only_a_labelled_observational_comparison_with_its_balance(capsys, demo, tmp_path):
     with Workspace.open(demo) as ws:
         first = pd.Timestamp(ws.table("transactions").ts.min().execute())

@@ -46,6 +46,33 @@ def contact_response(truth: pd.DataFrame, days_since_last: np.ndarray, days: flo
             "true_extra_purchases": effects.purchase_effect(rate, days, extra, skip, alive)}
 
 
+def expected_contact_profit(ws: "Workspace", truth: pd.DataFrame, depth: pd.Series, at: dt.datetime, days: float,
+                            contact_cost: float, margin: float) -> pd.Series:
+    """The generator's truth of what contacting each customer at ``at`` earns, in expectation.
+
+    For each customer of ``depth`` (index ``customer_id``, a coupon's depth each): margin x spend
+    of a purchase x the true change in purchases within ``days``, less the coupon's expected
+    cost (depth x spend x the chance of buying when contacted: it is redeemed once) and the
+    contact's cost. What :func:`simulate_responses` draws from, averaged.
+    """
+    truth = truth.assign(customer_id=truth["customer_id"].astype(str)).set_index("customer_id").reindex(depth.index)
+    since = days_since_last(ws, depth.index, at)
+    response = contact_response(truth.reset_index(), since, days)
+    alive = truth["alive_at_end"].fillna(False).to_numpy(bool)
+    without = np.where(alive, 1 - np.exp(-truth["lambda_per_day"].fillna(0.0).to_numpy() * days), 0.0)
+    spend = truth["expected_spend"].fillna(0.0).to_numpy()
+    coupon = depth.to_numpy(float) * spend * np.clip(without + response["true_uplift"], 0, 1)
+    return pd.Series(margin * spend * response["true_extra_purchases"] - coupon - contact_cost, index=depth.index)
+
+
+def days_since_last(ws: "Workspace", customers: pd.Index, at: dt.datetime) -> np.ndarray:
+    """Days from each customer's last purchase before ``at`` to ``at`` (infinite without one)."""
+    tx = ws.table("transactions")
+    last = tx.filter(tx.customer_id.notnull(), tx.ts < at).group_by("customer_id").aggregate(last=tx.ts.max())
+    frame = last.to_pandas().set_index("customer_id")["last"].reindex(customers)
+    return ((pd.Timestamp(at) - pd.to_datetime(frame)).dt.total_seconds() / 86400).fillna(np.inf).to_numpy()
+
+
 def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed: int = 0
                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The purchases the campaign's members make in its attribution window, and each member's truth.
@@ -57,8 +84,10 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
         customer's usual store); the truth per member: group, whether a message was sent, alive,
         purchase rate, whether lapsing at the send, the true effects of the contact on converting
         (``true_uplift``, 0 for members not contacted) and on purchases, baseline purchases, whether
-        they made an extra purchase, purchases skipped, and the true incremental revenue (the extra
-        purchase's value less the skipped purchases' values).
+        they made an extra purchase, purchases skipped, the discount their coupon gave (the plan's
+        depth off their first purchase in the window), the true incremental revenue (the extra
+        purchase's value less the skipped purchases' values and the discount) and profit (margin on
+        that value, less the discount and the contact's cost).
     """
     rng = np.random.default_rng(seed)
     members = _members(ws, campaign)
@@ -81,6 +110,9 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
     skipped = ~is_extra & contacted[owner] & (rng.random(len(purchases)) < response["skip_p"][owner])
     value = (np.bincount(owner[is_extra], amount[is_extra], minlength=len(both))
              - np.bincount(owner[skipped], amount[skipped], minlength=len(both)))
+    purchases, discount = _redeem_coupons(purchases, skipped, np.where(contacted, _depths(ws, campaign, both), 0.0))
+    margin = float(ws.config["profile"]["margin"])
+    cost = float(ws.table("campaigns").filter(lambda t: t.campaign_id == campaign).contact_cost.to_pyarrow()[0].as_py() or 0)
     member_truth = pd.DataFrame({
         "customer_id": both["customer_id"], "group": both["group"], "sent": both["sent"], "alive": alive,
         "lambda_per_day": rate, "lapsing": response["lapsing"],
@@ -88,8 +120,31 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
         "true_extra_purchases": np.where(contacted, response["true_extra_purchases"], 0.0),
         "baseline_purchases": baseline, "extra_purchase": extra,
         "skipped_purchases": np.bincount(owner[skipped], minlength=len(both)),
-        "true_incremental_revenue": value})
+        "discount_given": discount, "true_incremental_revenue": value - discount,
+        "true_incremental_profit": margin * value - discount - np.where(contacted, cost, 0.0)})
     return purchases[~skipped].reset_index(drop=True), member_truth
+
+
+def _depths(ws: "Workspace", campaign: str, both: pd.DataFrame) -> np.ndarray:
+    """Each member's discount depth: the offer plan's, for a campaign whose audience is the plan."""
+    kind = ws.table("campaigns").filter(lambda t: t.campaign_id == campaign).audience_kind.to_pyarrow()[0].as_py()
+    if kind != "plan":
+        return np.zeros(len(both))
+    depth = ws.table("offer_plan").select("customer_id", "discount_depth").to_pandas().set_index("customer_id")
+    return depth["discount_depth"].reindex(both["customer_id"]).fillna(0.0).to_numpy(float)
+
+
+def _redeem_coupons(purchases: pd.DataFrame, skipped: np.ndarray, depth: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """The offer is a one-time coupon: each contacted member's first purchase in the window (not
+    skipped) is ``depth`` cheaper. Returns the purchases with ``amount`` after it and ``discount``,
+    and the discount each member was given."""
+    owner = purchases["_owner"].to_numpy()
+    kept = np.flatnonzero(~skipped)
+    first = kept[~pd.Series(owner[kept]).duplicated().to_numpy()]   # purchases are in owner order
+    coupon = np.zeros(len(purchases))
+    coupon[first] = np.round(purchases["amount"].to_numpy()[first] * depth[owner[first]], 2)
+    out = purchases.assign(amount=np.round(purchases["amount"].to_numpy() - coupon, 2), discount=coupon)
+    return out, np.bincount(owner, coupon, minlength=len(depth))
 
 
 def _members(ws: "Workspace", campaign: str) -> pd.DataFrame:
@@ -128,7 +183,8 @@ def _usual_store(ws: "Workspace") -> pd.DataFrame:
 
 def _purchases(both: pd.DataFrame, counts: np.ndarray, shape: np.ndarray, spend: np.ndarray, days: float,
                rng: np.random.Generator) -> pd.DataFrame:
-    """One invoice line per simulated purchase, dated uniformly in the window after assignment."""
+    """One invoice line per simulated purchase, dated uniformly in the window after assignment,
+    each member's in time order."""
     owner = np.repeat(np.arange(len(both)), counts)
     start = pd.to_datetime(both["assigned_at"]).to_numpy()[owner]
     offset = pd.to_timedelta(rng.uniform(0, days * 86400, owner.size).astype("int64"), unit="s")
@@ -136,7 +192,8 @@ def _purchases(both: pd.DataFrame, counts: np.ndarray, shape: np.ndarray, spend:
     ids = both["customer_id"].to_numpy()[owner]
     return pd.DataFrame({"invoice_id": [f"SIM-{i:08d}" for i in range(owner.size)], "customer_id": ids,
                          "ts": start + offset, "amount": np.maximum(amount, 0.01),
-                         "store_id": both["store_id"].to_numpy()[owner], "_owner": owner})
+                         "store_id": both["store_id"].to_numpy()[owner], "_owner": owner}
+                        ).sort_values(["_owner", "ts"], kind="stable", ignore_index=True)
 
 
 def write_responses(purchases: pd.DataFrame, member_truth: pd.DataFrame, data_dir: Path, campaign: str) -> Path:
@@ -153,4 +210,5 @@ def data_end(ws: "Workspace") -> dt.datetime:
     return ws.table("transactions").ts.max().to_pyarrow().as_py()
 
 
-__all__ = ["contact_response", "data_end", "simulate_responses", "write_responses"]
+__all__ = ["contact_response", "data_end", "days_since_last", "expected_contact_profit", "simulate_responses",
+           "write_responses"]

@@ -113,6 +113,7 @@ class CampaignCheck:
     notes: list[str]
     members: pd.DataFrame = field(repr=False)
     observed_days: int = 0           # days of the response window the data cover
+    outcomes: str = "transactions"   # "measured": as `micromarket measure` recorded them (campaign_outcomes)
 
     @property
     def usable(self) -> bool:
@@ -138,7 +139,7 @@ class CampaignCheck:
         """JSON-ready summary: design, reason, arms, balance per arm, features, notes, responses."""
         responses = self.responses()
         return {"campaign_id": self.campaign_id, "assigned": self.assigned.isoformat(), "days": self.days,
-                "observed_days": self.observed_days,
+                "observed_days": self.observed_days, "outcomes": self.outcomes,
                 "design": self.design, "reason": self.reason, "arms": self.arms,
                 "balance": {arm: b.to_dict() for arm, b in self.balance.items()},
                 "features": self.features, "notes": self.notes, "causal": self.usable,
@@ -260,7 +261,8 @@ def check_campaign(ws: "Workspace", campaign_id: str | None = None, days: int = 
     if observed < days:
         notes.append(f"the transactions end on {last}, {observed} of the {days} days after {chosen}'s assignment: "
                      "its responses are counted over those days only")
-    check = CampaignCheck(chosen, assigned, days, "balanced", "", {}, kept, notes, frame, observed)
+    check = CampaignCheck(chosen, assigned, days, "balanced", "", {}, kept, notes, frame, observed,
+                          "transactions" if measured is None else "measured")
     _judge(check, threshold)
     return check
 
@@ -331,7 +333,7 @@ def campaign_data(ws: "Workspace", campaign_id: str | None = None, days: int = 1
     frame = frame[[*check.features, "arm", "bought", "spend"]]
     info = {"campaign_id": check.campaign_id, "assigned": check.assigned, "days": days,
             "arms": sorted(frame["arm"].unique()), "design": check.design, "features": check.features,
-            "observed_days": check.observed_days, "notes": check.notes,
+            "observed_days": check.observed_days, "outcomes": check.outcomes, "notes": check.notes,
             "balance": {arm: b.to_dict() for arm, b in check.balance.items()}}
     return frame, info
 

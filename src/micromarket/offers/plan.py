@@ -43,6 +43,8 @@ class OfferPlan:
     budget: float | None
     eligible: int
     notes: list[str]
+    #: Per scored customer (index ``customer_id``), whether each rule of the comparison picks them.
+    selections: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
 
 def _eligibility(ws: "Workspace", wide: pd.DataFrame, channels: list[str], max_contacts: int, window_days: int,
@@ -103,8 +105,9 @@ def plan_offers(ws: "Workspace", scores: OfferScores, *, budget: float | None = 
     for column in ("send_dow", "send_hour"):
         plan[column] = timing[column].to_numpy() if column in timing else pd.NA
     propensity = wide["propensity"][offers[0]].to_numpy()
-    comparison = _compare(chosen, profit, uplift, cost, eligible, propensity, scores, budget, seed)
-    return OfferPlan(plan, comparison, budget or None, int(eligible.any(axis=1).sum()), notes)
+    comparison, selections = _compare(chosen, profit, uplift, cost, eligible, propensity, scores, budget, seed)
+    return OfferPlan(plan, comparison, budget or None, int(eligible.any(axis=1).sum()), notes,
+                     pd.DataFrame(selections, index=wide.index.astype(str)))
 
 
 def _rules(n_plan: int, uplift: np.ndarray, eligible: np.ndarray, propensity: np.ndarray, rng) -> dict[str, np.ndarray]:
@@ -124,7 +127,8 @@ def _rules(n_plan: int, uplift: np.ndarray, eligible: np.ndarray, propensity: np
             "random": mask(random)}
 
 
-def _compare(chosen, profit, uplift, cost, eligible, propensity, scores: OfferScores, budget, seed) -> pd.DataFrame:
+def _compare(chosen, profit, uplift, cost, eligible, propensity, scores: OfferScores, budget,
+             seed) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     best = np.where(eligible, uplift, -np.inf).argmax(axis=1)
     rows = []
@@ -138,7 +142,7 @@ def _compare(chosen, profit, uplift, cost, eligible, propensity, scores: OfferSc
                      "expected_profit": float(profit[picked, offer[picked]].sum()),
                      "held_out_realised_profit": mid, "held_out_realised_low": low, "held_out_realised_high": high})
     comparison = pd.DataFrame(rows)
-    return comparison.assign(versus_plan=versus_plan(comparison))
+    return comparison.assign(versus_plan=versus_plan(comparison)), selections
 
 
 def versus_plan(comparison: pd.DataFrame) -> list[str]:

@@ -3,6 +3,8 @@ from it and checked on its held-out half, and the offer plan against the usual t
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -12,6 +14,11 @@ from ..page import Section, chart, latest_summary, measure, money
 
 if TYPE_CHECKING:
     from ...workspace import Workspace
+
+
+#: Where the demo writes what each targeting rule would truly earn (generated data only: the
+#: generator knows every customer's response), relative to the workspace.
+TARGETING_TRUTH = Path("data") / "truth" / "targeting.json"
 
 
 def offers_section(ws: "Workspace") -> Section | None:
@@ -33,7 +40,9 @@ def offers_section(ws: "Workspace") -> Section | None:
     cur = ws.config["workspace"]["currency"]
     campaign = run["campaign"]
     sec = Section("Next best offers", f"Uplift, the extra chance of buying within {campaign['days']} days that a contact "
-                  f"causes, learnt from campaign {campaign['campaign_id']} ({campaign['learner']}-learner) and checked on "
+                  f"causes, learnt from campaign {campaign['campaign_id']} ({campaign['learner']}-learner"
+                  + ("; its members' outcomes as micromarket measure recorded them"
+                     if campaign.get("outcomes") == "measured" else "") + ") and checked on "
                   "the half of its members held out; then the plan: who to contact and who to leave alone under the "
                   "budget, consent and contact caps. First, the balance check: a difference between treated and control "
                   "after a campaign is its effect only if the two groups were alike before it.")
@@ -42,26 +51,44 @@ def offers_section(ws: "Workspace") -> Section | None:
         sec.figures += [(f"Average uplift ({offer})", f"{quality['average_uplift']:+.2%}"),
                         ("Qini coefficient, held out", f"{quality['qini']:.3f}"), ("AUUC, held out", f"{quality['auuc']:.3f}")]
         sec.charts.append(chart(figures.uplift_by_decile(pd.DataFrame(quality["deciles"]), offer)))
-    _plan(sec, run, cur)
+    _plan(sec, run, cur, _true_profit(ws))
     if run["notes"]:
         sec.intro += " " + " ".join(run["notes"])
     return sec
 
 
-def _plan(sec: Section, run: dict, cur: str) -> None:
-    """The plan's size and profit, against the targeting rules it was compared with."""
+def _plan(sec: Section, run: dict, cur: str, truth: dict | None) -> None:
+    """The plan's size and profit, against the targeting rules it was compared with (and, on
+    generated data, what each truly earns)."""
     comparison = pd.DataFrame(run["comparison"])
     plan = comparison.set_index("rule").loc["plan"]
     sec.figures += [("Customers in the plan", f"{int(plan['customers']):,} of {run['eligible']:,} reachable"),
                     ("Expected incremental profit", money(plan["expected_profit"], cur))]
+    header = ["targeting", "customers", "cost", "expected profit", "realised, held-out half", "against the plan"]
+    rows = [[r.rule, f"{int(r.customers):,}", money(r.cost, cur), money(r.expected_profit, cur), _realised(r, cur),
+             _verdict(r)] for r in comparison.itertuples()]
+    if truth is not None:
+        sec.figures.append(("True incremental profit of the plan (generator's truth)", money(truth["plan"], cur)))
+        header.insert(4, "true profit (generator)")
+        for row in rows:
+            row.insert(4, money(truth[row[0]], cur))
     sec.charts.append(chart(figures.targeting_profit(comparison, cur)))
     sec.tables.append({"caption": "Targeting compared (realised: on the campaign's held-out half, treated against "
                                   "control, with its 95 % interval; a rule whose interval overlaps the plan's cannot "
-                                  "be told apart from it there)",
-                       "header": ("targeting", "customers", "cost", "expected profit", "realised, held-out half",
-                                  "against the plan"),
-                       "rows": [(r.rule, f"{int(r.customers):,}", money(r.cost, cur), money(r.expected_profit, cur),
-                                 _realised(r, cur), _verdict(r)) for r in comparison.itertuples()]})
+                                  "be told apart from it there"
+                                  + ("; true: what each would earn if sent now, from the generator's truth, which only "
+                                     "generated data have" if truth is not None else "") + ")",
+                       "header": tuple(header), "rows": [tuple(r) for r in rows]})
+
+
+def _true_profit(ws: "Workspace") -> dict | None:
+    """Each rule's true profit written by the demo for the latest offer run, or None."""
+    path = ws.root / TARGETING_TRUTH
+    run = ws.storage.latest_run("offer_runs")
+    if run is None or not path.exists():
+        return None
+    truth = json.loads(path.read_text(encoding="utf-8"))
+    return truth["true_profit"] if truth.get("offer_run_id") == run["run_id"] else None
 
 
 def _realised(row, cur: str) -> str:
@@ -103,4 +130,4 @@ def _balance(sec: Section, balance: dict | None, campaign: dict) -> None:
                           "header": header, "rows": rows})
 
 
-__all__ = ["offers_section"]
+__all__ = ["offers_section", "TARGETING_TRUTH"]
