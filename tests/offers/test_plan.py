@@ -32,6 +32,14 @@ def test_uplift_from_the_past_campaign_tracks_the_true_effects(scored):
     correlation = np.corrcoef(got["uplift"], got["true_uplift"])[0, 1]
     assert correlation > 0.25       # 0.38 at this size (seed 7); 0.56 at the default demo
     assert 0.02 < quality["average_uplift"] < 0.15 and len(quality["deciles"]) == 10
+    # Held-out figures carry their intervals; the average uplift's is Welch's on the held-out half.
+    assert quality["average_uplift_low"] < quality["average_uplift"] < quality["average_uplift_high"]
+    assert quality["qini_low"] < quality["qini"] < quality["qini_high"]
+    held = scores.held_out[scores.held_out["arm"].isin(["treatment", "control"])]
+    bought, treated = held["bought"].to_numpy(), (held["arm"] == "treatment").to_numpy()
+    diff = bought[treated].mean() - bought[~treated].mean()
+    se = np.sqrt(bought[treated].var(ddof=1) / treated.sum() + bought[~treated].var(ddof=1) / (~treated).sum())
+    assert quality["average_uplift_high"] - diff == pytest.approx(1.96 * se, rel=0.01)
     # The demo gives personal discounts: their expected cost comes off the profit.
     value = scores.value_per_response["treatment"]
     spend = value / ws.config["profile"]["margin"]

@@ -62,10 +62,12 @@ def _verdict(balance: dict) -> str:
 def _quality_table(scores) -> RichTable:
     out = RichTable(title=f"Uplift learnt from {scores.campaign['campaign_id']} ({scores.campaign['learner']}-learner), "
                           "checked on the held-out half")
-    for column in ("offer", "average uplift", "Qini", "AUUC", "value of a response"):
+    for column in ("offer", "average uplift", "95%", "Qini", "95%", "AUUC", "value of a response"):
         out.add_column(column, justify="left" if column == "offer" else "right")
     for offer, q in scores.quality.items():
-        out.add_row(offer, f"{q['average_uplift']:+.2%}", f"{q['qini']:.3f}", f"{q['auuc']:.3f}",
+        out.add_row(offer, f"{q['average_uplift']:+.2%}",
+                    f"[{q['average_uplift_low']:+.2%}, {q['average_uplift_high']:+.2%}]", f"{q['qini']:.3f}",
+                    f"[{q['qini_low']:.3f}, {q['qini_high']:.3f}]", f"{q['auuc']:.3f}",
                     f"{scores.value_per_response[offer]:,.2f}")
     return out
 

@@ -48,8 +48,9 @@ def offers_section(ws: "Workspace") -> Section | None:
                   "after a campaign is its effect only if the two groups were alike before it.")
     _balance(sec, run.get("balance"), campaign)
     for offer, quality in run["quality"].items():
-        sec.figures += [(f"Average uplift ({offer})", f"{quality['average_uplift']:+.2%}"),
-                        ("Qini coefficient, held out", f"{quality['qini']:.3f}"), ("AUUC, held out", f"{quality['auuc']:.3f}")]
+        sec.figures += [(f"Average uplift ({offer}), held out", _with_interval(quality, "average_uplift", "{:+.2%}")),
+                        ("Qini coefficient, held out", _with_interval(quality, "qini", "{:.3f}")),
+                        ("AUUC, held out", f"{quality['auuc']:.3f}")]
         sec.charts.append(chart(figures.uplift_by_decile(pd.DataFrame(quality["deciles"]), offer)))
     _plan(sec, run, cur, _true_profit(ws))
     if run["notes"]:
@@ -79,6 +80,14 @@ def _plan(sec: Section, run: dict, cur: str, truth: dict | None) -> None:
                                   + ("; true: what each would earn if sent now, from the generator's truth, which only "
                                      "generated data have" if truth is not None else "") + ")",
                        "header": tuple(header), "rows": [tuple(r) for r in rows]})
+
+
+def _with_interval(quality: dict, name: str, form: str) -> str:
+    """A held-out figure with its 95 % interval (runs before intervals were recorded: the figure alone)."""
+    shown = form.format(quality[name])
+    if quality.get(f"{name}_low") is None:
+        return shown
+    return f"{shown} [{form.format(quality[name + '_low'])}, {form.format(quality[name + '_high'])}] (95 %)"
 
 
 def _true_profit(ws: "Workspace") -> dict | None:
