@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import binomtest
 
 from micromarket import Workspace
-from micromarket.demo import run_demo
+from micromarket.ingest.generate import generate
 from micromarket.exceptions import ConfigError, SchemaError
 from micromarket.reports.maps import choropleth, country_shapes
 from micromarket.local import customer_units, micro_markets, micro_markets_output, wilson_interval
@@ -21,9 +21,12 @@ from helpers import copy_workspace, run_cli
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    root = tmp_path_factory.mktemp("local") / "ws"
-    run_demo(root, customers=3_000, seed=11, campaign=False)
-    ws = Workspace.open(root)
+    """A generated 3,000-customer chain, loaded (micro-markets need no other stage)."""
+    root = tmp_path_factory.mktemp("local")
+    generate(root / "data", 3_000, seed=11)
+    ws = Workspace.create(root / "ws")
+    for table in ("areas", "stores", "products", "customers", "transactions"):
+        ws.ingest(root / "data" / f"{table}.parquet", table=table)
     yield ws
     ws.close()
 
