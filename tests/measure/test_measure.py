@@ -219,6 +219,15 @@ def test_the_demos_plan_learnt_from_the_past_campaigns_measured_outcomes(demo):
     assert len(past) and past["ran_at"].min() <= run["ran_at"]
 
 
+def test_after_the_demo_offers_default_to_its_campaign_and_name_the_way_out(capsys, demo):
+    """The demo's own campaign is the latest whose window the data cover: offers learn from it by
+    default, and where its small holdout has too few buyers the error names the other campaign."""
+    default = run(capsys, "offers", "score", "-w", demo)
+    assert default.code == 1
+    assert f"campaign '{DEMO_CAMPAIGN}'" in default.err and f"--campaign {PAST_CAMPAIGN}" in default.err
+    assert run(capsys, "offers", "score", "--campaign", PAST_CAMPAIGN, "-w", demo).code == 0
+
+
 def test_a_sent_list_gets_only_a_labelled_observational_comparison_with_its_balance(capsys, demo, tmp_path):
     with Workspace.open(demo) as ws:
         first = pd.Timestamp(ws.table("transactions").ts.min().execute())

@@ -35,6 +35,13 @@ def test_probabilities_recover_the_true_chance_of_buying(anything, chain):
 def test_held_out_discrimination_and_calibration(anything):
     q = anything.quality
     assert q["auc"] > 0.8 and q["top_decile_rate"] > 2 * q["base_rate"]
+    # The held-out AUC's bootstrap interval is about as wide as Hanley and McNeil's (1982) formula says.
+    n1, n0 = q["base_rate"] * q["customers"], (1 - q["base_rate"]) * q["customers"]
+    a = q["auc"]
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = np.sqrt((a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0))
+    assert q["auc_low"] < a < q["auc_high"]
+    assert (q["auc_high"] - q["auc_low"]) / 2 == pytest.approx(1.96 * se, rel=0.3)
     assert q["brier"] <= q["brier_raw"] + 0.002        # calibration does not cost accuracy
     curve = q["calibration"]
     assert np.abs(np.array(curve["predicted"]) - np.array(curve["observed"])).max() < 0.1

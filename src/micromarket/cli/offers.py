@@ -243,7 +243,8 @@ def propensity(target: str = typer.Option("any", help="any, category:<name> or p
                           f"customers (features at {result.split['features_at']})")
     for column in ("", "AUC", "Brier score", "log loss"):
         out.add_column(column, justify="left" if not column else "right")
-    out.add_row("calibrated", f"{q['auc']:.3f}", f"{q['brier']:.4f}", f"{q['log_loss']:.4f}")
+    out.add_row("calibrated", f"{q['auc']:.3f} [{q['auc_low']:.3f}, {q['auc_high']:.3f}]", f"{q['brier']:.4f}",
+                f"{q['log_loss']:.4f}")
     out.add_row("raw gradient boosting", f"{q['auc_raw']:.3f}", f"{q['brier_raw']:.4f}", f"{q['log_loss_raw']:.4f}")
     results.print(out)
     results.print(f"Base rate {q['base_rate']:.1%}; top decile {q['top_decile_rate']:.1%}. "

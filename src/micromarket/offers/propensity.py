@@ -127,13 +127,32 @@ def _quality(y: np.ndarray, calibrated: np.ndarray, raw: np.ndarray) -> dict:
     fpr, tpr, _ = roc_curve(y, calibrated)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))   # enough points to draw
     top = calibrated >= np.quantile(calibrated, 0.9)
-    return {"auc": roc_auc_score(y, calibrated), "auc_raw": roc_auc_score(y, raw),
+    auc_low, auc_high = _auc_interval(y, calibrated)
+    return {"auc": roc_auc_score(y, calibrated), "auc_low": auc_low, "auc_high": auc_high,
+            "auc_raw": roc_auc_score(y, raw),
             "brier": brier_score_loss(y, calibrated), "brier_raw": brier_score_loss(y, raw),
             "log_loss": log_loss(y, np.clip(calibrated, 1e-6, 1 - 1e-6)), "log_loss_raw": log_loss(y, raw),
             "base_rate": float(y.mean()), "top_decile_rate": float(y[top].mean()), "customers": int(len(y)),
             "calibration": {"predicted": predicted.tolist(), "observed": observed.tolist()},
             "calibration_raw": {"predicted": raw_predicted.tolist(), "observed": raw_observed.tolist()},
             "roc": {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}}
+
+
+#: Bootstrap resamples for the held-out AUC's interval.
+BOOTSTRAP = 200
+
+
+def _auc_interval(y: np.ndarray, score: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the AUC, resampling buyers and non-buyers apart (so
+    every resample has both)."""
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y == 1), np.flatnonzero(y == 0)]
+    if min(len(g) for g in groups) < 2:
+        return float("nan"), float("nan")
+    values = [roc_auc_score(y[rows], score[rows])
+              for rows in (np.concatenate([rng.choice(g, len(g)) for g in groups]) for _ in range(BOOTSTRAP))]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def propensity(ws: "Workspace", *, target: str = "any", days: int = 30, seed: int = 0) -> Propensity:

@@ -25,7 +25,7 @@ from ..exceptions import SchemaError
 from ..measure import lift
 from ..uplift import (SLearner, TLearner, TransformedOutcome, XLearner, probability_of_one, qini_auc_score,
                       uplift_auc_score, uplift_by_decile)
-from .history import CONTROL, campaign_data, customer_features
+from .history import CONTROL, campaign_data, campaign_ids, customer_features
 from .levers import personal_levers
 from .split import held_out_half
 
@@ -72,8 +72,9 @@ def _learner(name: str, seed: int):
     return LEARNERS[name](base, control=CONTROL)
 
 
-def _check_enough(members: pd.DataFrame, info: dict) -> None:
-    """Every arm needs :data:`MIN_OUTCOMES` buyers and non-buyers in the response window."""
+def _check_enough(members: pd.DataFrame, info: dict, alternatives: list[str] = ()) -> None:
+    """Every arm needs :data:`MIN_OUTCOMES` buyers and non-buyers in the response window;
+    ``alternatives`` are the workspace's other campaigns, named in the error as a way out."""
     counts = members.groupby("arm")["bought"].agg(["sum", "size"])
     for arm, row in counts.iterrows():
         buyers, others = int(row["sum"]), int(row["size"] - row["sum"])
@@ -84,7 +85,9 @@ def _check_enough(members: pd.DataFrame, info: dict) -> None:
             raise SchemaError(
                 f"campaign {info['campaign_id']!r}: {buyers:,} of the {int(row['size']):,} {arm} members with earlier "
                 f"purchases bought within {info['days']} days of {info['assigned']}: each group needs at least "
-                f"{MIN_OUTCOMES} buyers and {MIN_OUTCOMES} non-buyers to learn uplift from ({remedy})")
+                f"{MIN_OUTCOMES} buyers and {MIN_OUTCOMES} non-buyers to learn uplift from ({remedy}"
+                + (f"; or learn from another campaign: --campaign {' or '.join(alternatives)}" if alternatives else "")
+                + ")")
 
 
 def _split(members: pd.DataFrame, seed: int) -> np.ndarray:
@@ -186,7 +189,7 @@ def _scores(ws: "Workspace", campaign_id: str | None, days: int, learner: str, c
             seed: int) -> OfferScores:
     """:func:`score_offers` with its settings resolved."""
     members, info = campaign_data(ws, campaign_id, days)
-    _check_enough(members, info)
+    _check_enough(members, info, [c for c in campaign_ids(ws) if c != info["campaign_id"]])
     features = info["features"]
     learner, quality, held_out = _choose(members, features, learner, seed)
     model = _learner(learner, seed).fit(members[features].to_numpy(), members["bought"].to_numpy(),

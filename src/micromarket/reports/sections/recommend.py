@@ -94,7 +94,8 @@ def _propensity(sec: Section, run: dict) -> None:
     q = run["quality"]
     if run.get("notes"):
         sec.intro += " Propensity: " + " ".join(f"{n[0].upper()}{n[1:]}." for n in run["notes"])
-    sec.figures += [(f"Propensity to buy {run['target']} in {run['days']} days: AUC", f"{q['auc']:.3f}"),
+    auc = f"{q['auc']:.3f}" + (f" [{q['auc_low']:.3f}, {q['auc_high']:.3f}] (95 %)" if q.get("auc_low") is not None else "")
+    sec.figures += [(f"Propensity to buy {run['target']} in {run['days']} days: AUC, held out", auc),
                     ("Brier score, calibrated (raw)", f"{q['brier']:.4f} ({q['brier_raw']:.4f})"),
                     ("Buyers in the top decile / overall", f"{q['top_decile_rate']:.0%} / {q['base_rate']:.0%}")]
     sec.charts.append(chart(figures.calibration(q)))
