@@ -108,6 +108,11 @@ def test_the_gain_from_localising_holds_out_of_sample(assortment):
     check = result.validation
     assert check is not None and check["gain"] > 0 and check["stores_gaining"] >= 0.7
     assert check["localised_revenue"] - check["core_revenue"] == pytest.approx(check["gain"])
+    # Its interval resamples the stores: about the normal one for a sum of per-store gains.
+    per_store = check["per_store_gain"]
+    half = 1.96 * per_store.std(ddof=1) * np.sqrt(len(per_store))
+    assert check["gain_low"] < check["gain"] < check["gain_high"]
+    assert (check["gain_high"] - check["gain_low"]) / 2 == pytest.approx(half, rel=0.25)
     stored = ws.con.execute("SELECT validated_gain FROM assortment_summary WHERE level = 'chain'").fetchone()[0]
     assert stored == pytest.approx(check["gain"])
     counts = ws.con.execute("SELECT count(*) FROM assortment_recommendations").fetchone()[0]
@@ -153,6 +158,9 @@ def test_cli_writes_the_tables(assortment):
         assert copy.con.execute("SELECT count(*) FROM assortment_summary WHERE level = 'store'").fetchone()[0] == 30
     finally:
         copy.close()
+    run_cli("report", "-w", root / "assortment-copy")
+    page = (root / "assortment-copy" / "reports" / "overview.html").read_text(encoding="utf-8")
+    assert "Gain from localising, out of sample" in page and "(95 %, over stores)" in page
 
 
 def _bank(directory, rng):

@@ -40,6 +40,13 @@ def test_every_personal_model_beats_popularity_on_the_last_month(checked):
         assert by.loc[name, "precision"] > popularity, name
     assert by.loc["als", "precision"] > 2 * popularity
     assert checked["model"].iloc[0] == by["ndcg"].idxmax()
+    # Each model's gain over the best-sellers, with a paired-bootstrap interval on the same customers.
+    assert by.loc["popularity", "precision_gain"] == 1.0
+    assert (by["precision_gain"] == by["precision"] / popularity).all()
+    personal = by.drop(index="popularity")
+    assert ((personal["precision_gain_low"] < personal["precision_gain"])
+            & (personal["precision_gain"] < personal["precision_gain_high"])).all()
+    assert personal.loc["als", "precision_gain_low"] > 1.5    # clearly better, not by chance
 
 
 def test_popularity_precision_recomputed_from_the_transactions(retail):

@@ -183,7 +183,8 @@ def _print_assortment(result, summary, top: int) -> None:
     check = result.validation
     if check:
         results.print(f"Checked out of sample on {check['stores']} stores: localised ranges learnt on the period before "
-                      f"sold {check['gain']:,.2f} more than the core range ({check['gain_share']:+.2%} of revenue); "
+                      f"sold {check['gain']:,.2f} [{check['gain_low']:,.2f}, {check['gain_high']:,.2f}] (95 %, over "
+                      f"stores) more than the core range ({check['gain_share']:+.2%} of revenue); "
                       f"{check['stores_gaining']:.0%} of stores gained.")
     rec = result.recommendations
     found = rec[(rec["level"] == "cluster") & (rec["direction"] != "none")].sort_values("q_value").head(top)

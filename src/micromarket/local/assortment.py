@@ -292,12 +292,28 @@ def validate(sales: Sales, fdr: float, core_share: float, max_departure: float) 
     local = (later * plan.store_ranges.in_range).sum(axis=1)
     chain = (later * plan.core[None, :]).sum(axis=1)
     total = later.sum(axis=1)
+    low, high = _store_bootstrap(local - chain)
     return {"stores": int(len(sales.stores)), "revenue": float(total.sum()),
             "localised_revenue": float(local.sum()), "core_revenue": float(chain.sum()),
-            "gain": float(local.sum() - chain.sum()),
+            "gain": float(local.sum() - chain.sum()), "gain_low": low, "gain_high": high,
             "gain_share": float((local.sum() - chain.sum()) / max(total.sum(), 1e-12)),
             "stores_gaining": float(np.mean(local > chain)) if len(local) else float("nan"),
             "per_store_gain": local - chain}
+
+
+#: Bootstrap resamples of the stores for the out-of-sample gain's interval.
+BOOTSTRAP = 1000
+
+
+def _store_bootstrap(gains: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the chain's gain (the stores' sum), resampling stores:
+    the gain varies from store to store, and the chain has only so many."""
+    if len(gains) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    sums = gains[rng.integers(0, len(gains), (BOOTSTRAP, len(gains)))].sum(axis=1)
+    low, high = np.percentile(sums, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def _units(sales: Sales, level: str) -> tuple[np.ndarray, np.ndarray]:

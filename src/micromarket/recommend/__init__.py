@@ -17,9 +17,9 @@ from .als import ALS
 from .bpr import BPR
 from .buy_again import BuyAgain
 from .item_item import ItemItem
-from .metrics import coverage, hits, ndcg_at_k, precision_at_k, recall_at_k
+from .metrics import coverage, hits, ndcg_at_k, precision_at_k, precision_per_user, ratio_interval, recall_at_k
 from .popularity import Popularity
 from .segment_popularity import SegmentPopularity
 
 __all__ = ["Recommender", "ALS", "BPR", "BuyAgain", "ItemItem", "Popularity", "SegmentPopularity",
-           "precision_at_k", "recall_at_k", "ndcg_at_k", "coverage", "hits"]
+           "precision_at_k", "precision_per_user", "ratio_interval", "recall_at_k", "ndcg_at_k", "coverage", "hits"]

@@ -39,10 +39,33 @@ def _relevant_counts(relevant) -> np.ndarray:
     return counts
 
 
+def precision_per_user(recommended, relevant, k: int = 10) -> np.ndarray:
+    """Each user's share of their top ``k`` that is relevant."""
+    _relevant_counts(relevant)
+    return hits(np.asarray(recommended)[:, :k], relevant).sum(axis=1) / k
+
+
 def precision_at_k(recommended, relevant, k: int = 10) -> float:
     """Mean share of the top ``k`` that is relevant."""
-    _relevant_counts(relevant)
-    return float(hits(np.asarray(recommended)[:, :k], relevant).sum(axis=1).mean() / k)
+    return float(precision_per_user(recommended, relevant, k).mean())
+
+
+def ratio_interval(a: np.ndarray, b: np.ndarray, resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % paired-bootstrap interval of ``mean(a) / mean(b)`` over the same users (two models'
+    per-user scores on one check). NaN where ``b`` has no positive mean to divide by.
+
+    >>> low, high = ratio_interval(np.array([0.2, 0.4, 0.3, 0.5]), np.array([0.1, 0.2, 0.1, 0.2]))
+    >>> bool(1.0 < low < 2.33 < high)
+    True
+    """
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(a), (resamples, len(a)))
+    top, bottom = a[rows].mean(axis=1), b[rows].mean(axis=1)
+    keep = bottom > 0
+    if not keep.any():
+        return float("nan"), float("nan")
+    low, high = np.percentile(top[keep] / bottom[keep], [2.5, 97.5])
+    return float(low), float(high)
 
 
 def recall_at_k(recommended, relevant, k: int = 10) -> float:
@@ -66,4 +89,4 @@ def coverage(recommended, n_items: int) -> float:
     return float(np.unique(recommended[recommended >= 0]).size / n_items) if n_items else 0.0
 
 
-__all__ = ["hits", "precision_at_k", "recall_at_k", "ndcg_at_k", "coverage"]
+__all__ = ["hits", "precision_at_k", "precision_per_user", "ratio_interval", "recall_at_k", "ndcg_at_k", "coverage"]

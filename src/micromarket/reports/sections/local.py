@@ -53,7 +53,7 @@ def local_section(ws: "Workspace") -> Section | None:
     if not clusters.empty:
         _clusters(sec, clusters, cur, _latest(runs, "stores"))
     if not summary.empty:
-        _assortment(ws, sec, summary, cur)
+        _assortment(ws, sec, summary, cur, (_latest(runs, "assortment").get("validation") or {}))
         sec.warnings += [f"Assortment: {w}" for w in _latest(runs, "assortment").get("warnings", [])]
     return sec
 
@@ -172,14 +172,17 @@ def _clusters(sec: Section, stores: pd.DataFrame, cur: str, run: dict) -> None:
                                 for r in grouped.sort_values("revenue", ascending=False).itertuples()]})
 
 
-def _assortment(ws: "Workspace", sec: Section, summary: pd.DataFrame, cur: str) -> None:
-    """The localised assortment: range sizes, the gain from localising, and what each cluster over-indexes on."""
+def _assortment(ws: "Workspace", sec: Section, summary: pd.DataFrame, cur: str, validation: dict) -> None:
+    """The localised assortment: range sizes, the gain from localising (with its interval over
+    stores, where the run recorded one), and what each cluster over-indexes on."""
     chain = summary[summary["level"] == "chain"].iloc[0]
     sec.figures += [("Core range", f"{int(chain['core_skus']):,} items"),
                     ("Items across all store ranges", f"{int(chain['skus_across_stores']):,}"),
                     ("Mean departure from the core", f"{chain['departure']:.1%}")]
     if pd.notna(chain["validated_gain"]):
-        sec.figures.append(("Gain from localising, out of sample", money(chain["validated_gain"], cur)))
+        interval = (f" [{money(validation['gain_low'], cur)}, {money(validation['gain_high'], cur)}] (95 %, over stores)"
+                    if validation.get("gain_low") is not None and pd.notna(validation.get("gain_low")) else "")
+        sec.figures.append(("Gain from localising, out of sample", money(chain["validated_gain"], cur) + interval))
     else:
         sec.figures.append(("Gain from localising", f"{money(chain['predicted_gain'], cur)} predicted in sample, "
                                                      "not checked out of sample"))

@@ -59,7 +59,9 @@ def _recommendations(ws: "Workspace", sec: Section, run: dict) -> None:
     by = checked.set_index("model")
     if "popularity" in by.index and run["model"] in by.index:
         gain = by.loc[run["model"], "precision"] / max(by.loc["popularity", "precision"], 1e-12)
-        sec.figures.append((f"Precision@{split['k']} against best-sellers", f"{gain:.1f}x"))
+        low, high = (by.loc[run["model"]].get(f"precision_gain_{end}") for end in ("low", "high"))
+        interval = f" [{low:.1f}x, {high:.1f}x] (95 %)" if low is not None and pd.notna(low) else ""
+        sec.figures.append((f"Precision@{split['k']} against best-sellers", f"{gain:.1f}x{interval}"))
     sec.charts.append(chart(figures.recommender_check(checked, split)))
     top = ws.storage.rows(most_recommended(ws.table("recommendations"), ws.table("products")))
     sec.tables.append({"caption": "Most recommended products", "header": ("product", "name", "category", "customers"),
