@@ -21,29 +21,18 @@ import numpy as np
 import pandas as pd
 
 from ..ingest.generate import effects
-from ..ingest.generate.chain import PERSONAS
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
 
 def contact_response(truth: pd.DataFrame, days_since_last: np.ndarray, days: float) -> dict[str, np.ndarray]:
-    """Each customer's planted response to a contact: ``extra_purchase_p``, ``skip_p``, ``lapsing``,
-    and the true effects on converting (``true_uplift``) and on purchases (``true_extra_purchases``)
-    within ``days``."""
-    persona = truth["persona"].to_numpy()
-    base = truth["persona"].map({name: spec["uplift"][0] for name, spec in PERSONAS.items()}).fillna(0.0).to_numpy()
-    slope = truth["persona"].map({name: spec["uplift"][1] for name, spec in PERSONAS.items()}).fillna(0.0).to_numpy()
-    sensitivity = truth["price_sensitivity"].fillna(0.0).to_numpy()
-    alive = truth["alive_at_end"].fillna(False).to_numpy(bool)
-    rate = truth["lambda_per_day"].fillna(0.0).to_numpy()
-    is_lapsing = effects.lapsing(days_since_last, rate) & alive
-    is_put_off = effects.put_off(persona, sensitivity)
-    extra = effects.extra_purchase_probability(base, slope, sensitivity, is_lapsing, is_put_off, alive)
-    skip = effects.skip_probability(is_put_off, alive)
-    return {"extra_purchase_p": extra, "skip_p": skip, "lapsing": is_lapsing,
-            "true_uplift": effects.conversion_effect(rate, days, extra, skip, alive),
-            "true_extra_purchases": effects.purchase_effect(rate, days, extra, skip, alive)}
+    """Each customer's planted response to a contact (:func:`~micromarket.ingest.generate.effects.response`)
+    from their truth row: ``extra_purchase_p``, ``skip_p``, ``lapsing``, and the true effects on
+    converting (``true_uplift``) and on purchases (``true_extra_purchases``) within ``days``."""
+    return effects.response(truth["persona"].to_numpy(), truth["price_sensitivity"].fillna(0.0).to_numpy(),
+                            truth["lambda_per_day"].fillna(0.0).to_numpy(), days_since_last,
+                            truth["alive_at_end"].fillna(False).to_numpy(bool), days)
 
 
 def expected_contact_profit(ws: "Workspace", truth: pd.DataFrame, depth: pd.Series, at: dt.datetime, days: float,
@@ -58,8 +47,8 @@ def expected_contact_profit(ws: "Workspace", truth: pd.DataFrame, depth: pd.Seri
     truth = truth.assign(customer_id=truth["customer_id"].astype(str)).set_index("customer_id").reindex(depth.index)
     since = days_since_last(ws, depth.index, at)
     response = contact_response(truth.reset_index(), since, days)
-    alive = truth["alive_at_end"].fillna(False).to_numpy(bool)
-    without = np.where(alive, 1 - np.exp(-truth["lambda_per_day"].fillna(0.0).to_numpy() * days), 0.0)
+    without = effects.baseline_conversion(truth["lambda_per_day"].fillna(0.0).to_numpy(), days,
+                                          truth["alive_at_end"].fillna(False).to_numpy(bool))
     spend = truth["expected_spend"].fillna(0.0).to_numpy()
     coupon = depth.to_numpy(float) * spend * np.clip(without + response["true_uplift"], 0, 1)
     return pd.Series(margin * spend * response["true_extra_purchases"] - coupon - contact_cost, index=depth.index)

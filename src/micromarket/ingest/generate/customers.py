@@ -88,7 +88,7 @@ def simulate_chunk(ids: np.ndarray, areas: pd.DataFrame, nearest_store: np.ndarr
     # differs by persona, price sensitivity, lapsing and aversion to contact (effects.py).
     eligible = first < window.campaign_day - 30
     treated = eligible & (rng.random(n) < 0.5)
-    effect = _campaign_effect(owner, day, lam, sensitivity, np.array(persona_names)[persona], spec, persona,
+    effect = _campaign_effect(owner, day, lam, sensitivity, np.array(persona_names)[persona],
                               eligible & (dropout_day > window.campaign_day), window)
     responds = treated & (rng.random(n) < effect["extra_purchase_p"])
     in_window = (day >= window.campaign_day) & (day < window.campaign_day + window.response_days)
@@ -137,23 +137,14 @@ def simulate_chunk(ids: np.ndarray, areas: pd.DataFrame, nearest_store: np.ndarr
     return customers, truth, campaign, invoices
 
 
-def _campaign_effect(owner, day, lam, sensitivity, persona_name, spec, persona, live, window) -> dict:
-    """Each customer's planted response to the past campaign (:mod:`.effects`), as truth columns.
-
-    ``live``: eligible and alive at the send. Lapsing is judged on the purchases before the send.
-    """
+def _campaign_effect(owner, day, lam, sensitivity, persona_name, live, window) -> dict:
+    """Each customer's planted response to the past campaign (:func:`.effects.response`), as truth
+    columns. ``live``: eligible and alive at the send. Lapsing is judged on the purchases before it."""
     before = day < window.campaign_day
     last = np.full(len(lam), -np.inf)
     np.maximum.at(last, owner[before], day[before])
-    is_lapsing = effects.lapsing(window.campaign_day - last, lam)
-    is_put_off = effects.put_off(persona_name, sensitivity)
-    base, slope = (np.array([s["uplift"][i] for s in spec])[persona] for i in range(2))
-    extra_p = effects.extra_purchase_probability(base, slope, sensitivity, is_lapsing, is_put_off, live)
-    skip_p = effects.skip_probability(is_put_off, live)
-    days = window.response_days
-    return {"lapsing_at_send": is_lapsing & live, "put_off": is_put_off, "extra_purchase_p": extra_p, "skip_p": skip_p,
-            "true_uplift": effects.conversion_effect(lam, days, extra_p, skip_p, live),
-            "true_extra_purchases": effects.purchase_effect(lam, days, extra_p, skip_p, live)}
+    effect = effects.response(persona_name, sensitivity, lam, window.campaign_day - last, live, window.response_days)
+    return {"lapsing_at_send": effect.pop("lapsing"), **effect}
 
 
 def _baskets(owner, day, from_campaign, persona, area_type, area_idx, sensitivity, gg_p, nu, nearest_store,
