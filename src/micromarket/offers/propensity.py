@@ -31,6 +31,7 @@ from ..arrays import engine_independent
 from ..dates import day_after_last_transaction, day_start
 from ..exceptions import SchemaError
 from ..data import customer_purchases
+from ..measure.bootstrap import stratified_interval
 from .history import customer_features
 from .features import usable_features
 from .scores import BASE
@@ -127,7 +128,8 @@ def _quality(y: np.ndarray, calibrated: np.ndarray, raw: np.ndarray) -> dict:
     fpr, tpr, _ = roc_curve(y, calibrated)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))   # enough points to draw
     top = calibrated >= np.quantile(calibrated, 0.9)
-    auc_low, auc_high = _auc_interval(y, calibrated)
+    # Buyers and non-buyers resampled apart, so that every resample has both.
+    auc_low, auc_high = stratified_interval(lambda rows: roc_auc_score(y[rows], calibrated[rows]), y)
     return {"auc": roc_auc_score(y, calibrated), "auc_low": auc_low, "auc_high": auc_high,
             "auc_raw": roc_auc_score(y, raw),
             "brier": brier_score_loss(y, calibrated), "brier_raw": brier_score_loss(y, raw),
@@ -136,23 +138,6 @@ def _quality(y: np.ndarray, calibrated: np.ndarray, raw: np.ndarray) -> dict:
             "calibration": {"predicted": predicted.tolist(), "observed": observed.tolist()},
             "calibration_raw": {"predicted": raw_predicted.tolist(), "observed": raw_observed.tolist()},
             "roc": {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}}
-
-
-#: Bootstrap resamples for the held-out AUC's interval.
-BOOTSTRAP = 200
-
-
-def _auc_interval(y: np.ndarray, score: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of the AUC, resampling buyers and non-buyers apart (so
-    every resample has both)."""
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y == 1), np.flatnonzero(y == 0)]
-    if min(len(g) for g in groups) < 2:
-        return float("nan"), float("nan")
-    values = [roc_auc_score(y[rows], score[rows])
-              for rows in (np.concatenate([rng.choice(g, len(g)) for g in groups]) for _ in range(BOOTSTRAP))]
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def propensity(ws: "Workspace", *, target: str = "any", days: int = 30, seed: int = 0) -> Propensity:

@@ -23,6 +23,7 @@ from ..dates import day_after_last_transaction
 from ..storage.base import Output, Write
 from ..exceptions import SchemaError
 from ..measure import lift
+from ..measure.bootstrap import stratified_interval
 from ..uplift import (SLearner, TLearner, TransformedOutcome, XLearner, probability_of_one, qini_auc_score,
                       uplift_auc_score, uplift_by_decile)
 from .history import CONTROL, campaign_data, campaign_ids, customer_features
@@ -103,29 +104,12 @@ def _quality(model, test: pd.DataFrame, features: list[str]) -> dict:
         rows = test["arm"].isin([offer, CONTROL]).to_numpy()
         y, t, u = test["bought"].to_numpy()[rows], (test["arm"].to_numpy()[rows] == offer).astype(int), uplift[rows, j]
         average = lift(y, t)
-        qini_low, qini_high = _qini_interval(y, u, t)
+        qini_low, qini_high = stratified_interval(lambda rows: qini_auc_score(y[rows], u[rows], t[rows]), t)
         out[offer] = {"qini": qini_auc_score(y, u, t), "qini_low": qini_low, "qini_high": qini_high,
                       "auuc": uplift_auc_score(y, u, t), "deciles": uplift_by_decile(y, u, t).to_dict("records"),
                       "average_uplift": float(y[t == 1].mean() - y[t == 0].mean()),
                       "average_uplift_low": average.ci_low, "average_uplift_high": average.ci_high}
     return out
-
-
-#: Bootstrap resamples for the held-out Qini coefficient's interval.
-BOOTSTRAP = 200
-
-
-def _qini_interval(y: np.ndarray, u: np.ndarray, t: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of the Qini coefficient, resampling treated and control
-    members separately (so every resample has both)."""
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(t == 1), np.flatnonzero(t == 0)]
-    values = []
-    for _ in range(BOOTSTRAP):
-        rows = np.concatenate([rng.choice(g, len(g)) for g in groups])
-        values.append(qini_auc_score(y[rows], u[rows], t[rows]))
-    low, high = np.nanpercentile(values, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def _choose(members: pd.DataFrame, features: list[str], learner: str, seed: int):
