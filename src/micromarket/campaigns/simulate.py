@@ -79,7 +79,9 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
         that value, less the discount and the contact's cost).
     """
     rng = np.random.default_rng(seed)
-    members = _members(ws, campaign)
+    campaigns = ws.table("campaigns")
+    record = ws.storage.rows(campaigns.filter(campaigns.campaign_id == campaign))[0]
+    members = _members(ws, campaign, record["attribution_days"])
     # The generator's truth numbers customers; the workspace keeps every id as text.
     truth = truth.assign(customer_id=truth["customer_id"].astype(str))
     both = members.merge(truth, on="customer_id", how="left", validate="one_to_one")
@@ -99,9 +101,10 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
     skipped = ~is_extra & contacted[owner] & (rng.random(len(purchases)) < response["skip_p"][owner])
     value = (np.bincount(owner[is_extra], amount[is_extra], minlength=len(both))
              - np.bincount(owner[skipped], amount[skipped], minlength=len(both)))
-    purchases, discount = _redeem_coupons(purchases, skipped, np.where(contacted, _depths(ws, campaign, both), 0.0))
+    depth = _depths(ws, both) if record["audience_kind"] == "plan" else np.zeros(len(both))
+    purchases, discount = _redeem_coupons(purchases, skipped, np.where(contacted, depth, 0.0))
     margin = float(ws.config["profile"]["margin"])
-    cost = float(ws.table("campaigns").filter(lambda t: t.campaign_id == campaign).contact_cost.to_pyarrow()[0].as_py() or 0)
+    cost = float(record["contact_cost"] or 0)
     member_truth = pd.DataFrame({
         "customer_id": both["customer_id"], "group": both["group"], "sent": both["sent"], "alive": alive,
         "lambda_per_day": rate, "lapsing": response["lapsing"],
@@ -114,11 +117,8 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
     return purchases[~skipped].reset_index(drop=True), member_truth
 
 
-def _depths(ws: "Workspace", campaign: str, both: pd.DataFrame) -> np.ndarray:
-    """Each member's discount depth: the offer plan's, for a campaign whose audience is the plan."""
-    kind = ws.table("campaigns").filter(lambda t: t.campaign_id == campaign).audience_kind.to_pyarrow()[0].as_py()
-    if kind != "plan":
-        return np.zeros(len(both))
+def _depths(ws: "Workspace", both: pd.DataFrame) -> np.ndarray:
+    """Each member's discount depth in the offer plan (for a campaign whose audience is the plan)."""
     depth = ws.table("offer_plan").select("customer_id", "discount_depth").to_pandas().set_index("customer_id")
     return depth["discount_depth"].reindex(both["customer_id"]).fillna(0.0).to_numpy(float)
 
@@ -136,7 +136,7 @@ def _redeem_coupons(purchases: pd.DataFrame, skipped: np.ndarray, depth: np.ndar
     return out, np.bincount(owner, coupon, minlength=len(depth))
 
 
-def _members(ws: "Workspace", campaign: str) -> pd.DataFrame:
+def _members(ws: "Workspace", campaign: str, days: int) -> pd.DataFrame:
     """Members with their group, assignment time, whether a message was sent, usual store, window,
     and days since their last purchase before assignment (infinite without one)."""
     members = ws.table("campaign_members").filter(lambda t: t.campaign_id == campaign)
@@ -144,7 +144,6 @@ def _members(ws: "Workspace", campaign: str) -> pd.DataFrame:
     frame = members.left_join(sends, "customer_id").select(
         "customer_id", group=members.treatment_group, assigned_at=members.assigned_at, state="state").to_pandas()
     frame["sent"] = frame["state"].eq("sent")
-    days = ws.table("campaigns").filter(lambda t: t.campaign_id == campaign).attribution_days.to_pyarrow()[0].as_py()
     frame["attribution_days"] = days
     frame = frame.merge(_usual_store(ws), on="customer_id", how="left").merge(
         _last_purchase(ws, members), on="customer_id", how="left")
