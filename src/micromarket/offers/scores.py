@@ -73,9 +73,9 @@ def _learner(name: str, seed: int):
     return LEARNERS[name](base, control=CONTROL)
 
 
-def _check_enough(members: pd.DataFrame, info: dict, alternatives: list[str] = ()) -> None:
-    """Every arm needs :data:`MIN_OUTCOMES` buyers and non-buyers in the response window;
-    ``alternatives`` are the workspace's other campaigns, named in the error as a way out."""
+def _check_enough(ws: "Workspace", members: pd.DataFrame, info: dict) -> None:
+    """Every arm needs :data:`MIN_OUTCOMES` buyers and non-buyers in the response window; the
+    error names the workspace's other campaigns as a way out."""
     counts = members.groupby("arm")["bought"].agg(["sum", "size"])
     for arm, row in counts.iterrows():
         buyers, others = int(row["sum"]), int(row["size"] - row["sum"])
@@ -83,6 +83,7 @@ def _check_enough(members: pd.DataFrame, info: dict, alternatives: list[str] = (
             remedy = (f"the data cover only {info['observed_days']} of the {info['days']} days after it: load later "
                       "transactions" if info["observed_days"] < info["days"] and buyers < MIN_OUTCOMES else
                       f"a {'longer' if buyers < MIN_OUTCOMES else 'shorter'} --days changes how many count as buyers")
+            alternatives = [c for c in campaign_ids(ws) if c != info["campaign_id"]]
             raise SchemaError(
                 f"campaign {info['campaign_id']!r}: {buyers:,} of the {int(row['size']):,} {arm} members with earlier "
                 f"purchases bought within {info['days']} days of {info['assigned']}: each group needs at least "
@@ -173,7 +174,7 @@ def _scores(ws: "Workspace", campaign_id: str | None, days: int, learner: str, c
             seed: int) -> OfferScores:
     """:func:`score_offers` with its settings resolved."""
     members, info = campaign_data(ws, campaign_id, days)
-    _check_enough(members, info, [c for c in campaign_ids(ws) if c != info["campaign_id"]])
+    _check_enough(ws, members, info)
     features = info["features"]
     learner, quality, held_out = _choose(members, features, learner, seed)
     model = _learner(learner, seed).fit(members[features].to_numpy(), members["bought"].to_numpy(),
