@@ -189,7 +189,7 @@ def targeting_truth(ws: Workspace, data: Path, result: "OfferPlan") -> dict:
                                      float(summary["campaign"]["contact_cost"]), float(ws.config["profile"]["margin"]))
     out = {"offer_run_id": int(run["run_id"]),
            "true_profit": {rule: float(profit[picked.to_numpy()].sum()) for rule, picked in result.selections.items()}}
-    (data / "truth" / TARGETING_TRUTH.name).write_text(json.dumps(out, indent=2), encoding="utf-8")
+    (ws.root / TARGETING_TRUTH).write_text(json.dumps(out, indent=2), encoding="utf-8")
     return out
 
 
