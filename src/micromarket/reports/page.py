@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -111,6 +111,22 @@ def money(value, currency: str) -> str:
     """
     # An empty sum comes back as NULL or NaN depending on the backend: both mean nothing.
     return f"{currency} {0.0 if value is None or value != value else value:,.2f}"
+
+
+def with_interval(value, low, high, show: Callable[[float], str], note: str | None = "95 %") -> str:
+    """A figure with its interval, ``"value [low, high] (note)"``, each shown by ``show``; the
+    figure alone where no interval was recorded (``low`` None or NaN: older runs, too few rows).
+
+    Examples
+    --------
+    >>> with_interval(0.5, 0.4, 0.6, "{:.2f}".format)
+    '0.50 [0.40, 0.60] (95 %)'
+    >>> with_interval(0.5, None, None, "{:.2f}".format)
+    '0.50'
+    """
+    if _missing(low):
+        return show(value)
+    return f"{show(value)} [{show(low)}, {show(high)}]" + (f" ({note})" if note else "")
 
 
 def clustering_quality(groups: int, silhouette: float, stability: float | None) -> str:

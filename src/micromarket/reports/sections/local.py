@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import figures
 from ..maps import choropleth, country_shapes, geojson_rings
-from ..page import Section, chart, clustering_quality, money, significant, whole
+from ..page import Section, chart, clustering_quality, money, significant, whole, with_interval
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -180,9 +180,9 @@ def _assortment(ws: "Workspace", sec: Section, summary: pd.DataFrame, cur: str, 
                     ("Items across all store ranges", f"{int(chain['skus_across_stores']):,}"),
                     ("Mean departure from the core", f"{chain['departure']:.1%}")]
     if pd.notna(chain["validated_gain"]):
-        interval = (f" [{money(validation['gain_low'], cur)}, {money(validation['gain_high'], cur)}] (95 %, over stores)"
-                    if validation.get("gain_low") is not None and pd.notna(validation.get("gain_low")) else "")
-        sec.figures.append(("Gain from localising, out of sample", money(chain["validated_gain"], cur) + interval))
+        sec.figures.append(("Gain from localising, out of sample",
+                            with_interval(chain["validated_gain"], validation.get("gain_low"), validation.get("gain_high"),
+                                          lambda v: money(v, cur), note="95 %, over stores")))
     else:
         sec.figures.append(("Gain from localising", f"{money(chain['predicted_gain'], cur)} predicted in sample, "
                                                      "not checked out of sample"))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .. import figures
-from ..page import Section, chart, latest_summary, measure, money
+from ..page import Section, chart, latest_summary, measure, money, with_interval
 
 if TYPE_CHECKING:
     from ...workspace import Workspace
@@ -48,8 +48,8 @@ def offers_section(ws: "Workspace") -> Section | None:
                   "after a campaign is its effect only if the two groups were alike before it.")
     _balance(sec, run.get("balance"), campaign)
     for offer, quality in run["quality"].items():
-        sec.figures += [(f"Average uplift ({offer}), held out", _with_interval(quality, "average_uplift", "{:+.2%}")),
-                        ("Qini coefficient, held out", _with_interval(quality, "qini", "{:.3f}")),
+        sec.figures += [(f"Average uplift ({offer}), held out", _held_out(quality, "average_uplift", "{:+.2%}".format)),
+                        ("Qini coefficient, held out", _held_out(quality, "qini", "{:.3f}".format)),
                         ("AUUC, held out", f"{quality['auuc']:.3f}")]
         sec.charts.append(chart(figures.uplift_by_decile(pd.DataFrame(quality["deciles"]), offer)))
     _plan(sec, run, cur, _true_profit(ws))
@@ -66,7 +66,9 @@ def _plan(sec: Section, run: dict, cur: str, truth: dict | None) -> None:
     sec.figures += [("Customers in the plan", f"{int(plan['customers']):,} of {run['eligible']:,} reachable"),
                     ("Expected incremental profit", money(plan["expected_profit"], cur))]
     header = ["targeting", "customers", "cost", "expected profit", "realised, held-out half", "against the plan"]
-    rows = [[r.rule, f"{int(r.customers):,}", money(r.cost, cur), money(r.expected_profit, cur), _realised(r, cur),
+    rows = [[r.rule, f"{int(r.customers):,}", money(r.cost, cur), money(r.expected_profit, cur),
+             with_interval(r.held_out_realised_profit, getattr(r, "held_out_realised_low", None),
+                           getattr(r, "held_out_realised_high", None), lambda v: money(v, cur), note=None),
              _verdict(r)] for r in comparison.itertuples()]
     if truth is not None:
         sec.figures.append(("True incremental profit of the plan (generator's truth)", money(truth["plan"], cur)))
@@ -82,12 +84,9 @@ def _plan(sec: Section, run: dict, cur: str, truth: dict | None) -> None:
                        "header": tuple(header), "rows": [tuple(r) for r in rows]})
 
 
-def _with_interval(quality: dict, name: str, form: str) -> str:
-    """A held-out figure with its 95 % interval (runs before intervals were recorded: the figure alone)."""
-    shown = form.format(quality[name])
-    if quality.get(f"{name}_low") is None:
-        return shown
-    return f"{shown} [{form.format(quality[name + '_low'])}, {form.format(quality[name + '_high'])}] (95 %)"
+def _held_out(quality: dict, name: str, show) -> str:
+    """A held-out figure of an offer's quality with its interval, where the run recorded one."""
+    return with_interval(quality[name], quality.get(f"{name}_low"), quality.get(f"{name}_high"), show)
 
 
 def _true_profit(ws: "Workspace") -> dict | None:
@@ -98,14 +97,6 @@ def _true_profit(ws: "Workspace") -> dict | None:
         return None
     truth = json.loads(path.read_text(encoding="utf-8"))
     return truth["true_profit"] if truth.get("offer_run_id") == run["run_id"] else None
-
-
-def _realised(row, cur: str) -> str:
-    """The realised profit with its interval (runs before intervals were recorded show the figure alone)."""
-    low, high = getattr(row, "held_out_realised_low", None), getattr(row, "held_out_realised_high", None)
-    if low is None or pd.isna(low):
-        return money(row.held_out_realised_profit, cur)
-    return f"{money(row.held_out_realised_profit, cur)} [{money(low, cur)}, {money(high, cur)}]"
 
 
 #: How a rule's realised profit compares with the plan's, in words.

@@ -10,7 +10,7 @@ import ibis
 import pandas as pd
 
 from .. import figures
-from ..page import Section, chart, latest_summary
+from ..page import Section, chart, latest_summary, with_interval
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -60,8 +60,7 @@ def _recommendations(ws: "Workspace", sec: Section, run: dict) -> None:
     if "popularity" in by.index and run["model"] in by.index:
         gain = by.loc[run["model"], "precision"] / max(by.loc["popularity", "precision"], 1e-12)
         low, high = (by.loc[run["model"]].get(f"precision_gain_{end}") for end in ("low", "high"))
-        interval = f" [{low:.1f}x, {high:.1f}x] (95 %)" if low is not None and pd.notna(low) else ""
-        sec.figures.append((f"Precision@{split['k']} against best-sellers", f"{gain:.1f}x{interval}"))
+        sec.figures.append((f"Precision@{split['k']} against best-sellers", with_interval(gain, low, high, "{:.1f}x".format)))
     sec.charts.append(chart(figures.recommender_check(checked, split)))
     top = ws.storage.rows(most_recommended(ws.table("recommendations"), ws.table("products")))
     sec.tables.append({"caption": "Most recommended products", "header": ("product", "name", "category", "customers"),
@@ -96,7 +95,7 @@ def _propensity(sec: Section, run: dict) -> None:
     q = run["quality"]
     if run.get("notes"):
         sec.intro += " Propensity: " + " ".join(f"{n[0].upper()}{n[1:]}." for n in run["notes"])
-    auc = f"{q['auc']:.3f}" + (f" [{q['auc_low']:.3f}, {q['auc_high']:.3f}] (95 %)" if q.get("auc_low") is not None else "")
+    auc = with_interval(q["auc"], q.get("auc_low"), q.get("auc_high"), "{:.3f}".format)
     sec.figures += [(f"Propensity to buy {run['target']} in {run['days']} days: AUC, held out", auc),
                     ("Brier score, calibrated (raw)", f"{q['brier']:.4f} ({q['brier_raw']:.4f})"),
                     ("Buyers in the top decile / overall", f"{q['top_decile_rate']:.0%} / {q['base_rate']:.0%}")]
