@@ -109,6 +109,7 @@ def new_campaign(ws: "Workspace", name: str, *, audience_kind: str, audience_val
     if transactional and share:
         raise SchemaError("a transactional campaign has no holdout (--holdout 0): its messages are owed to every customer")
     variants = variants or [{"name": "A", "template": template}]
+    _check_variants(variants)
     _check_waves(waves, bandit_floor, response_days, len(variants))
     if not all(v.get("template") for v in variants) and CHANNELS[channel].address:
         raise SchemaError(f"channel {channel} sends messages: give a template (--template FILE)")
@@ -118,6 +119,24 @@ def new_campaign(ws: "Workspace", name: str, *, audience_kind: str, audience_val
                     int(attribution_days or cfg["attribution_days"]), float(share), int(seed),
                     {"transactional": bool(transactional), "waves": int(waves), "bandit_floor": float(bandit_floor),
                      "response_days": int(response_days)}, created_at=dt.datetime.now().replace(microsecond=0))
+
+
+def _check_variants(variants: list[dict]) -> None:
+    """Variant names are unique, and a variant's own coupon (``discount_depth``: a share off, which
+    replaces the offer plan's depth for its members, for a test of depths) is in [0, 1)."""
+    names = [v.get("name") for v in variants]
+    if len(set(names)) < len(names) or not all(names):
+        raise SchemaError(f"variants {names}: each needs a name of its own")
+    for v in variants:
+        depth = v.get("discount_depth")
+        if depth is not None and not (isinstance(depth, (int, float)) and 0 <= depth < 1):
+            raise SchemaError(f"variant {v['name']!r}: discount_depth = {depth!r}: expected a share in [0, 1) "
+                              "(0.2 is 20 % off)")
+
+
+def variant_depths(campaign: "Campaign") -> dict[str, float]:
+    """The coupon depth of each variant that sets its own (see :func:`_check_variants`)."""
+    return {v["name"]: float(v["discount_depth"]) for v in campaign.variants if v.get("discount_depth") is not None}
 
 
 def _check_waves(waves: int, floor: float, response_days: int, variants: int) -> None:

@@ -147,12 +147,14 @@ def _spent(ws: "Workspace", campaign: Campaign) -> float:
 def campaign_renderer(ws: "Workspace", campaign: Campaign) -> Renderer:
     """Renders a batch of the campaign's messages from its variants' templates (loaded and checked
     once, here: a template error stops the campaign before anything is sent)."""
+    from .campaign import variant_depths
     from .links import link_key, unsubscribe_url
     from .messages import MessageTemplate, message_context
 
     currency = ws.config["workspace"]["currency"]
     templates = {v["name"]: MessageTemplate.from_file(v["template"], currency=currency)
                  for v in campaign.variants if v.get("template")}
+    depths = variant_depths(campaign)
     key, base = link_key(ws.root), ws.config["campaigns"]["link_base_url"]
 
     def link(customer: str) -> str:
@@ -162,7 +164,10 @@ def campaign_renderer(ws: "Workspace", campaign: Campaign) -> Renderer:
         out = {}
         for context in message_context(ws, customer_ids, campaign=campaign.campaign_id, unsubscribe_url=link):
             customer = context["customer"]["customer_id"]
-            template = templates.get(variants.get(customer, ""))
+            variant = variants.get(customer, "")
+            if variant in depths:  # a test of depths: the variant's coupon, not the plan's
+                context = {**context, "offer": {**(context.get("offer") or {}), "discount_depth": depths[variant]}}
+            template = templates.get(variant)
             parts = template.render(context) if template else (None, None, None)
             out[customer] = (*parts, _fields(context))
         return out

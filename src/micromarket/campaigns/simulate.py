@@ -2,13 +2,14 @@
 
 The generated chain knows each customer's purchase rate, whether they are still alive, their
 spend, persona and price sensitivity (``data/truth/customers_truth.parquet``). After a campaign is
-sent, :func:`simulate_responses` plays the attribution window forward: every member (treated or
-held out) buys at their own rate if alive; a treated member whose message was sent responds by the
-generator's rule (:mod:`micromarket.ingest.generate.effects`, the same rule as the generated past
-campaign): one extra purchase with a probability set by persona, price sensitivity and whether they
-are lapsing at the send, or, for the few put off by contact, purchases skipped. The purchases are
-dated in the window after the campaign's assignment, and the truth of each customer is written
-beside them, so that measurement can be checked against it.
+sent, :func:`simulate_responses` plays the attribution window forward for the whole chain: every
+customer (treated, held out or not in the campaign) buys at their own rate if alive; a treated member
+whose message was sent responds by the generator's rule (:mod:`micromarket.ingest.generate.effects`,
+the same rule as the generated past campaign): one extra purchase with a probability set by persona,
+price sensitivity, the depth of their coupon and whether they are lapsing at the send, or, for the
+few put off by contact, purchases skipped. The coupon takes its depth off the first purchase. The
+purchases are dated in the window after the campaign's assignment, and the truth of each member is
+written beside them, so that measurement can be checked against it.
 """
 
 from __future__ import annotations
@@ -21,18 +22,21 @@ import numpy as np
 import pandas as pd
 
 from ..ingest.generate import effects
+from .campaign import Campaign, variant_depths
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
 
-def contact_response(truth: pd.DataFrame, days_since_last: np.ndarray, days: float) -> dict[str, np.ndarray]:
-    """Each customer's planted response to a contact (:func:`~micromarket.ingest.generate.effects.response`)
-    from their truth row: ``extra_purchase_p``, ``skip_p``, ``lapsing``, and the true effects on
-    converting (``true_uplift``) and on purchases (``true_extra_purchases``) within ``days``."""
+def contact_response(truth: pd.DataFrame, days_since_last: np.ndarray, days: float,
+                     depth: np.ndarray | float) -> dict[str, np.ndarray]:
+    """Each customer's planted response to a contact with a coupon of ``depth`` off
+    (:func:`~micromarket.ingest.generate.effects.response`) from their truth row: ``extra_purchase_p``,
+    ``skip_p``, ``lapsing``, and the true effects on converting (``true_uplift``) and on purchases
+    (``true_extra_purchases``) within ``days``."""
     return effects.response(truth["persona"].to_numpy(), truth["price_sensitivity"].fillna(0.0).to_numpy(),
                             truth["lambda_per_day"].fillna(0.0).to_numpy(), days_since_last,
-                            truth["alive_at_end"].fillna(False).to_numpy(bool), days)
+                            truth["alive_at_end"].fillna(False).to_numpy(bool), days, depth)
 
 
 def expected_contact_profit(ws: "Workspace", truth: pd.DataFrame, depth: pd.Series, at: dt.datetime, days: float,
@@ -46,7 +50,7 @@ def expected_contact_profit(ws: "Workspace", truth: pd.DataFrame, depth: pd.Seri
     """
     truth = truth.assign(customer_id=truth["customer_id"].astype(str)).set_index("customer_id").reindex(depth.index)
     since = days_since_last(ws, depth.index, at)
-    response = contact_response(truth.reset_index(), since, days)
+    response = contact_response(truth.reset_index(), since, days, depth.to_numpy(float))
     without = effects.baseline_conversion(truth["lambda_per_day"].fillna(0.0).to_numpy(), days,
                                           truth["alive_at_end"].fillna(False).to_numpy(bool))
     spend = truth["expected_spend"].fillna(0.0).to_numpy()
@@ -64,63 +68,83 @@ def days_since_last(ws: "Workspace", customers: pd.Index, at: dt.datetime) -> np
 
 def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed: int = 0
                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The purchases the campaign's members make in its attribution window, and each member's truth.
+    """The purchases the chain makes in the campaign's attribution window, and each member's truth.
+
+    Every customer alive buys at their own rate, members and the rest of the chain alike (so that
+    the next campaign's "now" sees the whole chain's recent purchases); members contacted respond.
 
     Returns
     -------
     (transactions, member truth)
-        Transactions with ``invoice_id``, ``customer_id``, ``ts``, ``amount`` and ``store_id`` (the
-        customer's usual store); the truth per member: group, whether a message was sent, alive,
-        purchase rate, whether lapsing at the send, the true effects of the contact on converting
-        (``true_uplift``, 0 for members not contacted) and on purchases, baseline purchases, whether
-        they made an extra purchase, purchases skipped, the discount their coupon gave (the plan's
-        depth off their first purchase in the window), the true incremental revenue (the extra
-        purchase's value less the skipped purchases' values and the discount) and profit (margin on
-        that value, less the discount and the contact's cost).
+        Transactions with ``invoice_id``, ``customer_id``, ``ts``, ``amount``, ``discount`` and
+        ``store_id`` (the customer's usual store); the truth per member: group, variant, whether a
+        message was sent, the coupon's depth (the variant's own, else the offer plan's for a plan's
+        audience), alive, purchase rate, whether lapsing at the send, the true effects of the contact
+        on converting (``true_uplift``, 0 for members not contacted) and on purchases, baseline
+        purchases, whether they made an extra purchase, purchases skipped, the discount their coupon
+        gave (its depth off their first purchase in the window), the true incremental revenue (the
+        extra purchase's value less the skipped purchases' values and the discount) and profit
+        (margin on that value, less the discount and the contact's cost).
     """
     rng = np.random.default_rng(seed)
     campaigns = ws.table("campaigns")
     record = ws.storage.rows(campaigns.filter(campaigns.campaign_id == campaign))[0]
-    members = _members(ws, campaign, record["attribution_days"])
+    members = _members(ws, campaign)
     # The generator's truth numbers customers; the workspace keeps every id as text.
     truth = truth.assign(customer_id=truth["customer_id"].astype(str))
     both = members.merge(truth, on="customer_id", how="left", validate="one_to_one")
-    days = float(both["attribution_days"].iloc[0]) if len(both) else 0.0
+    days = float(record["attribution_days"])
     alive = both["alive_at_end"].fillna(False).to_numpy(bool)
     rate = both["lambda_per_day"].fillna(0.0).to_numpy()
     contacted = (both["group"].eq("treatment") & both["sent"]).to_numpy()
-    response = contact_response(both, both["days_since_last"].to_numpy(), days)
+    depth = np.where(contacted, _depths(ws, both, Campaign.from_row(record)), 0.0)
+    response = contact_response(both, both["days_since_last"].to_numpy(), days, depth)
     baseline = rng.poisson(np.where(alive, rate * days, 0.0))
     extra = contacted & (rng.random(len(both)) < response["extra_purchase_p"])
-    spend = both["expected_spend"].fillna(both["expected_spend"].mean()).to_numpy()
-    shape = both["spend_p"].fillna(both["spend_p"].mean()).to_numpy()
-    purchases = _purchases(both, baseline + extra, shape, spend, days, rng)
+    purchases = _purchases(both, baseline + extra, truth, days, rng, prefix=f"SIM-{campaign}-")
     # The extra purchase is each responder's last; a put-off member contacted skips others.
     owner, amount = purchases["_owner"].to_numpy(), purchases["amount"].to_numpy()
     is_extra = extra[owner] & ~purchases["_owner"].duplicated(keep="last").to_numpy()
     skipped = ~is_extra & contacted[owner] & (rng.random(len(purchases)) < response["skip_p"][owner])
     value = (np.bincount(owner[is_extra], amount[is_extra], minlength=len(both))
              - np.bincount(owner[skipped], amount[skipped], minlength=len(both)))
-    depth = _depths(ws, both) if record["audience_kind"] == "plan" else np.zeros(len(both))
-    purchases, discount = _redeem_coupons(purchases, skipped, np.where(contacted, depth, 0.0))
+    purchases, discount = _redeem_coupons(purchases, skipped, depth)
     margin = float(ws.config["profile"]["margin"])
     cost = float(record["contact_cost"] or 0)
     member_truth = pd.DataFrame({
-        "customer_id": both["customer_id"], "group": both["group"], "sent": both["sent"], "alive": alive,
-        "lambda_per_day": rate, "lapsing": response["lapsing"],
+        "customer_id": both["customer_id"], "group": both["group"], "variant": both["variant"], "sent": both["sent"],
+        "discount_depth": depth, "alive": alive, "lambda_per_day": rate, "lapsing": response["lapsing"],
         "true_uplift": np.where(contacted, response["true_uplift"], 0.0),
         "true_extra_purchases": np.where(contacted, response["true_extra_purchases"], 0.0),
         "baseline_purchases": baseline, "extra_purchase": extra,
         "skipped_purchases": np.bincount(owner[skipped], minlength=len(both)),
         "discount_given": discount, "true_incremental_revenue": value - discount,
         "true_incremental_profit": margin * value - discount - np.where(contacted, cost, 0.0)})
-    return purchases[~skipped].reset_index(drop=True), member_truth
+    others = _others(ws, both, truth, days, rng, prefix=f"SIM-{campaign}-rest-")
+    return pd.concat([purchases[~skipped], others], ignore_index=True), member_truth
 
 
-def _depths(ws: "Workspace", both: pd.DataFrame) -> np.ndarray:
-    """Each member's discount depth in the offer plan (for a campaign whose audience is the plan)."""
-    depth = ws.table("offer_plan").select("customer_id", "discount_depth").to_pandas().set_index("customer_id")
-    return depth["discount_depth"].reindex(both["customer_id"]).fillna(0.0).to_numpy(float)
+def _depths(ws: "Workspace", both: pd.DataFrame, campaign: Campaign) -> np.ndarray:
+    """Each member's coupon: their variant's own depth (a test of depths), else for a campaign whose
+    audience is the offer plan their depth in the plan, else none."""
+    depth = pd.Series(0.0, index=both.index)
+    if campaign.audience_kind == "plan":
+        plan = ws.table("offer_plan").select("customer_id", "discount_depth").to_pandas().set_index("customer_id")
+        depth = plan["discount_depth"].reindex(both["customer_id"]).fillna(0.0).set_axis(both.index)
+    own = both["variant"].map(variant_depths(campaign))
+    return own.fillna(depth).to_numpy(float)
+
+
+def _others(ws: "Workspace", both: pd.DataFrame, truth: pd.DataFrame, days: float, rng: np.random.Generator,
+            prefix: str) -> pd.DataFrame:
+    """The purchases of the customers outside the campaign in its window: each alive one at their rate."""
+    start = pd.to_datetime(both["assigned_at"]).min() if len(both) else pd.Timestamp(data_end(ws))
+    rest = truth[~truth["customer_id"].isin(both["customer_id"])]
+    rest = rest[rest["alive_at_end"].fillna(False).astype(bool)].merge(_usual_store(ws), on="customer_id", how="left")
+    rest = rest.assign(assigned_at=start).reset_index(drop=True)
+    counts = rng.poisson(rest["lambda_per_day"].fillna(0.0).to_numpy() * days)
+    purchases = _purchases(rest, counts, truth, days, rng, prefix=prefix)
+    return purchases.assign(discount=0.0).drop(columns="_owner")
 
 
 def _redeem_coupons(purchases: pd.DataFrame, skipped: np.ndarray, depth: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
@@ -136,15 +160,15 @@ def _redeem_coupons(purchases: pd.DataFrame, skipped: np.ndarray, depth: np.ndar
     return out, np.bincount(owner, coupon, minlength=len(depth))
 
 
-def _members(ws: "Workspace", campaign: str, days: int) -> pd.DataFrame:
-    """Members with their group, assignment time, whether a message was sent, usual store, window,
+def _members(ws: "Workspace", campaign: str) -> pd.DataFrame:
+    """Members with their group, variant, assignment time, whether a message was sent, usual store,
     and days since their last purchase before assignment (infinite without one)."""
     members = ws.table("campaign_members").filter(lambda t: t.campaign_id == campaign)
     sends = ws.table("campaign_sends").filter(lambda t: t.campaign_id == campaign).select("customer_id", "state")
     frame = members.left_join(sends, "customer_id").select(
-        "customer_id", group=members.treatment_group, assigned_at=members.assigned_at, state="state").to_pandas()
+        "customer_id", group=members.treatment_group, variant=members.variant, assigned_at=members.assigned_at,
+        state="state").to_pandas()
     frame["sent"] = frame["state"].eq("sent")
-    frame["attribution_days"] = days
     frame = frame.merge(_usual_store(ws), on="customer_id", how="left").merge(
         _last_purchase(ws, members), on="customer_id", how="left")
     since = (pd.to_datetime(frame["assigned_at"]) - pd.to_datetime(frame["last_purchase_at"])).dt.total_seconds() / 86400
@@ -169,18 +193,21 @@ def _usual_store(ws: "Workspace") -> pd.DataFrame:
     return frame.drop_duplicates("customer_id")[["customer_id", "store_id"]]
 
 
-def _purchases(both: pd.DataFrame, counts: np.ndarray, shape: np.ndarray, spend: np.ndarray, days: float,
-               rng: np.random.Generator) -> pd.DataFrame:
-    """One invoice line per simulated purchase, dated uniformly in the window after assignment,
-    each member's in time order."""
-    owner = np.repeat(np.arange(len(both)), counts)
-    start = pd.to_datetime(both["assigned_at"]).to_numpy()[owner]
+def _purchases(people: pd.DataFrame, counts: np.ndarray, truth: pd.DataFrame, days: float,
+               rng: np.random.Generator, prefix: str) -> pd.DataFrame:
+    """One invoice line per simulated purchase (``counts`` per row of ``people``), dated uniformly
+    in the window after their ``assigned_at``, its amount drawn from their spend distribution (the
+    chain's mean where the truth has none), each person's in time order; ids start with ``prefix``."""
+    spend = people["expected_spend"].fillna(truth["expected_spend"].mean()).to_numpy()
+    shape = people["spend_p"].fillna(truth["spend_p"].mean()).to_numpy()
+    owner = np.repeat(np.arange(len(people)), counts)
+    start = pd.to_datetime(people["assigned_at"]).to_numpy()[owner]
     offset = pd.to_timedelta(rng.uniform(0, days * 86400, owner.size).astype("int64"), unit="s")
     amount = np.round(rng.gamma(shape[owner], spend[owner] / shape[owner]), 2)
-    ids = both["customer_id"].to_numpy()[owner]
-    return pd.DataFrame({"invoice_id": [f"SIM-{i:08d}" for i in range(owner.size)], "customer_id": ids,
+    ids = people["customer_id"].to_numpy()[owner]
+    return pd.DataFrame({"invoice_id": [f"{prefix}{i:08d}" for i in range(owner.size)], "customer_id": ids,
                          "ts": start + offset, "amount": np.maximum(amount, 0.01),
-                         "store_id": both["store_id"].to_numpy()[owner], "_owner": owner}
+                         "store_id": people["store_id"].to_numpy()[owner], "_owner": owner}
                         ).sort_values(["_owner", "ts"], kind="stable", ignore_index=True)
 
 

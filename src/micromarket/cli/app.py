@@ -243,6 +243,17 @@ def generate(
         results.print(f"Wrote {info_['customers']:,} customers and {info_['transactions']:,} transaction lines to {directory}")
 
 
+def _round_line(each: dict, outbox: Path) -> str:
+    """One round of the demo's loop, in a line: what it sent and earned, measured and true."""
+    sent = each["sending"]
+    measured = ("not measured" if each["measured_profit"] is None else
+                f"measured profit {each['measured_profit']:,.0f} [{each['measured_low']:,.0f}, "
+                f"{each['measured_high']:,.0f}]")
+    return (f"Round {each['round']}, campaign {each['campaign']} (learnt from {each['learnt_from']}): "
+            f"{sent['sent']:,} e-mails written to {outbox}, {sent['responses_loaded']:,} simulated purchases loaded; "
+            f"{measured}, true {each['true_expected_profit']:,.0f} (generator)")
+
+
 @app.command()
 def demo(
     directory: Path = typer.Argument(Path("demo-workspace"), help="Workspace folder to create."),
@@ -252,8 +263,9 @@ def demo(
     backend: str = BackendOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Generate a retail chain, load it into a new workspace, run every stage and one campaign (e-mails written to
-    the workspace's outbox folder, responses simulated from the generator's truth), and write the report."""
+    """Generate a retail chain, load it into a new workspace, run every stage and two rounds of campaigns (e-mails
+    written to the workspace's outbox folder, responses simulated from the generator's truth; the second plan
+    learnt from the first's measured results), and write the report."""
     from ..demo import STEPS, run_demo
 
     with counter("Generating customers", customers) as update, steps("Demo", STEPS) as advance:
@@ -262,8 +274,6 @@ def demo(
     if as_json:
         print_json(result)
     else:
-        sent = result["campaign"]
-        results.print(f"Campaign {sent['campaign']}: {sent['sent']:,} e-mails written to "
-                      f"{Path(directory) / 'outbox'}; {sent['responses_loaded']:,} simulated purchases in its "
-                      "attribution window loaded")
+        for each in result["rounds"]:
+            results.print(_round_line(each, Path(directory) / "outbox"))
         results.print(f"Report written to {result['report']}")

@@ -28,6 +28,9 @@ def create(name: str = typer.Argument(..., help="Campaign name (letters, digits,
            template: Optional[Path] = typer.Option(None, help="Message template file (see docs/how-to/templates.md)."),
            variant: Optional[list[str]] = typer.Option(None, help="A message variant NAME=TEMPLATE_FILE (repeatable; "
                                                                   "instead of --template)."),
+           variant_discount: Optional[list[str]] = typer.Option(
+               None, help="A variant's own coupon NAME=DEPTH (0.2: 20 % off; repeatable), in place of the offer "
+                          "plan's depth for its members: a test of depths that `offers` learns from."),
            channel: str = typer.Option("email", help="Channel: email, mail_folder, sms, push, webhook, direct_mail, "
                                                      "export or an ad-platform audience."),
            holdout: Optional[str] = typer.Option(None, help="Share held out in every stratum (default [campaigns] "
@@ -51,7 +54,7 @@ def create(name: str = typer.Argument(..., help="Campaign name (letters, digits,
     from ..runner import run_create_campaign
 
     kind, value, listed = _audience(segment, rule, plan, customers)
-    variants = _variants(variant, template)
+    variants = _with_discounts(_variants(variant, template), variant_discount)
     holdout = _holdout(holdout)
     with Workspace.open(workspace) as ws:
         campaign = run_create_campaign(ws, name, audience_kind=kind, audience_value=value, template=None,
@@ -126,6 +129,23 @@ def _variants(variant: list[str] | None, template: Path | None) -> list[dict] | 
             raise typer.BadParameter(f"--variant {item!r}: expected NAME=TEMPLATE_FILE")
         out.append({"name": name, "template": str(Path(path).resolve())})
     return out or None
+
+
+def _with_discounts(variants: list[dict] | None, discounts: list[str] | None) -> list[dict] | None:
+    """``variants`` with the coupon depths of ``--variant-discount NAME=DEPTH``."""
+    if not discounts:
+        return variants
+    by_name = {v["name"]: v for v in variants or []}
+    for item in discounts:
+        name, sep, depth = item.partition("=")
+        if not sep or name not in by_name:
+            raise typer.BadParameter(f"--variant-discount {item!r}: expected NAME=DEPTH for a variant given with "
+                                     f"--variant ({', '.join(by_name) or 'none given'})")
+        try:
+            by_name[name]["discount_depth"] = float(depth)
+        except ValueError:
+            raise typer.BadParameter(f"--variant-discount {item!r}: {depth!r} is not a number (0.2: 20 % off)") from None
+    return variants
 
 
 @app.command("preview")

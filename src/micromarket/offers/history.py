@@ -157,15 +157,18 @@ def campaign_ids(ws: "Workspace") -> list[str]:
 def default_campaign(ws: "Workspace", known: list[str], days: int) -> str:
     """The latest campaign whose ``days``-day response window the transactions cover whole (else the
     latest): a campaign still in its window, such as one just sent, would teach from half its answers."""
+    return (covered_campaigns(ws, known, days) or known)[0]
+
+
+def covered_campaigns(ws: "Workspace", known: list[str], days: int) -> list[str]:
+    """The campaigns of ``known`` (latest first) whose ``days``-day response window the transactions
+    cover whole, in the same order."""
     members = ws.table("campaign_members")
     starts = {r["campaign_id"]: r["first"] for r in ws.storage.rows(
         members.group_by("campaign_id").aggregate(first=members.assigned_at.min()))}
     last = day_after_last_transaction(ws) - dt.timedelta(days=1)
-    for campaign in known:
-        first = starts.get(campaign)
-        if first is not None and pd.Timestamp(first).date() + dt.timedelta(days=days) <= last:
-            return campaign
-    return known[0]
+    return [c for c in known
+            if starts.get(c) is not None and pd.Timestamp(starts[c]).date() + dt.timedelta(days=days) <= last]
 
 
 def _members(ws: "Workspace", campaign_id: str | None, days: int) -> tuple[str, pd.DataFrame]:
@@ -339,4 +342,5 @@ def campaign_data(ws: "Workspace", campaign_id: str | None = None, days: int = 1
 
 
 __all__ = ["FEATURES", "CONTROL", "customer_features", "campaign_data", "check_campaign", "campaign_ids",
+           "covered_campaigns",
            "refusal", "CampaignCheck", "CampaignDesignError"]

@@ -36,11 +36,23 @@ if TYPE_CHECKING:
 CONSENT = {"email": "consent_email", "sms": "consent_sms", "post": "consent_post"}
 
 
+def consent_column(channel: str) -> str | None:
+    """The consent column of ``customers`` that ``channel`` needs: :data:`CONSENT` for the channels
+    people are reached by, else the campaign channel's own (``mail_folder`` needs e-mail consent, as
+    it stands in for e-mail: :attr:`micromarket.campaigns.channels.Channel.consent`); ``None``: none."""
+    if channel in CONSENT:
+        return CONSENT[channel]
+    from ..campaigns.channels import CHANNELS
+
+    kind = CHANNELS.get(channel)
+    return kind.consent if kind is not None else None
+
+
 def consent(customers: pd.DataFrame, channel: str) -> pd.Series | None:
-    """Whether each row of ``customers`` may be contacted on ``channel``: its consent column, a
-    missing value counting as no; ``None`` where the column is empty for everyone (consent not
-    recorded). Channels without a consent column need none (all true)."""
-    column = CONSENT.get(channel)
+    """Whether each row of ``customers`` may be contacted on ``channel``: its consent column
+    (:func:`consent_column`), a missing value counting as no; ``None`` where the column is empty
+    for everyone (consent not recorded). Channels without a consent column need none (all true)."""
+    column = consent_column(channel)
     if column is None:
         return pd.Series(True, index=customers.index)
     if column not in customers or customers[column].isna().all():
@@ -52,7 +64,7 @@ def consent_table(ws: "Workspace", customers: pd.Index) -> pd.DataFrame:
     """The consent columns of ``customers`` (those it has) for these customer ids, in their order:
     only what :func:`consent` reads, not the whole table (a million customers' attributes)."""
     table = ws.table("customers")
-    columns = [c for c in CONSENT.values() if c in table.columns]
+    columns = [c for c in table.columns if c.startswith("consent_")]
     return table.select("customer_id", *columns).to_pandas().set_index("customer_id").reindex(customers)
 
 
@@ -150,5 +162,5 @@ def purchase_hours(ws: "Workspace") -> pd.Series:
     return middle.to_pandas().set_index("customer_id")["hour"]
 
 
-__all__ = ["personal_levers", "consent", "discount_depths", "best_channels", "channel_responses", "purchase_hours",
+__all__ = ["personal_levers", "consent", "consent_column", "discount_depths", "best_channels", "channel_responses", "purchase_hours",
            "CONSENT"]

@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..measure import lift
 from ..storage.base import Output, Write
-from .levers import CONSENT, consent, consent_table
+from .levers import consent, consent_column, consent_table
 from .optimise import optimise
 from .scores import OfferScores
 
@@ -43,7 +43,8 @@ class OfferPlan:
     budget: float | None
     eligible: int
     notes: list[str]
-    #: Per scored customer (index ``customer_id``), whether each rule of the comparison picks them.
+    #: Per scored customer (index ``customer_id``) and rule of the comparison (columns), the offer
+    #: the rule gives them (``None``: not picked).
     selections: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
 
@@ -55,7 +56,7 @@ def _eligibility(ws: "Workspace", wide: pd.DataFrame, channels: list[str], max_c
     for j, channel in enumerate(channels):
         allowed = consent(customers, channel)
         if allowed is None:
-            notes.append(f"no {CONSENT[channel]} recorded: every customer counted as reachable by {channel}")
+            notes.append(f"no {consent_column(channel)} recorded: every customer counted as reachable by {channel}")
         else:
             eligible[:, j] = allowed.to_numpy()
     if max_contacts:
@@ -134,15 +135,17 @@ def _compare(chosen, profit, uplift, cost, eligible, propensity, scores: OfferSc
     rows = []
     selections = {"plan": chosen >= 0, **_rules(int((chosen >= 0).sum()), uplift, eligible, propensity, rng)}
     realised = _realised(scores, budget, len(chosen), rng)
+    offers = {}
     for name, selected in selections.items():
         offer = chosen if name == "plan" else best
+        offers[name] = np.where(selected, np.asarray(scores.offers, dtype=object)[offer], None)
         picked = np.flatnonzero(selected)
         low, mid, high = realised.get(name, (np.nan, np.nan, np.nan))
         rows.append({"rule": name, "customers": len(picked), "cost": float(cost[picked, offer[picked]].sum()),
                      "expected_profit": float(profit[picked, offer[picked]].sum()),
                      "held_out_realised_profit": mid, "held_out_realised_low": low, "held_out_realised_high": high})
     comparison = pd.DataFrame(rows)
-    return comparison.assign(versus_plan=versus_plan(comparison)), selections
+    return comparison.assign(versus_plan=versus_plan(comparison)), offers
 
 
 def versus_plan(comparison: pd.DataFrame) -> list[str]:

@@ -26,7 +26,7 @@ from ..measure import lift
 from ..measure.bootstrap import stratified_interval
 from ..uplift import (SLearner, TLearner, TransformedOutcome, XLearner, probability_of_one, qini_auc_score,
                       uplift_auc_score, uplift_by_decile)
-from .history import CONTROL, campaign_data, campaign_ids, customer_features
+from .history import CONTROL, campaign_data, campaign_ids, covered_campaigns, customer_features
 from .levers import personal_levers
 from .split import held_out_half
 
@@ -90,6 +90,30 @@ def _check_enough(ws: "Workspace", members: pd.DataFrame, info: dict) -> None:
                 f"{MIN_OUTCOMES} buyers and {MIN_OUTCOMES} non-buyers to learn uplift from ({remedy}"
                 + (f"; or learn from another campaign: --campaign {' or '.join(alternatives)}" if alternatives else "")
                 + ")")
+
+
+def _teaching_campaign(ws: "Workspace", campaign_id: str | None, days: int) -> tuple[pd.DataFrame, dict]:
+    """The members and description (:func:`~.history.campaign_data`) of ``campaign_id``, or by default
+    of the latest campaign whose window the data cover and that has enough buyers and non-buyers in
+    every arm to learn from; the later campaigns passed over for too few are noted. When none has,
+    the latest one's error is raised. A sent list is refused, not passed over: its design is for the
+    user to know and fix (the error names the other campaigns)."""
+    known = campaign_ids(ws)
+    candidates = [campaign_id] if campaign_id else (covered_campaigns(ws, known, days) or known[:1] or [None])
+    passed_over: list[tuple[str, SchemaError]] = []
+    for candidate in candidates:
+        members, info = campaign_data(ws, candidate, days)
+        try:
+            _check_enough(ws, members, info)
+        except SchemaError as exc:
+            if candidate == candidates[-1]:
+                raise (passed_over[0][1] if passed_over else exc) from None
+            passed_over.append((candidate, exc))
+            continue
+        info["notes"] = [*(f"Learnt from {info['campaign_id']!r}: the later campaign {c!r} has too few outcomes ({e})"
+                           for c, e in passed_over), *info["notes"]]
+        return members, info
+    raise AssertionError("unreachable: the last candidate returns or raises")
 
 
 def _split(members: pd.DataFrame, seed: int) -> np.ndarray:
@@ -173,8 +197,7 @@ def score_offers(ws: "Workspace", *, campaign_id: str | None = None, days: int |
 def _scores(ws: "Workspace", campaign_id: str | None, days: int, learner: str, contact_cost: float,
             seed: int) -> OfferScores:
     """:func:`score_offers` with its settings resolved."""
-    members, info = campaign_data(ws, campaign_id, days)
-    _check_enough(ws, members, info)
+    members, info = _teaching_campaign(ws, campaign_id, days)
     features = info["features"]
     learner, quality, held_out = _choose(members, features, learner, seed)
     model = _learner(learner, seed).fit(members[features].to_numpy(), members["bought"].to_numpy(),
@@ -187,7 +210,9 @@ def _scores(ws: "Workspace", campaign_id: str | None, days: int, learner: str, c
     ws.drop_cached_blocks()  # what the scores need is read: the models' arrays need the room
     scores = _score_table(ws, model, now, value, contact_cost, members, info)
     spend = {offer: v / margin for offer, v in value.items()}
-    depth = levers["discount_depth"].reindex(scores["customer_id"]).fillna(0.0).to_numpy()
+    # An offer whose variant carried its own coupon (a test of depths) is that coupon for everyone.
+    personal = levers["discount_depth"].reindex(scores["customer_id"]).fillna(0.0).to_numpy()
+    depth = scores["offer"].map(offer_depths(ws, info["campaign_id"])).fillna(pd.Series(personal)).to_numpy(float)
     bought_if_contacted = (scores["propensity"] + scores["uplift"]).clip(0, 1)
     scores["discount_depth"] = depth
     scores["discount_cost"] = bought_if_contacted * scores["offer"].map(spend) * depth
@@ -195,6 +220,18 @@ def _scores(ws: "Workspace", campaign_id: str | None, days: int, learner: str, c
     campaign = {k: v for k, v in info.items() if k not in ("balance", "notes")}
     return OfferScores({**campaign, "learner": learner, "contact_cost": contact_cost}, list(model.treatments_), value,
                        quality, scores, levers, held_out, info["balance"], list(info["notes"]))
+
+
+def offer_depths(ws: "Workspace", campaign_id: str) -> dict[str, float]:
+    """The coupon depth of each offer (``treatment:<variant>``) whose variant set its own in the
+    campaign learnt from (a campaign made here: one imported has no variants' settings)."""
+    from ..campaigns.campaign import Campaign, variant_depths
+
+    campaigns = ws.storage.any_table("campaigns")
+    rows = [] if campaigns is None else ws.storage.rows(campaigns.filter(campaigns.campaign_id == campaign_id))
+    if not rows:
+        return {}
+    return {f"treatment:{name}": depth for name, depth in variant_depths(Campaign.from_row(rows[0])).items()}
 
 
 def _levers(ws: "Workspace", customers: pd.Index) -> pd.DataFrame:
@@ -249,4 +286,4 @@ def scores_output(result: OfferScores) -> Output:
     return Output([Write("offer_scores", result.scores)])
 
 
-__all__ = ["score_offers", "scores_output", "OfferScores", "LEARNERS"]
+__all__ = ["offer_depths", "score_offers", "scores_output", "OfferScores", "LEARNERS"]

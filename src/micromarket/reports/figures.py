@@ -234,6 +234,29 @@ def targeting_profit(comparison: pd.DataFrame, currency: str) -> go.Figure:
                              barmode="group")
 
 
+def rounds_profit(rounds: pd.DataFrame, currency: str) -> go.Figure:
+    """Each round of the demo's loop: its measured incremental profit (95 % interval) beside the
+    generator's truth of what it sent.
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        ``label``, ``measured_profit``, ``measured_low``, ``measured_high``, ``true_expected_profit``.
+    currency : str
+        Shown in the title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    measured = rounds["measured_profit"]
+    errors = dict(type="data", symmetric=False, array=rounds["measured_high"] - measured,
+                  arrayminus=measured - rounds["measured_low"])
+    fig = go.Figure([go.Bar(x=rounds["label"], y=measured, error_y=errors, name="measured (95 % interval)"),
+                     go.Bar(x=rounds["label"], y=rounds["true_expected_profit"], name="true (generator)")])
+    return fig.update_layout(title=f"Each round's incremental profit ({currency})", barmode="group")
+
+
 # -- recommendations and propensity --------------------------------------------------------
 
 

@@ -5,8 +5,10 @@ One rule serves the generator's past campaign (``spring-offer``) and the demo's 
 next. A contacted customer who is alive:
 
 * makes **one extra purchase** within the response window with probability
-  ``base + slope x price sensitivity`` (the persona's pair in :data:`~.chain.PERSONAS`: the offer
-  carries a discount, and bargain hunters and budget families answer it) plus
+  ``base + slope x price sensitivity x depth / REFERENCE_DEPTH`` (the persona's pair in
+  :data:`~.chain.PERSONAS`: the offer carries a coupon of ``depth`` off, and bargain hunters and
+  budget families answer it in proportion to its depth; the past campaign's coupon was
+  :data:`REFERENCE_DEPTH`, a message without a coupon moves only ``base``) plus
   :data:`LAPSING_BONUS` when they are lapsing: past :data:`LAPSING_GAPS` of their own mean time
   between purchases since their last one (a reminder brings them back);
 * or, if they belong to the small group put off by contact (busy professionals who rarely buy on
@@ -28,6 +30,9 @@ import numpy as np
 
 from .chain import PERSONAS
 
+#: The past campaign's coupon: the depth at which ``slope x price sensitivity`` is the price-sensitive
+#: part of the response (twice as deep, twice that; no coupon, none of it).
+REFERENCE_DEPTH = 0.10
 #: Added to the extra-purchase probability of a customer who is lapsing at the contact.
 LAPSING_BONUS = 0.30
 #: A customer is lapsing when the days since their last purchase exceed this many of their mean
@@ -51,9 +56,12 @@ def lapsing(days_since_last: np.ndarray, rate_per_day: np.ndarray) -> np.ndarray
 
 
 def extra_purchase_probability(base: np.ndarray, slope: np.ndarray, sensitivity: np.ndarray,
-                               is_lapsing: np.ndarray, is_put_off: np.ndarray, alive: np.ndarray) -> np.ndarray:
-    """Probability that contact brings one extra purchase (0 for the dead and the put off)."""
-    p = np.clip(base + slope * sensitivity + LAPSING_BONUS * is_lapsing, 0.0, 1.0)
+                               is_lapsing: np.ndarray, is_put_off: np.ndarray, alive: np.ndarray,
+                               depth: np.ndarray | float = REFERENCE_DEPTH) -> np.ndarray:
+    """Probability that contact with a coupon of ``depth`` off brings one extra purchase (0 for the
+    dead and the put off)."""
+    discount = slope * sensitivity * np.asarray(depth, dtype=float) / REFERENCE_DEPTH
+    p = np.clip(base + discount + LAPSING_BONUS * is_lapsing, 0.0, 1.0)
     return np.where(alive & ~is_put_off, p, 0.0)
 
 
@@ -87,10 +95,11 @@ def purchase_effect(rate_per_day: np.ndarray, days: float, extra: np.ndarray, sk
 
 
 def response(persona: np.ndarray, sensitivity: np.ndarray, rate_per_day: np.ndarray, days_since_last: np.ndarray,
-             alive: np.ndarray, days: float) -> dict[str, np.ndarray]:
+             alive: np.ndarray, days: float, depth: np.ndarray | float = REFERENCE_DEPTH) -> dict[str, np.ndarray]:
     """Each customer's planted response to a contact, from their persona (its ``uplift`` pair in
-    :data:`~.chain.PERSONAS`), price sensitivity, purchase rate, days since their last purchase and
-    whether they are alive at the contact.
+    :data:`~.chain.PERSONAS`), price sensitivity, purchase rate, days since their last purchase,
+    whether they are alive at the contact, and the depth of the coupon it carries (the past
+    campaign's, :data:`REFERENCE_DEPTH`, unless given).
 
     Returns
     -------
@@ -106,12 +115,12 @@ def response(persona: np.ndarray, sensitivity: np.ndarray, rate_per_day: np.ndar
     alive = np.asarray(alive, dtype=bool)
     is_lapsing = lapsing(days_since_last, rate_per_day) & alive
     is_put_off = put_off(persona, sensitivity)
-    extra = extra_purchase_probability(base, slope, sensitivity, is_lapsing, is_put_off, alive)
+    extra = extra_purchase_probability(base, slope, sensitivity, is_lapsing, is_put_off, alive, depth)
     skip = skip_probability(is_put_off, alive)
     return {"lapsing": is_lapsing, "put_off": is_put_off, "extra_purchase_p": extra, "skip_p": skip,
             "true_uplift": conversion_effect(rate_per_day, days, extra, skip, alive),
             "true_extra_purchases": purchase_effect(rate_per_day, days, extra, skip, alive)}
 
 
-__all__ = ["LAPSING_BONUS", "LAPSING_GAPS", "SKIP", "PUT_OFF_SENSITIVITY", "baseline_conversion", "conversion_effect",
+__all__ = ["LAPSING_BONUS", "LAPSING_GAPS", "REFERENCE_DEPTH", "SKIP", "PUT_OFF_SENSITIVITY", "baseline_conversion", "conversion_effect",
            "extra_purchase_probability", "lapsing", "purchase_effect", "put_off", "response", "skip_probability"]

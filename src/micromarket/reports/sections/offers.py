@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 #: Where the demo writes what each targeting rule would truly earn (generated data only: the
 #: generator knows every customer's response), relative to the workspace.
 TARGETING_TRUTH = Path("data") / "truth" / "targeting.json"
+#: Where the demo writes each round of its loop: what it sent, truly earned and was measured to earn.
+ROUNDS_TRUTH = Path("data") / "truth" / "rounds.json"
 
 
 def offers_section(ws: "Workspace") -> Section | None:
@@ -53,6 +55,7 @@ def offers_section(ws: "Workspace") -> Section | None:
                         ("AUUC, held out", f"{quality['auuc']:.3f}")]
         sec.charts.append(chart(figures.uplift_by_decile(pd.DataFrame(quality["deciles"]), offer)))
     _plan(sec, run, cur, _true_profit(ws))
+    _rounds(sec, ws, cur)
     if run["notes"]:
         sec.intro += " " + " ".join(run["notes"])
     return sec
@@ -82,6 +85,30 @@ def _plan(sec: Section, run: dict, cur: str, truth: dict | None) -> None:
                                   + ("; true: what each would earn if sent now, from the generator's truth, which only "
                                      "generated data have" if truth is not None else "") + ")",
                        "header": tuple(header), "rows": [tuple(r) for r in rows]})
+
+
+def _rounds(sec: Section, ws: "Workspace", cur: str) -> None:
+    """The demo's loop, where it ran: each round's plan, what it sent, and its true and measured profit."""
+    path = ws.root / ROUNDS_TRUTH
+    if not path.exists():
+        return
+    rounds = pd.DataFrame(json.loads(path.read_text(encoding="utf-8"))["rounds"])
+    rounds["label"] = [f"round {r.round}: {r.campaign}" for r in rounds.itertuples()]
+    rows = [(r.label, r.learnt_from, f"{r.sent:,}", ", ".join(f"{n:,} at {d}" for d, n in r.coupons.items()),
+             money(r.plan_true_profit, cur), money(r.true_expected_profit, cur),
+             "not measured" if pd.isna(r.measured_profit)
+             else with_interval(r.measured_profit, r.measured_low, r.measured_high, lambda v: money(v, cur), note=None))
+            for r in rounds.itertuples()]
+    sec.tables.append({"caption": "The loop, twice (generated data): each round's plan is learnt from the measured "
+                                  "outcomes of the campaign before it. Round 1 sent its plan with coupons drawn at random "
+                                  "(a test of depths); round 2 learnt from that test which coupon pays for whom. True: "
+                                  "the generator's expected profit of the plan as planned, and of the messages sent "
+                                  "(holdout and global control not sent); measured: treated against control, 95 % "
+                                  "interval",
+                       "header": ("round", "learnt from", "messages sent", "coupons sent", "true profit, plan",
+                                  "true profit, sent", "measured profit"),
+                       "rows": rows})
+    sec.charts.append(chart(figures.rounds_profit(rounds, cur)))
 
 
 def _held_out(quality: dict, name: str, show) -> str:
@@ -130,4 +157,4 @@ def _balance(sec: Section, balance: dict | None, campaign: dict) -> None:
                           "header": header, "rows": rows})
 
 
-__all__ = ["offers_section", "TARGETING_TRUTH"]
+__all__ = ["offers_section", "ROUNDS_TRUTH", "TARGETING_TRUTH"]
