@@ -15,6 +15,7 @@ from scipy import stats
 
 from micromarket.cli import main
 from micromarket.demo import DEMO_CAMPAIGN, PAST_CAMPAIGN, ROUNDS
+from micromarket.runner import run_report
 from micromarket.workspace import Workspace
 
 HILLSTROM_ARMS = {"Mens E-Mail", "Womens E-Mail"}
@@ -315,3 +316,79 @@ def test_the_report_shows_each_measured_campaign(capsys, demo):
         assert f"{campaign}: cumulative conversions since assignment" in section
     assert f"{DEMO_CAMPAIGN}: revenue per member lift by segment" in section
     assert "<script src=\"http" not in html          # self-contained: plotly.js inline, no CDN
+
+
+def _couponed(tmp_path, n_t=4_000, n_c=1_000, seed=9) -> tuple[pd.DataFrame, object]:
+    """A campaign file with outcomes and coupons: treated members issued one, about a quarter of
+    the buyers redeem it (10 off), a date where they did."""
+    rng = np.random.default_rng(seed)
+    treated = np.r_[np.ones(n_t, bool), np.zeros(n_c, bool)]
+    bought = rng.random(n_t + n_c) < np.where(treated, 0.12, 0.10)
+    redeemed = treated & bought & (rng.random(n_t + n_c) < 0.25)
+    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n_t + n_c)],
+                          "group": np.where(treated, "email", "control"), "bought": bought.astype(int),
+                          "spend": np.where(bought, rng.gamma(4, 12.5, n_t + n_c).round(2), 0.0),
+                          "coupon": np.where(treated, "yes", "no"),
+                          "used": np.where(redeemed, "2025-03-04 10:00", ""), "value": np.where(redeemed, "10", "")})
+    path = tmp_path / "couponed.csv"
+    frame.to_csv(path, index=False)
+    return frame, path
+
+
+def test_coupons_imported_with_a_campaign_are_measured_and_costed(capsys, empty, tmp_path):
+    frame, path = _couponed(tmp_path)
+    done = run(capsys, "campaign", "import", path, "--name", "spring", "-w", empty, "--group", "group",
+               "--outcome", "converted=bought", "--outcome", "revenue=spend", "--coupon", "issued=coupon",
+               "--coupon", "redeemed=used", "--coupon", "value=value", "--holdout-share", "0.2")
+    assert done.code == 0 and "coupons (issued, redeemed, value)" in done.out
+    m = json.loads(run(capsys, "measure", "spring", "-w", empty, "--json").out)
+    coupons = {(r["group"], r["variant"]): r for r in m["coupons"]}
+    treated = frame[frame["group"] == "email"]
+    used = treated["used"].ne("")
+    row = coupons[("treatment", "email")]
+    assert (row["members"], row["issued"], row["redeemed"]) == (len(treated), len(treated), int(used.sum()))
+    assert row["value"] == pytest.approx(10.0 * used.sum())
+    # The Wilson interval of the redemption rate, computed directly.
+    p, n, z = used.mean(), len(treated), stats.norm.ppf(0.975)
+    centre, half = (p + z**2 / (2 * n)) / (1 + z**2 / n), z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    assert (row["redemption_low"], row["redemption_high"]) == pytest.approx((centre - half, centre + half))
+    assert coupons[("control", "")]["issued"] == 0 and coupons[("control", "")]["redemption_rate"] is None
+    # What the coupons gave is the campaign's discount cost, the ROI's denominator.
+    assert m["costs"]["discount"] == pytest.approx(10.0 * used.sum())
+    assert any(n.startswith("coupons: redemption is not the effect") for n in m["notes"])
+    table = run(capsys, "measure", "spring", "-w", empty)
+    assert "Coupons" in table.out and f"{int(used.sum()):,}" in table.out
+    with Workspace.open(empty) as ws:
+        stored = ws.table("campaign_coupons").to_pandas().set_index("customer_id")
+        page = run_report(ws).read_text(encoding="utf-8")
+    assert stored.loc[treated.loc[used, "customer_id"], "redeemed_at"].notna().all()
+    assert "spring: coupons redeemed (email)" in page and f"{int(used.sum()):,} of {len(treated):,} issued" in page
+    # Imported again without coupons: none are left behind.
+    assert run(capsys, "campaign", "import", path, "--name", "spring", "-w", empty, "--group", "group",
+               "--outcome", "converted=bought").code == 0
+    assert json.loads(run(capsys, "measure", "spring", "-w", empty, "--json").out)["coupons"] == []
+
+
+@pytest.mark.parametrize("column, value, rule", [("used", "maybe", "type:yes/no"), ("value", "-3", "type:number>=0"),
+                                                 ("coupon", "perhaps", "type:yes/no")])
+def test_a_bad_coupon_value_names_the_row_and_column_and_imports_nothing(capsys, empty, tmp_path, column, value, rule):
+    frame, path = _couponed(tmp_path, 40, 10)
+    at = int(np.flatnonzero(frame["used"].ne(""))[0]) if column != "coupon" else 3
+    frame.loc[at, column] = value
+    frame.to_csv(path, index=False)
+    done = run(capsys, "campaign", "import", path, "--name", "bad", "-w", empty, "--group", "group",
+               "--coupon", "issued=coupon", "--coupon", "redeemed=used", "--coupon", "value=value")
+    said = " ".join(done.err.split())
+    assert done.code != 0 and f"row {at + 1}, column '{column}'" in said and rule in said and "Nothing was imported" in said
+    with Workspace.open(empty) as ws:
+        assert ws.table("campaign_members").count().execute() == 0
+
+
+def test_a_redemption_without_a_coupon_issued_is_refused(capsys, empty, tmp_path):
+    frame, path = _couponed(tmp_path, 40, 10)
+    at = int(np.flatnonzero(frame["used"].ne(""))[0])
+    frame.loc[at, "coupon"] = "no"
+    frame.to_csv(path, index=False)
+    done = run(capsys, "campaign", "import", path, "--name", "bad", "-w", empty, "--group", "group",
+               "--coupon", "issued=coupon", "--coupon", "redeemed=used")
+    assert done.code != 0 and "redeemed-needs-issued" in " ".join(done.err.split())

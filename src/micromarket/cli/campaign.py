@@ -301,6 +301,17 @@ def list_(workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     results.print(table)
 
 
+def _columns(option: str, what: str, items: list[str] | None, allowed) -> dict[str, str]:
+    """``{name: column}`` from ``option NAME=COLUMN`` items, each name one of ``allowed``."""
+    out = {}
+    for item in items or []:
+        name, _, column = item.partition("=")
+        if name not in allowed or not column:
+            raise typer.BadParameter(f"{option} {item!r}: expected {what}=COLUMN with {what} one of {', '.join(allowed)}")
+        out[name] = column
+    return out
+
+
 @app.command("import")
 def import_(path: Path = typer.Argument(..., help="CSV or Parquet file: one row per member."),
             name: str = typer.Option(..., "--name", help="The campaign's name here."),
@@ -316,6 +327,10 @@ def import_(path: Path = typer.Argument(..., help="CSV or Parquet file: one row 
             outcome: Optional[list[str]] = typer.Option(None, help="METRIC=COLUMN (repeatable): outcomes given with "
                                                                    "the members; METRIC is converted, visited, "
                                                                    "purchases, revenue or margin."),
+            coupon: Optional[list[str]] = typer.Option(None, help="FIELD=COLUMN (repeatable): coupons given with the "
+                                                                  "members; FIELD is issued (yes/no; without it every "
+                                                                  "treated member was issued one), redeemed (yes/no or "
+                                                                  "when) or value (what a redeemed coupon gave)."),
             days: int = typer.Option(14, min=1, help="Days after assignment the outcomes (or purchases) count."),
             holdout_share: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="The design's control share "
                                                                                        "(for the sample-ratio check)."),
@@ -324,25 +339,21 @@ def import_(path: Path = typer.Argument(..., help="CSV or Parquet file: one row 
             workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Import a past campaign run elsewhere (members, groups, and optionally outcomes) to measure it
     and learn from it."""
-    from ..measure.importing import OUTCOMES, ImportSpec
+    from ..measure.importing import COUPONS, OUTCOMES, ImportSpec
     from ..runner import run_import_campaign
 
-    outcomes = {}
-    for item in outcome or []:
-        metric, _, column = item.partition("=")
-        if metric not in OUTCOMES or not column:
-            raise typer.BadParameter(f"--outcome {item!r}: expected METRIC=COLUMN with METRIC one of "
-                                     f"{', '.join(OUTCOMES)}")
-        outcomes[metric] = column
+    outcomes = _columns("--outcome", "METRIC", outcome, OUTCOMES)
+    coupons = _columns("--coupon", "FIELD", coupon, COUPONS)
     if assigned and assigned_at:
         raise typer.BadParameter("give --assigned (a column) or --assigned-at (one time), not both")
     spec = ImportSpec(name, group=group, control=tuple(control), customer=customer or None, assigned=assigned,
-                      assigned_at=assigned_at, segment=segment, outcomes=outcomes, days=days,
+                      assigned_at=assigned_at, segment=segment, outcomes=outcomes, coupons=coupons, days=days,
                       holdout_share=holdout_share, contact_cost=contact_cost, channel=channel)
     with Workspace.open(workspace) as ws:
         count = run_import_campaign(ws, path, spec)
     if as_json:
-        print_json({"campaign": name, "members": count, "outcomes": sorted(outcomes)})
+        print_json({"campaign": name, "members": count, "outcomes": sorted(outcomes), "coupons": sorted(coupons)})
         return
     what = f" with outcomes {', '.join(sorted(outcomes))}" if outcomes else ""
+    what += f"{' and' if outcomes else ' with'} coupons ({', '.join(sorted(coupons))})" if coupons else ""
     results.print(f"Imported campaign {name}: {count:,} members{what}. Measure it with `micromarket measure {name}`.")

@@ -54,7 +54,22 @@ def measure(campaign: str = typer.Argument(..., help="The campaign (as in campai
     results.print(_overall(m, level))
     if {"revenue", "profit"} <= {r.metric for r in m.results}:
         results.print(_totals(m, level))
+    if m.coupons:
+        results.print(_coupons(m.coupons, level))
     _segment_table(m, level, every=segments)
+
+
+def _coupons(rows: list[dict], level: str) -> RichTable:
+    """Coupons issued and redeemed per group and variant."""
+    out = RichTable(title=f"Coupons ({level} intervals; redemption is of those issued one, not the effect)")
+    for name in ("group", "variant", "members", "issued", "redeemed", "redemption", "value given"):
+        out.add_column(name)
+    for r in rows:
+        rate = ("" if r["redemption_rate"] is None else
+                f"{r['redemption_rate']:.1%} [{r['redemption_low']:.1%}, {r['redemption_high']:.1%}]")
+        out.add_row(r["group"], r["variant"], f"{r['members']:,}", f"{r['issued']:,}", f"{r['redeemed']:,}", rate,
+                    "" if r["value"] is None else f"{r['value']:,.2f}")
+    return out
 
 
 def _interval(low: float, high: float, spec: str = "+,.4g") -> str:

@@ -70,7 +70,8 @@ def attributed(ws: "Workspace", campaign_id: str, days: int, contact_cost: "ir.T
         the matched comparison customers of a sent list. Default: the campaign's members.
     """
     members = members_of(ws, campaign_id) if members is None else members
-    per_member = members.left_join(_member_sums(members, _costed_lines(ws, default_margin), days), "customer_id")
+    sums = _member_sums(members.select("customer_id", "assigned_at"), _costed_lines(ws, default_margin), days)
+    per_member = members.left_join(sums, "customer_id")
     per_member = per_member.drop("customer_id_right").mutate(
         **{name: per_member[name].fill_null(0) for name in ("purchases", "pre_purchases")},
         **{name: per_member[name].fill_null(0.0) for name in ("revenue", "margin", "discount", "pre_revenue",

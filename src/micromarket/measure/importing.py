@@ -1,12 +1,17 @@
 """Past campaigns from elsewhere: a file of members with their group, and optionally their
-outcomes, imported as a campaign that ``micromarket measure`` measures and ``offers`` learns from.
+outcomes and coupons, imported as a campaign that ``micromarket measure`` measures and ``offers``
+learns from.
 
 A campaign run in another tool arrives as one row per member: who they are, which group they
 were in (a control value such as ``control`` or ``No E-Mail``; any other value is a treatment
 variant), when they were assigned, and perhaps their segment. Where the file also carries the
 outcomes (Hillstrom's ``visit``, ``conversion``, ``spend``), they are stored as the members'
 ``campaign_outcomes`` as given (``source = imported``); without them, ``measure`` attributes the
-members' purchases from the transactions like any campaign run here.
+members' purchases from the transactions like any campaign run here. Where it says which members
+were issued a coupon and which redeemed it (and what it gave), those go to ``campaign_coupons``:
+``measure`` reports redemption per group and counts the coupons' value among the campaign's costs
+when the outcomes came with the file (attributed from the transactions, the lines' discounts
+already hold it).
 
 Every value is checked before anything is written: a bad one stops the import with the file,
 row, column, value and rule, and nothing is half-written.
@@ -30,6 +35,10 @@ from .attribution import ALL
 
 #: Outcomes an import may carry, and the rule their values follow.
 OUTCOMES = {"converted": "binary", "visited": "binary", "purchases": "count", "revenue": "number", "margin": "number"}
+#: Coupon fields an import may carry: issued (yes/no), redeemed (yes/no, or when), value (what it gave).
+COUPONS = ("issued", "redeemed", "value")
+#: How a yes/no column may say yes and no (compared in lower case; empty is no).
+YES, NO = ("1", "true", "yes", "y"), ("0", "false", "no", "n", "")
 
 
 @dataclass
@@ -44,6 +53,7 @@ class ImportSpec:
     assigned_at: dt.datetime | None = None
     segment: str | None = None
     outcomes: dict[str, str] = field(default_factory=dict)    # metric -> column
+    coupons: dict[str, str] = field(default_factory=dict)     # coupon field (COUPONS) -> column
     days: int = 14
     holdout_share: float | None = None
     contact_cost: float = 0.0
@@ -65,7 +75,8 @@ def read_campaign(path: str | Path, spec: ImportSpec) -> pd.DataFrame:
         raise IngestError(f"{path}: no such file")
     raw = (pd.read_parquet(path).astype(str) if path.suffix == ".parquet"
            else pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python"))
-    needed = [c for c in (spec.group, spec.customer, spec.assigned, spec.segment, *spec.outcomes.values()) if c]
+    needed = [c for c in (spec.group, spec.customer, spec.assigned, spec.segment, *spec.outcomes.values(),
+                          *spec.coupons.values()) if c]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
         raise IngestError(f"{path}: no column(s) {', '.join(map(repr, missing))}; the file has "
@@ -81,7 +92,54 @@ def read_campaign(path: str | Path, spec: ImportSpec) -> pd.DataFrame:
     out["segment"] = raw[spec.segment].str.strip().replace("", ALL) if spec.segment else ALL
     for metric, column in spec.outcomes.items():
         out[metric] = _outcome(path, raw[column], column, OUTCOMES[metric], rows)
+    if spec.coupons:
+        out = out.join(_coupons(path, raw, spec.coupons, out["treatment_group"], rows))
     return out
+
+
+def _coupons(path: Path, raw: pd.DataFrame, columns: dict[str, str], group: pd.Series,
+             rows: np.ndarray) -> pd.DataFrame:
+    """``coupon_issued``, ``coupon_redeemed``, ``coupon_redeemed_at`` and ``coupon_value`` per member.
+
+    ``redeemed`` is yes/no or the time of redemption; without an ``issued`` column every treated
+    member counts as issued one (the coupon went with the message). A redemption without an issue,
+    or a value that is not a number >= 0 where a coupon was redeemed, stops the import.
+    """
+    redeemed_text = raw[columns["redeemed"]].str.strip() if "redeemed" in columns else pd.Series("", index=raw.index)
+    when = pd.to_datetime(redeemed_text.where(~redeemed_text.str.lower().isin(YES + NO)), errors="coerce",
+                          format="mixed")
+    redeemed = _yes_no(path, redeemed_text.where(when.isna(), "1"), columns.get("redeemed", "redeemed"), rows,
+                       "yes/no or a date and time")
+    issued = (_yes_no(path, raw[columns["issued"]].str.strip(), columns["issued"], rows, "yes/no")
+              if "issued" in columns else group.eq("treatment").astype("int64"))
+    orphan = (redeemed.eq(1) & issued.eq(0)).to_numpy()
+    if orphan.any():
+        at = int(np.argmax(orphan))
+        raise _fail(path, int(rows[at]), columns["redeemed"], redeemed_text.iloc[at], "redeemed-needs-issued",
+                    "is a redemption by a member who was not issued a coupon")
+    value = pd.Series(np.nan, index=raw.index)
+    if "value" in columns:
+        text = raw[columns["value"]].str.strip()
+        number = pd.to_numeric(text, errors="coerce")
+        bad = (redeemed.eq(1) & ~(number >= 0)).to_numpy() | (text.ne("") & ~(number >= 0)).to_numpy()
+        if bad.any():
+            at = int(np.argmax(bad))
+            raise _fail(path, int(rows[at]), columns["value"], text.iloc[at], "type:number>=0",
+                        "is not a value >= 0 (each redeemed coupon needs what it gave)")
+        value = number.where(redeemed.eq(1))
+    return pd.DataFrame({"coupon_issued": issued, "coupon_redeemed": redeemed,
+                         "coupon_redeemed_at": when.where(redeemed.eq(1)).astype("datetime64[us]"),
+                         "coupon_value": value.astype(float)})
+
+
+def _yes_no(path: Path, values: pd.Series, column: str, rows: np.ndarray, expected: str) -> pd.Series:
+    """0/1 from a yes/no column (:data:`YES`, :data:`NO`), or the error naming the first other value."""
+    lower = values.str.lower()
+    bad = (~lower.isin(YES + NO)).to_numpy()
+    if bad.any():
+        at = int(np.argmax(bad))
+        raise _fail(path, int(rows[at]), column, values.iloc[at], "type:yes/no", f"is not {expected}")
+    return lower.isin(YES).astype("int64")
 
 
 def _customers(path: Path, raw: pd.DataFrame, spec: ImportSpec, rows: np.ndarray) -> pd.Series:
@@ -156,7 +214,17 @@ def import_output(members: pd.DataFrame, spec: ImportSpec, source: str, default_
     if spec.outcomes:
         writes[-1] = Write("campaign_outcomes", outcome_rows(members, spec, default_margin),
                            where={"campaign_id": cid})
+    writes.append(Write("campaign_coupons", coupon_rows(members, cid) if spec.coupons else None,
+                        where={"campaign_id": cid}))
     return Output(writes)
+
+
+def coupon_rows(members: pd.DataFrame, campaign_id: str) -> pd.DataFrame:
+    """``campaign_coupons`` rows from the imported coupon columns (:func:`_coupons`)."""
+    return pd.DataFrame({"campaign_id": campaign_id, "customer_id": members["customer_id"],
+                         "treatment_group": members["treatment_group"], "variant": members["variant"],
+                         "issued": members["coupon_issued"], "redeemed": members["coupon_redeemed"],
+                         "redeemed_at": members["coupon_redeemed_at"], "value": members["coupon_value"]})
 
 
 def outcome_rows(members: pd.DataFrame, spec: ImportSpec, default_margin: float) -> pd.DataFrame:
@@ -175,7 +243,8 @@ def outcome_rows(members: pd.DataFrame, spec: ImportSpec, default_margin: float)
     for name in ("treatment_group", "variant", "segment", "assigned_at"):
         frame[name] = members[name].to_numpy()
     frame["window_days"], frame["contact_cost"], frame["source"] = spec.days, cost, "imported"
-    frame["discount"] = 0.0
+    # What the coupons gave, where the file says: the campaign's discount cost (its ROI's denominator).
+    frame["discount"] = members["coupon_value"].fillna(0.0).to_numpy() if "coupon_value" in members else 0.0
     for metric, values in given.items():
         frame[metric] = values.to_numpy()
     if "margin" in given:
@@ -189,4 +258,4 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c.name: kinds[c.dtype] for c in CAMPAIGN_OUTCOMES.columns})
 
 
-__all__ = ["ImportSpec", "OUTCOMES", "read_campaign", "import_output", "outcome_rows"]
+__all__ = ["COUPONS", "ImportSpec", "OUTCOMES", "read_campaign", "import_output", "outcome_rows", "coupon_rows"]

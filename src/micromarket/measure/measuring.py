@@ -19,6 +19,7 @@ from ..exceptions import SchemaError
 from ..schema.measure import CAMPAIGN_RESULTS
 from ..storage.base import Output, Write
 from .attribution import attributed, sent_cost
+from .coupons import coupon_summary
 from .observational import matched_comparison
 from .results import METRICS, Measurement, compare_groups, cumulative_conversions, group_sums, sample_ratio
 from .sequential import TUNING
@@ -103,6 +104,7 @@ def measure_campaign(ws: "Workspace", campaign_id: str, *, alpha: float = 0.05, 
     measurement = Measurement(campaign_id, _design(rows), int(span["days"] or 0), span["first"], span["last"],
                               _data_end(ws), False, span["source"], None)
     measurement.running = _running(measurement, record)
+    measurement.coupons = coupon_summary(ws, campaign_id, alpha)
     share = record["holdout_share"] if record else holdout_share
     measurement.srm = sample_ratio(rows, share) if measurement.design == "experiment" else None
     _describe(measurement, record, share)
@@ -175,6 +177,10 @@ def _describe(m: Measurement, record: dict | None, share: float | None) -> None:
     if share_of_revenue is not None and m.design == "experiment":
         m.notes.append(f"the file gave revenue but no margin: profit is {share_of_revenue:.0%} of revenue "
                        "([profile] margin) less contact costs")
+    if m.coupons and m.design == "experiment":
+        m.notes.append("coupons: redemption is not the effect (those who would have bought anyway redeem too); "
+                       + ("what the redeemed coupons gave is counted among the costs" if m.source == "imported"
+                          else "their discounts are counted from the purchase lines"))
     if (record is None or record["audience_kind"] == "import") and m.design == "experiment":
         m.notes.append("run elsewhere: the comparison is causal only if its control group was drawn at random")
 

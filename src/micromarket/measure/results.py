@@ -96,6 +96,7 @@ class Measurement:
     cumulative: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     observational: "MatchedComparison | None" = None
+    coupons: list[dict] = field(default_factory=list)    # per group and variant (:mod:`.coupons`)
 
     def result(self, metric: str, variant: str = ALL, segment: str = ALL) -> Result:
         """The result for ``metric`` of ``variant`` in ``segment``."""
@@ -121,7 +122,8 @@ class Measurement:
                 "sample_ratio": self.srm.to_dict() if self.srm else None,
                 "results": [_clean(r.row(self.campaign_id)) for r in self.results],
                 "costs": self.costs, "roi": self.roi, "cumulative": self.cumulative, "notes": self.notes,
-                "observational": self.observational.to_dict() if self.observational else None}
+                "observational": self.observational.to_dict() if self.observational else None,
+                "coupons": self.coupons}
 
 
 def _iso(value) -> str | None:

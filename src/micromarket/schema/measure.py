@@ -37,6 +37,24 @@ CAMPAIGN_OUTCOMES = Table(
     ingestible=False,
 )
 
+CAMPAIGN_COUPONS = Table(
+    "campaign_coupons",
+    "One row per member of a campaign imported with its coupons (`campaign import --coupon`): whether they were "
+    "issued one, whether and when they redeemed it, and what it gave.",
+    (
+        _derived("campaign_id", TEXT, "Campaign."),
+        _CUSTOMER,
+        _label("treatment_group", "`treatment` or `control`."),
+        _label("variant", "Message or offer variant (treated members)."),
+        _derived("issued", INTEGER, "1 if the member was issued a coupon."),
+        _derived("redeemed", INTEGER, "1 if they redeemed it."),
+        _derived("redeemed_at", TIMESTAMP, "When, where the file says."),
+        _derived("value", NUMBER, "What the redeemed coupon gave (its discount), where the file says."),
+    ),
+    natural_key=("campaign_id", "customer_id"),
+    ingestible=False,
+)
+
 CAMPAIGN_RESULTS = Table(
     "campaign_results",
     "One row per campaign, variant, segment and metric from the last `micromarket measure` of the campaign: "
@@ -75,4 +93,4 @@ MEASURE_RUNS = _runs("measure_runs", "One row per `micromarket measure` run of a
                      "Campaign, window, design, sample-ratio check, results, costs, ROI, cumulative conversions and "
                      "notes")
 
-__all__ = ["CAMPAIGN_OUTCOMES", "CAMPAIGN_RESULTS", "MEASURE_RUNS"]
+__all__ = ["CAMPAIGN_COUPONS", "CAMPAIGN_OUTCOMES", "CAMPAIGN_RESULTS", "MEASURE_RUNS"]

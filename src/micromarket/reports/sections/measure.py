@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .. import figures
-from ..page import Section, chart, money
+from ..page import Section, chart, money, with_interval
 
 if TYPE_CHECKING:
     from ...workspace import Workspace
@@ -80,6 +80,12 @@ def _campaign(sec: Section, m: dict, cur: str) -> None:
     if roi.get("estimate") is not None:
         sec.figures.append((f"{name}: ROI", f"{roi['estimate']:+.2f} [{roi['low']:+.2f}, {roi['high']:+.2f}] per "
                                             f"{cur} spent ({money(m['costs']['total'], cur)})"))
+    for row in m.get("coupons") or []:
+        if row["group"] != "control" and row["redemption_rate"] is not None:
+            label = f"{name}: coupons redeemed" + (f" ({row['variant']})" if row["variant"] else "")
+            value = "" if row["value"] is None else f", {money(row['value'], cur)} given"
+            sec.figures.append((label, f"{row['redeemed']:,} of {row['issued']:,} issued, " + with_interval(
+                row["redemption_rate"], row["redemption_low"], row["redemption_high"], "{:.1%}".format) + value))
     if ratio:
         sec.figures.append((f"{name}: split", "flagged" if ratio["flagged"] else f"as designed (p = {ratio['p_value']:.2g})"))
     _overall_table(sec, name, results, m)
