@@ -95,8 +95,10 @@ def test_offers_learn_each_variants_coupon_and_pass_over_a_test_too_thin_to_lear
 def test_the_plan_reaches_email_and_mail_folder_customers_only_with_email_consent(chain_copy_source):
     assert consent_column("mail_folder") == "consent_email" and consent_column("email") == "consent_email"
     assert consent_column("in-store") is None          # not a channel: no consent needed
-    people = pd.DataFrame({"consent_email": [True, None, False]})
+    people = pd.DataFrame({"consent_email": [True, None, False], "consent_ads": [False, True, True]})
     assert consent(people, "mail_folder").tolist() == [True, False, False]
+    # A channel whose settings name its consent column is checked against that one.
+    assert consent(people, "google_audience", {"consent": "consent_ads"}).tolist() == [False, True, True]
     with Workspace.open(chain_copy_source) as ws:
         plan = ws.table("offer_plan").to_pandas()
         customers = ws.table("customers").to_pandas().set_index("customer_id")
@@ -120,3 +122,13 @@ def test_a_variants_coupon_is_checked(shop, tmp_path):
     proc = run_cli("campaign", "create", "bad", "--plan", "--variant", f"A={template}", "--variant-discount", "B=0.2",
                    "-w", shop.root, check=False)
     assert proc.returncode != 0 and "--variant-discount 'B=0.2'" in proc.stderr
+
+
+def test_a_single_variants_own_coupon_is_its_offers_coupon(shop, tmp_path):
+    """One variant: its members are the arm "treatment", and that offer carries the variant's coupon."""
+    from micromarket.runner import run_create_campaign
+
+    template = str(write(tmp_path / "t.tmpl", "Hi"))
+    run_create_campaign(shop, "one", audience_kind="plan", audience_value="offer_plan", template=None,
+                        variants=[{"name": "A", "template": template, "discount_depth": 0.2}], channel="mail_folder")
+    assert offer_depths(shop, "one") == {"treatment": 0.2}

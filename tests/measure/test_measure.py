@@ -392,3 +392,48 @@ def test_a_redemption_without_a_coupon_issued_is_refused(capsys, empty, tmp_path
     done = run(capsys, "campaign", "import", path, "--name", "bad", "-w", empty, "--group", "group",
                "--coupon", "issued=coupon", "--coupon", "redeemed=used")
     assert done.code != 0 and "redeemed-needs-issued" in " ".join(done.err.split())
+
+
+def test_coupons_read_from_parquet_with_nulls_flags_and_zoned_times(capsys, empty, tmp_path):
+    """Parquet holds nulls, booleans, integers read as floats and times with a zone: read as a
+    CSV's text would be."""
+    frame = pd.DataFrame({
+        "customer_id": [1.0, 2.0, 3.0, 4.0], "group": ["email", "email", "email", "control"],
+        "assigned": pd.to_datetime(["2025-03-01T09:00:00Z"] * 4, utc=True),
+        "issued": pd.array([True, True, None, False], dtype="boolean"),
+        "used": pd.to_datetime(["2025-03-02T10:00:00+01:00", None, None, None], utc=True),
+        "value": [5.0, None, None, None]})
+    path = tmp_path / "coupons.parquet"
+    frame.to_parquet(path)
+    done = run(capsys, "campaign", "import", path, "--name", "pq", "-w", empty, "--group", "group", "--assigned",
+               "assigned", "--coupon", "issued=issued", "--coupon", "redeemed=used", "--coupon", "value=value")
+    assert done.code == 0, done.err
+    with Workspace.open(empty) as ws:
+        stored = ws.table("campaign_coupons").to_pandas().set_index("customer_id").sort_index()
+        assigned = ws.table("campaign_members").to_pandas().set_index("customer_id")["assigned_at"]
+    assert list(stored.index) == ["1", "2", "3", "4"] and list(stored["issued"]) == [1, 1, 0, 0]
+    assert list(stored["redeemed"]) == [1, 0, 0, 0] and stored.loc["1", "value"] == 5.0
+    # Times with a zone are kept in UTC: 10:00 at +01:00 is 09:00.
+    assert stored.loc["1", "redeemed_at"] == pd.Timestamp("2025-03-02 09:00") and assigned["1"] == pd.Timestamp("2025-03-01 09:00")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"used": "2025-02-01 10:00"}, "redeemed-after-assigned"), ({"value": "inf"}, "type:number>=0")])
+def test_a_redemption_before_assignment_or_an_infinite_value_is_refused(capsys, empty, tmp_path, change, message):
+    frame, path = _couponed(tmp_path, 40, 10)
+    frame["when"] = "2025-03-01 09:00"
+    at = int(np.flatnonzero(frame["used"].ne(""))[0])
+    for column, value in change.items():
+        frame.loc[at, column] = value
+    frame.to_csv(path, index=False)
+    done = run(capsys, "campaign", "import", path, "--name", "bad", "-w", empty, "--group", "group", "--assigned",
+               "when", "--coupon", "redeemed=used", "--coupon", "value=value")
+    said = " ".join(done.err.split())
+    assert done.code != 0 and message in said and f"row {at + 1}" in said
+
+
+def test_coupons_without_who_redeemed_are_refused(capsys, empty, tmp_path):
+    _, path = _couponed(tmp_path, 40, 10)
+    done = run(capsys, "campaign", "import", path, "--name", "bad", "-w", empty, "--group", "group",
+               "--coupon", "issued=coupon")
+    assert done.code != 0 and "--coupon redeemed=COLUMN" in " ".join(done.err.split())

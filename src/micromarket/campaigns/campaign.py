@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,7 +130,7 @@ def _check_variants(variants: list[dict]) -> None:
         raise SchemaError(f"variants {names}: each needs a name of its own")
     for v in variants:
         depth = v.get("discount_depth")
-        if depth is not None and not (isinstance(depth, (int, float)) and 0 <= depth < 1):
+        if depth is not None and not (isinstance(depth, Real) and not isinstance(depth, bool) and 0 <= depth < 1):
             raise SchemaError(f"variant {v['name']!r}: discount_depth = {depth!r}: expected a share in [0, 1) "
                               "(0.2 is 20 % off)")
 

@@ -89,7 +89,8 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
     rng = np.random.default_rng(seed)
     campaigns = ws.table("campaigns")
     record = ws.storage.rows(campaigns.filter(campaigns.campaign_id == campaign))[0]
-    members = _members(ws, campaign)
+    stores = _usual_store(ws)
+    members = _members(ws, campaign, stores)
     # The generator's truth numbers customers; the workspace keeps every id as text.
     truth = truth.assign(customer_id=truth["customer_id"].astype(str))
     both = members.merge(truth, on="customer_id", how="left", validate="one_to_one")
@@ -120,7 +121,7 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
         "skipped_purchases": np.bincount(owner[skipped], minlength=len(both)),
         "discount_given": discount, "true_incremental_revenue": value - discount,
         "true_incremental_profit": margin * value - discount - np.where(contacted, cost, 0.0)})
-    others = _others(ws, both, truth, days, rng, prefix=f"SIM-{campaign}-rest-")
+    others = _others(ws, both, truth, stores, days, rng, prefix=f"SIM-{campaign}-rest-")
     return pd.concat([purchases[~skipped], others], ignore_index=True), member_truth
 
 
@@ -135,12 +136,12 @@ def _depths(ws: "Workspace", both: pd.DataFrame, campaign: Campaign) -> np.ndarr
     return own.fillna(depth).to_numpy(float)
 
 
-def _others(ws: "Workspace", both: pd.DataFrame, truth: pd.DataFrame, days: float, rng: np.random.Generator,
-            prefix: str) -> pd.DataFrame:
+def _others(ws: "Workspace", both: pd.DataFrame, truth: pd.DataFrame, stores: pd.DataFrame, days: float,
+            rng: np.random.Generator, prefix: str) -> pd.DataFrame:
     """The purchases of the customers outside the campaign in its window: each alive one at their rate."""
     start = pd.to_datetime(both["assigned_at"]).min() if len(both) else pd.Timestamp(data_end(ws))
     rest = truth[~truth["customer_id"].isin(both["customer_id"])]
-    rest = rest[rest["alive_at_end"].fillna(False).astype(bool)].merge(_usual_store(ws), on="customer_id", how="left")
+    rest = rest[rest["alive_at_end"].fillna(False).astype(bool)].merge(stores, on="customer_id", how="left")
     rest = rest.assign(assigned_at=start).reset_index(drop=True)
     counts = rng.poisson(rest["lambda_per_day"].fillna(0.0).to_numpy() * days)
     purchases = _purchases(rest, counts, truth, days, rng, prefix=prefix)
@@ -160,7 +161,7 @@ def _redeem_coupons(purchases: pd.DataFrame, skipped: np.ndarray, depth: np.ndar
     return out, np.bincount(owner, coupon, minlength=len(depth))
 
 
-def _members(ws: "Workspace", campaign: str) -> pd.DataFrame:
+def _members(ws: "Workspace", campaign: str, stores: pd.DataFrame) -> pd.DataFrame:
     """Members with their group, variant, assignment time, whether a message was sent, usual store,
     and days since their last purchase before assignment (infinite without one)."""
     members = ws.table("campaign_members").filter(lambda t: t.campaign_id == campaign)
@@ -169,7 +170,7 @@ def _members(ws: "Workspace", campaign: str) -> pd.DataFrame:
         "customer_id", group=members.treatment_group, variant=members.variant, assigned_at=members.assigned_at,
         state="state").to_pandas()
     frame["sent"] = frame["state"].eq("sent")
-    frame = frame.merge(_usual_store(ws), on="customer_id", how="left").merge(
+    frame = frame.merge(stores, on="customer_id", how="left").merge(
         _last_purchase(ws, members), on="customer_id", how="left")
     since = (pd.to_datetime(frame["assigned_at"]) - pd.to_datetime(frame["last_purchase_at"])).dt.total_seconds() / 86400
     frame["days_since_last"] = since.fillna(np.inf).to_numpy()

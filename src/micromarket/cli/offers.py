@@ -17,7 +17,9 @@ from .progress import note, results, steps, warn
 app = typer.Typer(help="Next best offers: uplift from past campaigns whose control group passes the balance check, "
                        "and who gets what under a budget.", no_args_is_help=True)
 
-CampaignOpt = typer.Option(None, "--campaign", help="Campaign to learn from (default: the latest whose response window the data cover).")
+CampaignOpt = typer.Option(None, "--campaign", help="Campaign to learn from (default: the latest whose response window "
+                                                   "the data cover and that has enough buyers to learn from; those "
+                                                   "passed over are noted).")
 DaysOpt = typer.Option(None, min=1, help="Response window after assignment, days (default [offers] days).")
 LearnerOpt = typer.Option(None, help="auto, x, t, s or transformed (default [offers] learner).")
 CostOpt = typer.Option(None, "--contact-cost", min=0.0, help="Cost of one contact (default [offers] contact_cost).")

@@ -24,9 +24,7 @@ def coupon_summary(ws: "Workspace", campaign_id: str, alpha: float = 0.05) -> li
     ``redeemed``, ``redemption_rate`` (of those issued) with ``redemption_low`` and
     ``redemption_high``, and ``value`` (what the redeemed coupons gave; ``None`` when the file gave
     no values). Empty when the campaign has no coupons."""
-    coupons = ws.storage.any_table("campaign_coupons")
-    if coupons is None:
-        return []
+    coupons = ws.table("campaign_coupons")
     mine = coupons.filter(coupons.campaign_id == campaign_id)
     grouped = mine.group_by(group=mine.treatment_group, variant=mine.variant.fill_null("")).aggregate(
         members=mine.count(), issued=mine.issued.sum(), redeemed=mine.redeemed.sum(), value=mine.value.sum(),

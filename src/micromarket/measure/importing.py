@@ -73,8 +73,9 @@ def read_campaign(path: str | Path, spec: ImportSpec) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
-    raw = (pd.read_parquet(path).astype(str) if path.suffix == ".parquet"
+    raw = (_text(pd.read_parquet(path)) if path.suffix == ".parquet"
            else pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python"))
+    _check_coupon_fields(path, spec)
     needed = [c for c in (spec.group, spec.customer, spec.assigned, spec.segment, *spec.outcomes.values(),
                           *spec.coupons.values()) if c]
     missing = [c for c in needed if c not in raw.columns]
@@ -93,43 +94,63 @@ def read_campaign(path: str | Path, spec: ImportSpec) -> pd.DataFrame:
     for metric, column in spec.outcomes.items():
         out[metric] = _outcome(path, raw[column], column, OUTCOMES[metric], rows)
     if spec.coupons:
-        out = out.join(_coupons(path, raw, spec.coupons, out["treatment_group"], rows))
+        out = out.join(_coupons(path, raw, spec.coupons, out, rows))
     return out
 
 
-def _coupons(path: Path, raw: pd.DataFrame, columns: dict[str, str], group: pd.Series,
+def _check_coupon_fields(path: Path, spec: ImportSpec) -> None:
+    """Coupon fields are :data:`COUPONS`, and say which members redeemed: without that, a rate of
+    nought would be made up."""
+    unknown = sorted(set(spec.coupons) - set(COUPONS))
+    if unknown:
+        raise IngestError(f"{path}: coupon field(s) {', '.join(map(repr, unknown))}: expected {', '.join(COUPONS)}. "
+                          "Nothing was imported.")
+    if spec.coupons and "redeemed" not in spec.coupons:
+        raise IngestError(f"{path}: coupons need the column saying who redeemed one (--coupon redeemed=COLUMN: "
+                          "yes/no or when). Nothing was imported.")
+
+
+def _coupons(path: Path, raw: pd.DataFrame, columns: dict[str, str], members: pd.DataFrame,
              rows: np.ndarray) -> pd.DataFrame:
     """``coupon_issued``, ``coupon_redeemed``, ``coupon_redeemed_at`` and ``coupon_value`` per member.
 
-    ``redeemed`` is yes/no or the time of redemption; without an ``issued`` column every treated
-    member counts as issued one (the coupon went with the message). A redemption without an issue,
-    or a value that is not a number >= 0 where a coupon was redeemed, stops the import.
+    ``redeemed`` (required) is yes/no or the time of redemption, at or after the member's
+    assignment; without an ``issued`` column every treated member counts as issued one (the coupon
+    went with the message). A redemption without an issue, or a redeemed coupon's value that is not
+    a finite number >= 0, stops the import.
     """
-    redeemed_text = raw[columns["redeemed"]].str.strip() if "redeemed" in columns else pd.Series("", index=raw.index)
-    when = pd.to_datetime(redeemed_text.where(~redeemed_text.str.lower().isin(YES + NO)), errors="coerce",
-                          format="mixed")
-    redeemed = _yes_no(path, redeemed_text.where(when.isna(), "1"), columns.get("redeemed", "redeemed"), rows,
-                       "yes/no or a date and time")
-    issued = (_yes_no(path, raw[columns["issued"]].str.strip(), columns["issued"], rows, "yes/no")
-              if "issued" in columns else group.eq("treatment").astype("int64"))
+    column = columns["redeemed"]
+    text = raw[column].str.strip()
+    dated = ~text.str.lower().isin(YES + NO)
+    when = _timestamps(text.where(dated, ""))
+    redeemed = _yes_no(path, text.where(~dated | when.isna(), "1"), column, rows, "yes/no or a date and time")
+    early = (when < members["assigned_at"]).to_numpy()
+    if early.any():
+        at = int(np.argmax(early))
+        raise _fail(path, int(rows[at]), column, text.iloc[at], "redeemed-after-assigned",
+                    f"is before the member was assigned ({members['assigned_at'].iloc[at]})")
+    inferred = "issued" not in columns
+    issued = (members["treatment_group"].eq("treatment").astype("int64") if inferred
+              else _yes_no(path, raw[columns["issued"]].str.strip(), columns["issued"], rows, "yes/no"))
     orphan = (redeemed.eq(1) & issued.eq(0)).to_numpy()
     if orphan.any():
         at = int(np.argmax(orphan))
-        raise _fail(path, int(rows[at]), columns["redeemed"], redeemed_text.iloc[at], "redeemed-needs-issued",
-                    "is a redemption by a member who was not issued a coupon")
+        raise _fail(path, int(rows[at]), column, text.iloc[at], "redeemed-needs-issued",
+                    "is a redemption by a member who was not issued a coupon"
+                    + (" (without --coupon issued=COLUMN only treated members count as issued one)" if inferred else ""))
     value = pd.Series(np.nan, index=raw.index)
     if "value" in columns:
-        text = raw[columns["value"]].str.strip()
-        number = pd.to_numeric(text, errors="coerce")
-        bad = (redeemed.eq(1) & ~(number >= 0)).to_numpy() | (text.ne("") & ~(number >= 0)).to_numpy()
+        given = raw[columns["value"]].str.strip()
+        number = pd.to_numeric(given, errors="coerce")
+        fine = np.isfinite(number) & (number >= 0)
+        bad = (redeemed.eq(1) & ~fine).to_numpy() | (given.ne("") & ~fine).to_numpy()
         if bad.any():
             at = int(np.argmax(bad))
-            raise _fail(path, int(rows[at]), columns["value"], text.iloc[at], "type:number>=0",
+            raise _fail(path, int(rows[at]), columns["value"], given.iloc[at], "type:number>=0",
                         "is not a value >= 0 (each redeemed coupon needs what it gave)")
         value = number.where(redeemed.eq(1))
     return pd.DataFrame({"coupon_issued": issued, "coupon_redeemed": redeemed,
-                         "coupon_redeemed_at": when.where(redeemed.eq(1)).astype("datetime64[us]"),
-                         "coupon_value": value.astype(float)})
+                         "coupon_redeemed_at": when.where(redeemed.eq(1)), "coupon_value": value.astype(float)})
 
 
 def _yes_no(path: Path, values: pd.Series, column: str, rows: np.ndarray, expected: str) -> pd.Series:
@@ -140,6 +161,26 @@ def _yes_no(path: Path, values: pd.Series, column: str, rows: np.ndarray, expect
         at = int(np.argmax(bad))
         raise _fail(path, int(rows[at]), column, values.iloc[at], "type:yes/no", f"is not {expected}")
     return lower.isin(YES).astype("int64")
+
+
+def _timestamps(text: pd.Series) -> pd.Series:
+    """Times from text (NaT where empty or not a time); those with a zone ("Z", "+01:00") in UTC,
+    without it as written, so files that mix the two read alike."""
+    parsed = pd.to_datetime(text.where(text.ne("")), errors="coerce", format="mixed", utc=True)
+    return parsed.dt.tz_convert(None).astype("datetime64[us]")
+
+
+def _text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A Parquet file's columns as the text a CSV would hold: empty for nulls, whole floats
+    without ``.0`` (an integer column with nulls reads as float), times as ISO text, booleans as
+    ``True``/``False``."""
+    def column(values: pd.Series) -> pd.Series:
+        if pd.api.types.is_datetime64_any_dtype(values):
+            return values.map(lambda v: "" if pd.isna(v) else v.isoformat())
+        if pd.api.types.is_float_dtype(values):
+            return values.map(lambda v: "" if pd.isna(v) else (str(int(v)) if float(v).is_integer() else repr(float(v))))
+        return values.map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v))
+    return frame.apply(column).astype(object) if len(frame) else frame.astype(str)
 
 
 def _customers(path: Path, raw: pd.DataFrame, spec: ImportSpec, rows: np.ndarray) -> pd.Series:
@@ -167,12 +208,12 @@ def _assigned(path: Path, raw: pd.DataFrame, spec: ImportSpec, rows: np.ndarray)
     if spec.assigned is None:
         return pd.Series([spec.assigned_at] * len(raw), dtype="datetime64[us]")
     text = raw[spec.assigned].str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-    bad = (parsed.isna() & text.ne("")).to_numpy() | text.eq("").to_numpy()
+    parsed = _timestamps(text)
+    bad = parsed.isna().to_numpy()
     if bad.any():
         at = int(np.argmax(bad))
         raise _fail(path, int(rows[at]), spec.assigned, text.iloc[at], "type:timestamp", "is not a date and time")
-    return parsed.astype("datetime64[us]")
+    return parsed
 
 
 def _outcome(path: Path, values: pd.Series, column: str, rule: str, rows: np.ndarray) -> pd.Series:

@@ -36,10 +36,13 @@ if TYPE_CHECKING:
 CONSENT = {"email": "consent_email", "sms": "consent_sms", "post": "consent_post"}
 
 
-def consent_column(channel: str) -> str | None:
-    """The consent column of ``customers`` that ``channel`` needs: :data:`CONSENT` for the channels
-    people are reached by, else the campaign channel's own (``mail_folder`` needs e-mail consent, as
-    it stands in for e-mail: :attr:`micromarket.campaigns.channels.Channel.consent`); ``None``: none."""
+def consent_column(channel: str, settings: dict | None = None) -> str | None:
+    """The consent column of ``customers`` that ``channel`` needs: the one its ``[channels.NAME]``
+    ``settings`` name, else :data:`CONSENT` for the channels people are reached by, else the
+    campaign channel's own (``mail_folder`` needs e-mail consent, as it stands in for e-mail:
+    :attr:`micromarket.campaigns.channels.Channel.consent`); ``None``: none."""
+    if settings and settings.get("consent"):
+        return str(settings["consent"])
     if channel in CONSENT:
         return CONSENT[channel]
     from ..campaigns.channels import CHANNELS
@@ -48,11 +51,12 @@ def consent_column(channel: str) -> str | None:
     return kind.consent if kind is not None else None
 
 
-def consent(customers: pd.DataFrame, channel: str) -> pd.Series | None:
+def consent(customers: pd.DataFrame, channel: str, settings: dict | None = None) -> pd.Series | None:
     """Whether each row of ``customers`` may be contacted on ``channel``: its consent column
-    (:func:`consent_column`), a missing value counting as no; ``None`` where the column is empty
-    for everyone (consent not recorded). Channels without a consent column need none (all true)."""
-    column = consent_column(channel)
+    (:func:`consent_column`, with the channel's ``settings``), a missing value counting as no;
+    ``None`` where the column is empty for everyone (consent not recorded). Channels without a
+    consent column need none (all true)."""
+    column = consent_column(channel, settings)
     if column is None:
         return pd.Series(True, index=customers.index)
     if column not in customers or customers[column].isna().all():

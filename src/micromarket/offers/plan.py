@@ -54,9 +54,11 @@ def _eligibility(ws: "Workspace", wide: pd.DataFrame, channels: list[str], max_c
     customers = consent_table(ws, wide.index)
     eligible = np.ones((len(wide), len(channels)), dtype=bool)
     for j, channel in enumerate(channels):
-        allowed = consent(customers, channel)
+        settings = ws.config.get("channels", {}).get(channel)
+        allowed = consent(customers, channel, settings)
         if allowed is None:
-            notes.append(f"no {consent_column(channel)} recorded: every customer counted as reachable by {channel}")
+            notes.append(f"no {consent_column(channel, settings)} recorded: every customer counted as reachable by "
+                         f"{channel} (sending checks consent again and skips who has not given it)")
         else:
             eligible[:, j] = allowed.to_numpy()
     if max_contacts:

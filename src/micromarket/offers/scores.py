@@ -21,12 +21,12 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 
 from ..dates import day_after_last_transaction
 from ..storage.base import Output, Write
-from ..exceptions import SchemaError
+from ..exceptions import MicromarketError, SchemaError
 from ..measure import lift
 from ..measure.bootstrap import stratified_interval
 from ..uplift import (SLearner, TLearner, TransformedOutcome, XLearner, probability_of_one, qini_auc_score,
                       uplift_auc_score, uplift_by_decile)
-from .history import CONTROL, campaign_data, campaign_ids, covered_campaigns, customer_features
+from .history import CONTROL, CampaignDesignError, campaign_data, campaign_ids, covered_campaigns, customer_features
 from .levers import personal_levers
 from .split import held_out_half
 
@@ -73,45 +73,54 @@ def _learner(name: str, seed: int):
     return LEARNERS[name](base, control=CONTROL)
 
 
-def _check_enough(ws: "Workspace", members: pd.DataFrame, info: dict) -> None:
-    """Every arm needs :data:`MIN_OUTCOMES` buyers and non-buyers in the response window; the
-    error names the workspace's other campaigns as a way out."""
+def _too_few(members: pd.DataFrame) -> tuple[str, int, int] | None:
+    """The first arm without :data:`MIN_OUTCOMES` buyers and non-buyers in the response window:
+    (arm, buyers, members); ``None`` when every arm has enough."""
     counts = members.groupby("arm")["bought"].agg(["sum", "size"])
     for arm, row in counts.iterrows():
-        buyers, others = int(row["sum"]), int(row["size"] - row["sum"])
-        if min(buyers, others) < MIN_OUTCOMES:
-            remedy = (f"the data cover only {info['observed_days']} of the {info['days']} days after it: load later "
-                      "transactions" if info["observed_days"] < info["days"] and buyers < MIN_OUTCOMES else
-                      f"a {'longer' if buyers < MIN_OUTCOMES else 'shorter'} --days changes how many count as buyers")
-            alternatives = [c for c in campaign_ids(ws) if c != info["campaign_id"]]
-            raise SchemaError(
-                f"campaign {info['campaign_id']!r}: {buyers:,} of the {int(row['size']):,} {arm} members with earlier "
-                f"purchases bought within {info['days']} days of {info['assigned']}: each group needs at least "
-                f"{MIN_OUTCOMES} buyers and {MIN_OUTCOMES} non-buyers to learn uplift from ({remedy}"
-                + (f"; or learn from another campaign: --campaign {' or '.join(alternatives)}" if alternatives else "")
-                + ")")
+        buyers, size = int(row["sum"]), int(row["size"])
+        if min(buyers, size - buyers) < MIN_OUTCOMES:
+            return str(arm), buyers, size
+    return None
+
+
+def _too_few_message(ws: "Workspace", info: dict, arm: str, buyers: int, size: int) -> str:
+    """Why an arm is too thin to learn from, with the ways out (the workspace's other campaigns among them)."""
+    remedy = (f"the data cover only {info['observed_days']} of the {info['days']} days after it: load later "
+              "transactions" if info["observed_days"] < info["days"] and buyers < MIN_OUTCOMES else
+              f"a {'longer' if buyers < MIN_OUTCOMES else 'shorter'} --days changes how many count as buyers")
+    alternatives = [c for c in campaign_ids(ws) if c != info["campaign_id"]]
+    return (f"campaign {info['campaign_id']!r}: {buyers:,} of the {size:,} {arm} members with earlier "
+            f"purchases bought within {info['days']} days of {info['assigned']}: each group needs at least "
+            f"{MIN_OUTCOMES} buyers and {MIN_OUTCOMES} non-buyers to learn uplift from ({remedy}"
+            + (f"; or learn from another campaign: --campaign {' or '.join(alternatives)}" if alternatives else "")
+            + ")")
 
 
 def _teaching_campaign(ws: "Workspace", campaign_id: str | None, days: int) -> tuple[pd.DataFrame, dict]:
     """The members and description (:func:`~.history.campaign_data`) of ``campaign_id``, or by default
-    of the latest campaign whose window the data cover and that has enough buyers and non-buyers in
-    every arm to learn from; the later campaigns passed over for too few are noted. When none has,
-    the latest one's error is raised. A sent list is refused, not passed over: its design is for the
-    user to know and fix (the error names the other campaigns)."""
+    of the latest campaign whose window the data cover and that can teach uplift: balanced, with
+    enough buyers and non-buyers in every arm. The later campaigns passed over are noted with the
+    reason. The latest one's error is raised when it is a sent list (its design is for the user to
+    know and fix: the error names the other campaigns) or when none can teach."""
     known = campaign_ids(ws)
     candidates = [campaign_id] if campaign_id else (covered_campaigns(ws, known, days) or known[:1] or [None])
-    passed_over: list[tuple[str, SchemaError]] = []
-    for candidate in candidates:
-        members, info = campaign_data(ws, candidate, days)
+    passed_over: list[tuple[str, MicromarketError, str]] = []
+    for number, candidate in enumerate(candidates):
         try:
-            _check_enough(ws, members, info)
-        except SchemaError as exc:
-            if candidate == candidates[-1]:
+            members, info = campaign_data(ws, candidate, days)
+            thin = _too_few(members)
+            if thin:
+                raise SchemaError(_too_few_message(ws, info, *thin))
+        except (CampaignDesignError, SchemaError) as exc:
+            if number == len(candidates) - 1 or (number == 0 and isinstance(exc, CampaignDesignError)):
                 raise (passed_over[0][1] if passed_over else exc) from None
-            passed_over.append((candidate, exc))
+            why = ("too few outcomes to learn from" if not isinstance(exc, CampaignDesignError)
+                   else "a sent list, not a balanced experiment")
+            passed_over.append((candidate, exc, why))
             continue
-        info["notes"] = [*(f"Learnt from {info['campaign_id']!r}: the later campaign {c!r} has too few outcomes ({e})"
-                           for c, e in passed_over), *info["notes"]]
+        info["notes"] = [*(f"Learnt from {info['campaign_id']!r}: the later campaign {c!r} has {why}"
+                           for c, _, why in passed_over), *info["notes"]]
         return members, info
     raise AssertionError("unreachable: the last candidate returns or raises")
 
@@ -231,7 +240,11 @@ def offer_depths(ws: "Workspace", campaign_id: str) -> dict[str, float]:
     rows = [] if campaigns is None else ws.storage.rows(campaigns.filter(campaigns.campaign_id == campaign_id))
     if not rows:
         return {}
-    return {f"treatment:{name}": depth for name, depth in variant_depths(Campaign.from_row(rows[0])).items()}
+    campaign = Campaign.from_row(rows[0])
+    depths = variant_depths(campaign)
+    if len(campaign.variants) == 1:  # one variant: its members are the arm "treatment" (see .history)
+        return {"treatment": depth for depth in depths.values()}
+    return {f"treatment:{name}": depth for name, depth in depths.items()}
 
 
 def _levers(ws: "Workspace", customers: pd.Index) -> pd.DataFrame:

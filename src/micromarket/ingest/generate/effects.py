@@ -60,8 +60,8 @@ def extra_purchase_probability(base: np.ndarray, slope: np.ndarray, sensitivity:
                                depth: np.ndarray | float = REFERENCE_DEPTH) -> np.ndarray:
     """Probability that contact with a coupon of ``depth`` off brings one extra purchase (0 for the
     dead and the put off)."""
-    discount = slope * sensitivity * np.asarray(depth, dtype=float) / REFERENCE_DEPTH
-    p = np.clip(base + discount + LAPSING_BONUS * is_lapsing, 0.0, 1.0)
+    coupon_response = slope * sensitivity * np.asarray(depth, dtype=float) / REFERENCE_DEPTH
+    p = np.clip(base + coupon_response + LAPSING_BONUS * is_lapsing, 0.0, 1.0)
     return np.where(alive & ~is_put_off, p, 0.0)
 
 

@@ -94,7 +94,8 @@ def _rounds(sec: Section, ws: "Workspace", cur: str) -> None:
         return
     rounds = pd.DataFrame(json.loads(path.read_text(encoding="utf-8"))["rounds"])
     rounds["label"] = [f"round {r.round}: {r.campaign}" for r in rounds.itertuples()]
-    rows = [(r.label, r.learnt_from, f"{r.sent:,}", ", ".join(f"{n:,} at {d}" for d, n in r.coupons.items()),
+    rows = [(r.label, r.learnt_from or "", f"{r.sent:,}",
+             ", ".join(f"{n:,} " + ("without a coupon" if d == "0%" else f"at {d} off") for d, n in r.coupons.items()),
              money(r.plan_true_profit, cur), money(r.true_expected_profit, cur),
              "not measured" if pd.isna(r.measured_profit)
              else with_interval(r.measured_profit, r.measured_low, r.measured_high, lambda v: money(v, cur), note=None))
