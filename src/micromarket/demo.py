@@ -200,15 +200,16 @@ def round_truth(ws: Workspace, data: Path, name: str) -> dict:
     """What a round sent and truly earned: the customers messaged, the expected true profit of
     contacting them with their coupons at the launch (:func:`~micromarket.campaigns.simulate.expected_contact_profit`)
     and what the simulation drew, from ``data/truth``."""
+    from .campaigns.campaign import get_campaign
     from .campaigns.simulate import expected_contact_profit
 
     drawn = pd.read_parquet(data / "truth" / f"campaign_truth-{name}.parquet")
     sent = drawn[(drawn["group"] == "treatment") & drawn["sent"]].set_index("customer_id")
-    record = ws.table("campaigns").to_pandas().set_index("campaign_id").loc[name]
+    record = get_campaign(ws, name)
     run = ws.storage.latest_run("offer_runs")
     truth = pd.read_parquet(data / "truth" / "customers_truth.parquet")
-    expected = expected_contact_profit(ws, truth, sent["discount_depth"], record["launched_at"].to_pydatetime(),
-                                       float(record["attribution_days"]), float(record["contact_cost"]),
+    expected = expected_contact_profit(ws, truth, sent["discount_depth"], record.launched_at,
+                                       float(record.attribution_days), float(record.contact_cost),
                                        float(ws.config["profile"]["margin"]))
     learnt_from = json.loads(run["summary"])["campaign"]["campaign_id"] if run is not None else None
     return {"campaign": name, "learnt_from": learnt_from, "sent": int(len(sent)),
@@ -259,15 +260,17 @@ def targeting_truth(ws: Workspace, data: Path, result: "OfferPlan") -> dict:
     depths = scores.pivot(index="customer_id", columns="offer", values="discount_depth").reindex(customers)
     uplift = scores.pivot(index="customer_id", columns="offer", values="uplift").reindex(customers)
     truth = pd.read_parquet(data / "truth" / "customers_truth.parquet")
+    since = days_since_last(ws, customers, now)   # one query for every offer's truth and the correlations
     profit = {offer: expected_contact_profit(ws, truth, depths[offer].fillna(0.0), now, days,
-                                             float(campaign["contact_cost"]), float(ws.config["profile"]["margin"]))
+                                             float(campaign["contact_cost"]), float(ws.config["profile"]["margin"]),
+                                             since)
               for offer in depths.columns}
     true_profit = {}
     for rule, offers in result.selections.items():
         picked = offers.dropna()
         true_profit[rule] = float(sum(profit[o].reindex(picked.index[picked == o]).sum() for o in picked.unique()))
     rows = truth.assign(customer_id=truth["customer_id"].astype(str)).set_index("customer_id").reindex(customers)
-    since, learnt = days_since_last(ws, customers, now), offer_depths(ws, campaign["campaign_id"])
+    learnt = offer_depths(ws, campaign["campaign_id"])
     correlation = {offer: float(np.corrcoef(uplift[offer].fillna(0.0), contact_response(
                        rows.reset_index(), since, days, learnt.get(offer, REFERENCE_DEPTH))["true_uplift"])[0, 1])
                    for offer in uplift.columns}

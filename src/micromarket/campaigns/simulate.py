@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..ingest.generate import effects
-from .campaign import Campaign, variant_depths
+from .campaign import Campaign, get_campaign, variant_depths
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -40,16 +40,17 @@ def contact_response(truth: pd.DataFrame, days_since_last: np.ndarray, days: flo
 
 
 def expected_contact_profit(ws: "Workspace", truth: pd.DataFrame, depth: pd.Series, at: dt.datetime, days: float,
-                            contact_cost: float, margin: float) -> pd.Series:
+                            contact_cost: float, margin: float, since: np.ndarray | None = None) -> pd.Series:
     """The generator's truth of what contacting each customer at ``at`` earns, in expectation.
 
     For each customer of ``depth`` (index ``customer_id``, a coupon's depth each): margin x spend
     of a purchase x the true change in purchases within ``days``, less the coupon's expected
     cost (depth x spend x the chance of buying when contacted: it is redeemed once) and the
-    contact's cost. What :func:`simulate_responses` draws from, averaged.
+    contact's cost. What :func:`simulate_responses` draws from, averaged. ``since`` is
+    :func:`days_since_last` of ``depth``'s customers at ``at``, where the caller has it already.
     """
     truth = truth.assign(customer_id=truth["customer_id"].astype(str)).set_index("customer_id").reindex(depth.index)
-    since = days_since_last(ws, depth.index, at)
+    since = days_since_last(ws, depth.index, at) if since is None else since
     response = contact_response(truth.reset_index(), since, days, depth.to_numpy(float))
     without = effects.baseline_conversion(truth["lambda_per_day"].fillna(0.0).to_numpy(), days,
                                           truth["alive_at_end"].fillna(False).to_numpy(bool))
@@ -87,18 +88,17 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
         (margin on that value, less the discount and the contact's cost).
     """
     rng = np.random.default_rng(seed)
-    campaigns = ws.table("campaigns")
-    record = ws.storage.rows(campaigns.filter(campaigns.campaign_id == campaign))[0]
+    record = get_campaign(ws, campaign)
     stores = _usual_store(ws)
     members = _members(ws, campaign, stores)
     # The generator's truth numbers customers; the workspace keeps every id as text.
     truth = truth.assign(customer_id=truth["customer_id"].astype(str))
     both = members.merge(truth, on="customer_id", how="left", validate="one_to_one")
-    days = float(record["attribution_days"])
+    days = float(record.attribution_days)
     alive = both["alive_at_end"].fillna(False).to_numpy(bool)
     rate = both["lambda_per_day"].fillna(0.0).to_numpy()
     contacted = (both["group"].eq("treatment") & both["sent"]).to_numpy()
-    depth = np.where(contacted, _depths(ws, both, Campaign.from_row(record)), 0.0)
+    depth = np.where(contacted, _depths(ws, both, record), 0.0)
     response = contact_response(both, both["days_since_last"].to_numpy(), days, depth)
     baseline = rng.poisson(np.where(alive, rate * days, 0.0))
     extra = contacted & (rng.random(len(both)) < response["extra_purchase_p"])
@@ -111,7 +111,7 @@ def simulate_responses(ws: "Workspace", campaign: str, truth: pd.DataFrame, seed
              - np.bincount(owner[skipped], amount[skipped], minlength=len(both)))
     purchases, discount = _redeem_coupons(purchases, skipped, depth)
     margin = float(ws.config["profile"]["margin"])
-    cost = float(record["contact_cost"] or 0)
+    cost = float(record.contact_cost or 0)
     member_truth = pd.DataFrame({
         "customer_id": both["customer_id"], "group": both["group"], "variant": both["variant"], "sent": both["sent"],
         "discount_depth": depth, "alive": alive, "lambda_per_day": rate, "lapsing": response["lapsing"],

@@ -235,12 +235,12 @@ def offer_depths(ws: "Workspace", campaign_id: str) -> dict[str, float]:
     """The coupon depth of each offer (``treatment:<variant>``) whose variant set its own in the
     campaign learnt from (a campaign made here: one imported has no variants' settings)."""
     from ..campaigns.campaign import Campaign, variant_depths
+    from ..measure.measuring import campaign_record
 
-    campaigns = ws.storage.any_table("campaigns")
-    rows = [] if campaigns is None else ws.storage.rows(campaigns.filter(campaigns.campaign_id == campaign_id))
-    if not rows:
+    record = campaign_record(ws, campaign_id)
+    if record is None:
         return {}
-    campaign = Campaign.from_row(rows[0])
+    campaign = Campaign.from_row(record)
     depths = variant_depths(campaign)
     if len(campaign.variants) == 1:  # one variant: its members are the arm "treatment" (see .history)
         return {"treatment": depth for depth in depths.values()}

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from .base import _CUSTOMER, INTEGER, NUMBER, TEXT, TIMESTAMP, Table, _derived, _label, _runs
 
+#: Who a per-member row is about: the campaign, the customer, their group and variant.
+_MEMBER = (
+    _derived("campaign_id", TEXT, "Campaign."),
+    _CUSTOMER,
+    _label("treatment_group", "`treatment` or `control`."),
+    _label("variant", "Message or offer variant (treated members)."),
+)
+
 CAMPAIGN_OUTCOMES = Table(
     "campaign_outcomes",
     "One row per campaign member (treatment and control alike): what they bought in the attribution window fixed at "
     "launch, counted from assignment, and in the equally long period before it (for CUPED).",
     (
-        _derived("campaign_id", TEXT, "Campaign."),
-        _CUSTOMER,
-        _label("treatment_group", "`treatment` or `control`."),
-        _label("variant", "Message or offer variant (treated members)."),
+        *_MEMBER,
         _label("segment", "The member's segment when assigned (the holdout's stratum), or `all`."),
         _derived("assigned_at", TIMESTAMP, "When the member was assigned: the window starts here."),
         _derived("window_days", INTEGER, "Length of the attribution window (and of the pre-period), in days."),
@@ -42,10 +47,7 @@ CAMPAIGN_COUPONS = Table(
     "One row per member of a campaign imported with its coupons (`campaign import --coupon`): whether they were "
     "issued one, whether and when they redeemed it, and what it gave.",
     (
-        _derived("campaign_id", TEXT, "Campaign."),
-        _CUSTOMER,
-        _label("treatment_group", "`treatment` or `control`."),
-        _label("variant", "Message or offer variant (treated members)."),
+        *_MEMBER,
         _derived("issued", INTEGER, "1 if the member was issued a coupon."),
         _derived("redeemed", INTEGER, "1 if they redeemed it."),
         _derived("redeemed_at", TIMESTAMP, "When, where the file says."),
