@@ -122,7 +122,8 @@ DEFAULTS: dict[str, Any] = {
         "cap_week": 3,
         # [start, end] local hours in which no marketing message is sent (deferred), e.g. [21, 8]; [] = none.
         "quiet_hours": [],
-        "batch": 500,
+        # Customers read, checked and rendered at a time (each batch costs a few queries).
+        "batch": 2000,
         # Pause a campaign when more than this share of its last pause_window messages failed.
         "pause_error_rate": 0.2,
         "pause_window": 100,

@@ -171,3 +171,21 @@ def test_reads_inside_a_unit_see_the_unit_s_writes(storage):
         assert storage.log_run("local_runs", {"summary": {}}) == 1
         assert storage.next_id("local_runs", "run_id") == 2
     assert members(storage) == [(2, "b"), (2, "c")]
+
+
+def test_among_keeps_the_rows_whose_key_is_listed_and_joins_again(storage):
+    from micromarket.data import among
+
+    storage.replace("segment_members", member_rows(*[(i % 3, f"c{i:04d}") for i in range(1200)]))
+    storage.append("segments", pa.table({"segment_id": [0, 1, 2], "name": ["zero", "one", "two"],
+                                         "kind": ["rule"] * 3}))
+    wanted = [f"c{i:04d}" for i in range(0, 1200, 7)] + ["not-a-customer"]
+    chosen = among(storage.table("segment_members"), "customer_id", wanted)
+    got = sorted((r["segment_id"], r["customer_id"]) for r in storage.rows(chosen))
+    assert got == sorted((i % 3, f"c{i:04d}") for i in range(0, 1200, 7))
+    # The result joins like a table (the send loop joins its customers to four others).
+    s = storage.table("segments")
+    named = chosen.left_join(s, chosen.segment_id == s.segment_id)
+    again = named.left_join(s.view(), chosen.segment_id == s.segment_id).select(chosen.customer_id, s.name)
+    assert {r["name"] for r in storage.rows(again)} == {"zero", "one", "two"}
+    assert storage.rows(among(storage.table("segment_members"), "customer_id", [])) == []

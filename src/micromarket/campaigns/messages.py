@@ -33,6 +33,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from ..data.keys import among
 from ..exceptions import MicromarketError
 
 if TYPE_CHECKING:
@@ -487,7 +488,7 @@ def context_table(ws: "Workspace", customer_ids: Iterable[str] | None = None, *,
 
     customers = ws.table("customers")
     if customer_ids is not None:
-        customers = customers.filter(customers.customer_id.isin([str(c) for c in customer_ids]))
+        customers = among(customers, "customer_id", customer_ids)
     own = [c for c in customers.columns if c != "load_id"]
     profile = _optional(ws, "customer_profile")
     profiled = [c for c in profile.columns if c not in own and c != "profile_run_id"] if profile is not None else []

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..data.keys import among
 from ..exceptions import ConfigError
 from .suppression import suppressed_customers
 
@@ -70,7 +71,7 @@ def facts(ws: "Workspace", customer_ids: list[str], channel: str, consent: str |
     """Contact fields, consent, time zone, suppression and recent sends of ``customer_ids``."""
     customers = ws.table("customers")
     columns = [c for c in (*CONTACT, "timezone", consent) if c and c in customers.columns]
-    rows = ws.storage.rows(customers.filter(customers.customer_id.isin(customer_ids)).select("customer_id", *columns))
+    rows = ws.storage.rows(among(customers, "customer_id", customer_ids).select("customer_id", *columns))
     contacts = {r["customer_id"]: r for r in rows}
     return Facts(contacts, suppressed_customers(ws, contacts, channel, region),
                  _history(ws, customer_ids) if capped else {})
@@ -81,7 +82,7 @@ def _history(ws: "Workspace", customer_ids: list[str]) -> dict[str, list[tuple[d
     sends, campaigns = ws.table("campaign_sends"), ws.table("campaigns")
     since = dt.datetime.now() - dt.timedelta(days=8)
     marketing = campaigns.filter(~campaigns.settings.contains('"transactional": true')).select("campaign_id")
-    recent = sends.filter(sends.customer_id.isin(customer_ids), sends.state == "sent", sends.settled_at >= since)
+    recent = among(sends, "customer_id", customer_ids).filter(lambda t: (t.state == "sent") & (t.settled_at >= since))
     recent = recent.semi_join(marketing, "campaign_id").select("customer_id", "settled_at", "channel")
     history: dict[str, list] = {}
     for r in ws.storage.rows(recent):

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
+from ..data.keys import among
 from ..exceptions import SchemaError
 from ..storage.base import Output, Write
 from . import rules
@@ -303,12 +304,13 @@ def _queued_total(ws: "Workspace", campaign: Campaign) -> int:
 def _send_batch(run: _Run, batch: list[dict]) -> str | None:
     """Send one batch; returns why the loop pauses, or ``None``."""
     ids = [row["customer_id"] for row in batch]
+    flag = pause_flag(run.ws, run.campaign)  # checked before every message: its path made once
     facts = rules.facts(run.ws, ids, run.campaign.channel, run.channel.consent, run.region,
                         capped=not run.campaign.transactional)
     control = _in_control(run.ws, ids) if not run.campaign.transactional else set()
     rendered = run.render(ids, {row["customer_id"]: row["variant"] for row in batch})
     for row in batch:
-        if pause_flag(run.ws, run.campaign).exists():
+        if flag.exists():
             return "paused by request"
         if _error_rate_exceeded(run):
             return (f"more than {run.ws.config['campaigns']['pause_error_rate']:.0%} of the last "
@@ -322,7 +324,7 @@ def _in_control(ws: "Workspace", ids: list[str]) -> set[str]:
     generation = control_generation(ws)
     if generation is None:
         return set()
-    customers = ws.table("customers").filter(lambda t: t.customer_id.isin(ids))
+    customers = among(ws.table("customers"), "customer_id", ids)
     flagged = customers.filter(in_global_control(customers.customer_id, generation)).select("customer_id")
     return {r["customer_id"] for r in ws.storage.rows(flagged)}
 

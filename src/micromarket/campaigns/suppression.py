@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterable
 import phonenumbers
 import pyarrow as pa
 
+from ..data.keys import among
 from ..exceptions import SchemaError
 from ..storage.base import Output, Write
 
@@ -141,7 +142,7 @@ def suppressed_customers(ws: "Workspace", contacts: dict[str, dict], channel: st
         return set()
     table = ws.table("suppressions")
     found = {(r["kind"], r["value"]) for r in ws.storage.rows(
-        table.filter(table.value.isin(values), table.channel.isin([channel, "all"])).select("kind", "value"))}
+        among(table, "value", values).filter(lambda t: t.channel.isin([channel, "all"])).select("kind", "value"))}
     return {cid for cid, ks in keys.items() if ks & found}
 
 

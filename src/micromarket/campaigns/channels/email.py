@@ -18,13 +18,23 @@ secrets never sit in ``micromarket.toml``), ``timeout``.
 
 from __future__ import annotations
 
+import functools
+import io
 import os
+import secrets
 import smtplib
 import socket
 import ssl
 from email import policy
+from email.charset import QP, Charset
+from email.generator import BytesGenerator
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.policy import Compat32
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Callable
 
@@ -36,24 +46,94 @@ TLS_MODES = ("none", "starttls", "tls")
 _POLICY = policy.SMTP.clone(max_line_length=998)
 
 
-def build_email(message: Message, sender: str, list_id: str) -> EmailMessage:
-    """The MIME message of ``message`` from ``sender`` (see the module for the headers)."""
+class _Unfolded(Compat32):
+    """The legacy API's policy (header values stored as given, not parsed into header objects: a
+    third of the time of building a message the modern way), writing an ASCII header that fits on
+    one line of SMTP's as it is rather than through ``email.header.Header``'s folding."""
+
+    def fold_binary(self, name, value):
+        if (isinstance(value, str) and value.isascii() and len(name) + len(value) + 2 <= self.max_line_length
+                and "\n" not in value and "\r" not in value):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_PLAIN_POLICY = _Unfolded(max_line_length=998, linesep="\r\n")
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+_SMTP_LINE = 998
+
+
+def build_email(message: Message, sender: str, list_id: str) -> "EmailMessage | MIMEBase":
+    """The MIME message of ``message`` from ``sender`` (see the module for the headers).
+
+    Built with the standard library's legacy MIME classes where the sender's and the recipient's
+    addresses are ASCII (the fast path: about 0.3 ms a message against 1.1 ms); an address with
+    other characters (an internationalised mailbox, sent with SMTPUTF8) takes ``EmailMessage``.
+    On the fast path non-ASCII subjects and display names are encoded words (RFC 2047), and a text
+    part with non-ASCII characters or lines over SMTP's limit is quoted-printable."""
+    headers = _headers(message, sender, list_id)
+    if not (_address(sender).isascii() and message.recipient["email"].isascii()):
+        return _international_email(headers, message)
+    text = _text_part(message.text or "", "plain")
+    if message.html:
+        # A boundary of our own: the generator's checks the parts for its random one with a regular
+        # expression compiled per message. 128 random bits and "=_" (never in quoted-printable) do not
+        # occur in a body.
+        mail = MIMEMultipart("alternative", boundary=f"=_{secrets.token_hex(16)}", policy=_PLAIN_POLICY)
+        mail.attach(text)
+        mail.attach(_text_part(message.html, "html"))
+    else:
+        mail = text
+    for name, value in headers:
+        mail[name] = value if value.isascii() else _encoded(name, value)
+    return mail
+
+
+def _headers(message: Message, sender: str, list_id: str) -> list[tuple[str, str]]:
+    # A line break in a value would end the header and start another (a rendered subject is one
+    # line already; this holds for any channel user's Message too).
+    subject = " ".join((message.subject or "").splitlines())
+    headers = [("From", sender), ("To", message.recipient["email"]), ("Subject", subject),
+               ("Date", formatdate(localtime=True)), ("Message-ID", message.message_id), ("List-ID", list_id)]
+    if message.unsubscribe_url:
+        headers += [("List-Unsubscribe", f"<{message.unsubscribe_url}>"),
+                    ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    return headers
+
+
+def _encoded(name: str, value: str) -> str:
+    """A header value with non-ASCII characters as encoded words; in an address only the display name."""
+    if name in ("From", "To"):
+        display, address = parseaddr(value)
+        return formataddr((display, address), charset="utf-8")
+    return Header(value, "utf-8").encode()
+
+
+def _text_part(body: str, subtype: str) -> MIMEText:
+    """A text part: 7-bit ASCII where it is, else UTF-8, quoted-printable (no 8BITMIME needed)."""
+    if body.isascii() and all(len(line) <= _SMTP_LINE for line in body.splitlines()):
+        return MIMEText(body, subtype, "us-ascii", policy=_PLAIN_POLICY)
+    return MIMEText(body, subtype, _UTF8_QP, policy=_PLAIN_POLICY)
+
+
+def _international_email(headers: list[tuple[str, str]], message: Message) -> EmailMessage:
     # Lines up to SMTP's limit: the default policy folds long headers at 78 characters and turns
     # a long List-Unsubscribe URL into an encoded word that mail clients cannot follow.
     mail = EmailMessage(policy=_POLICY)
-    mail["From"] = sender
-    mail["To"] = message.recipient["email"]
-    mail["Subject"] = message.subject or ""
-    mail["Date"] = formatdate(localtime=True)
-    mail["Message-ID"] = message.message_id
-    mail["List-ID"] = list_id
-    if message.unsubscribe_url:
-        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
-        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in headers:
+        mail[name] = value
     mail.set_content(message.text or "")
     if message.html:
         mail.add_alternative(message.html, subtype="html")
     return mail
+
+
+def email_bytes(mail: "EmailMessage | MIMEBase") -> bytes:
+    """``mail`` as the bytes SMTP carries (CRLF line ends)."""
+    out = io.BytesIO()
+    BytesGenerator(out, policy=mail.policy.clone(linesep="\r\n")).flatten(mail)
+    return out.getvalue()
 
 
 def list_id(campaign: str, sender: str) -> str:
@@ -65,6 +145,25 @@ def list_id(campaign: str, sender: str) -> str:
     domain = parseaddr(sender)[1].rpartition("@")[2] or "micromarket.invalid"
     label = "".join(c if c.isalnum() else "-" for c in campaign.lower()).strip("-") or "campaign"
     return f'"{campaign}" <{label}.{domain}>'
+
+
+@functools.lru_cache(maxsize=64)
+def _address(sender: str) -> str:
+    """The address of ``sender`` (``Shop <news@shop.example>``: ``news@shop.example``)."""
+    return parseaddr(sender)[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _list_id(campaign: str, sender: str) -> str:
+    """:func:`list_id`, worked out once per campaign and sender rather than per message."""
+    return list_id(campaign, sender)
+
+
+def _one_address(value: str) -> bool:
+    """Whether ``value`` can be an envelope recipient: one line, no spaces, a local part and a domain
+    (anything else would break the message's headers, or the SMTP command it goes in)."""
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and domain) and not any(c.isspace() for c in value)
 
 
 class _CommittingSMTP(smtplib.SMTP):
@@ -113,6 +212,7 @@ class EmailChannel(Channel):
             raise ConfigError(f"[channels.email] tls = {mode!r}; expected one of {', '.join(TLS_MODES)}")
         if not s.get("from"):
             raise ConfigError("[channels.email] from is empty: set the sender, e.g. from = \"Shop <news@shop.example>\"")
+        self._from_address = parseaddr(s["from"])[1]
         smtp_class = _CommittingSMTPSSL if mode == "tls" else _CommittingSMTP
         # The server's certificate is always checked: against the system's authorities, or the
         # one in ca_file (a company's own relay).
@@ -127,11 +227,17 @@ class EmailChannel(Channel):
             self._smtp.login(user, password)
 
     def send(self, message: Message, committing: Callable[[], None]) -> Delivery:
-        mail = build_email(message, self.settings["from"], list_id(message.campaign, self.settings["from"]))
+        sender = self.settings["from"]
+        to = message.recipient["email"]
+        if not _one_address(to):
+            return Delivery("failed", error=f"not an e-mail address: {to!r}")
+        mail = build_email(message, sender, _list_id(message.campaign, sender))
         self._smtp.committing = committing
         try:
-            refused = self._smtp.send_message(mail, from_addr=parseaddr(self.settings["from"])[1],
-                                              to_addrs=[message.recipient["email"]])
+            if isinstance(mail, EmailMessage):  # an internationalised address: smtplib asks for SMTPUTF8
+                refused = self._smtp.send_message(mail, from_addr=self._from_address, to_addrs=[to])
+            else:
+                refused = self._smtp.sendmail(self._from_address, [to], email_bytes(mail))
         except smtplib.SMTPRecipientsRefused as error:
             return _refused(next(iter(error.recipients.values())))
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
@@ -195,13 +301,15 @@ class MailFolderChannel(Channel):
         self.sender = self.settings.get("from") or "micromarket <campaigns@micromarket.invalid>"
 
     def send(self, message: Message, committing: Callable[[], None]) -> Delivery:
-        mail = build_email(message, self.sender, list_id(message.campaign, self.sender))
+        if not _one_address(message.recipient["email"]):
+            return Delivery("failed", error=f"not an e-mail address: {message.recipient['email']!r}")
+        mail = build_email(message, self.sender, _list_id(message.campaign, self.sender))
         name = message.message_id.strip("<>").partition("@")[0]
         tmp = self.folder / f".{name}.tmp"
-        tmp.write_bytes(mail.as_bytes())
+        tmp.write_bytes(email_bytes(mail))
         committing()
         os.replace(tmp, self.folder / f"{name}.eml")
         return Delivery("sent", provider_id=name)
 
 
-__all__ = ["EmailChannel", "MailFolderChannel", "build_email", "list_id"]
+__all__ = ["EmailChannel", "MailFolderChannel", "build_email", "email_bytes", "list_id"]
