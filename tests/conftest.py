@@ -17,7 +17,7 @@ from micromarket import Workspace
 from micromarket.demo import run_demo
 
 #: The campaign tests' fixtures (tests/campaign_fixtures.py).
-pytest_plugins = ["campaign_fixtures"]
+pytest_plugins = ["campaign_fixtures", "web_fixtures"]
 
 #: Scripts run by a peer library's own interpreter (.venv-peers), not by pytest: --doctest-modules
 #: would import them here, where their libraries are not installed.

@@ -67,3 +67,14 @@ def test_every_preset_and_rule_is_in_the_ingest_guide():
         assert f"`{name}`" in text
     for rule in DEFAULTS["ingest"]["rules"]:
         assert f"`{rule}`" in text
+
+
+def test_every_api_operation_and_its_role_is_in_the_api_reference(tmp_path):
+    from micromarket.web.app import create_app
+    from micromarket.workspace import Workspace
+
+    Workspace.create(tmp_path / "ws").close()
+    text = (DOCS / "reference" / "api.md").read_text()
+    for path, methods in create_app(tmp_path / "ws").openapi()["paths"].items():
+        for method, operation in methods.items():
+            assert f"| `{method.upper()} {path}` | {operation['x-role']} |" in text, (method, path)

@@ -138,6 +138,19 @@ DEFAULTS: dict[str, Any] = {
         "mail_folder": {"path": "outbox", "from": "micromarket demo <campaigns@demo.example>", "rate": 0.0,
                         "cap_day": 0, "cap_week": 0},
     },
+    "serve": {
+        # Where `micromarket serve` listens (127.0.0.1: this machine only).
+        "host": "127.0.0.1",
+        "port": 8000,
+        # A signed-in session ends this many hours after sign-in.
+        "session_hours": 8.0,
+        # The server lets go of the workspace's database after this many idle seconds, so that a
+        # command in another process can open it (DuckDB allows one process at a time).
+        "release_after": 1.0,
+        # How long a command, or a server request, waits for the workspace while another process
+        # holds it, before it gives up with an error naming that process.
+        "wait_seconds": 60.0,
+    },
     "mapping": {},
 }
 
@@ -191,6 +204,7 @@ def validate(config: dict, path: Path | str = CONFIG_FILE) -> dict:
     _validate_offers(merged["offers"], path)
     _validate_recommend(merged["recommend"], path)
     _validate_campaigns(merged["campaigns"], path)
+    _validate_serve(merged["serve"], path)
     for table, mapping in merged["mapping"].items():
         if table not in INGESTIBLE:
             raise ConfigError(f"{path}: [mapping.{table}] is not a table; tables: {', '.join(INGESTIBLE)}")
@@ -271,6 +285,19 @@ def _validate_offers(offers: dict, path) -> None:
          and all(isinstance(d, (int, float)) and 0 <= d < 1 for d in offers["discount_depths"]),
          "offers.discount_depths", "a list of shares in [0, 1), e.g. [0.0, 0.1, 0.2]"),
         (_share(offers["database_memory_share"]), "offers.database_memory_share", "a share of backend.memory_limit in (0, 1]"),
+    ])
+
+
+def _validate_serve(serve: dict, path) -> None:
+    def seconds(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+    _check_section("serve", serve, path, [
+        (isinstance(serve["host"], str) and bool(serve["host"].strip()), "serve.host", "a host name or address"),
+        (_whole(serve["port"], 1) and serve["port"] <= 65535, "serve.port", "a port number 1-65535"),
+        (seconds(serve["session_hours"]) and serve["session_hours"] > 0, "serve.session_hours", "hours > 0"),
+        (seconds(serve["release_after"]), "serve.release_after", "seconds >= 0"),
+        (seconds(serve["wait_seconds"]), "serve.wait_seconds", "seconds >= 0"),
     ])
 
 

@@ -31,6 +31,10 @@ class SchemaError(MicromarketError, ValueError):
     """An input lacks a required column, or a mapping names a column that is not there."""
 
 
+class NotFoundError(SchemaError, LookupError):
+    """A name or id given (a segment, a campaign, a customer) is not in the workspace."""
+
+
 class IngestError(MicromarketError, ValueError):
     """An input file or table cannot be read or loaded.
 

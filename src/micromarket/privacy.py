@@ -23,7 +23,6 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import reduce
 from operator import or_
 from pathlib import Path
@@ -33,7 +32,8 @@ import pyarrow as pa
 
 from .exceptions import SchemaError
 from .schema import TABLES
-from .storage.base import Output, Write, arrow_schema
+from .segments.store import segments_of
+from .storage.base import Output, Write, arrow_schema, json_ready
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -538,7 +538,7 @@ def customer_export(ws: "Workspace", customer_id: str) -> dict[str, Any]:
     _check_id(customer_id)
     subject = _Subject(customer_id, "", _contact(ws.storage, customer_id), b"")
     found = {
-        "segments": _segments_of(ws.storage, customer_id),
+        "segments": segments_of(ws.storage, customer_id),
         "suppressions": _suppressions_of(ws, subject),
         "quarantine": _quarantined(ws.storage, subject),
         "tables": {name: _rows_of(ws.storage, name, customer_id)
@@ -547,7 +547,7 @@ def customer_export(ws: "Workspace", customer_id: str) -> dict[str, Any]:
     if not any(found["tables"].values()) and not any(found[k] for k in ("segments", "suppressions", "quarantine")):
         raise _unknown(ws, customer_id)
     consent = {k[len("consent_"):]: v for k, v in subject.contact.items() if k.startswith("consent_")}
-    return _plain({"customer_id": customer_id, "exported_at": dt.datetime.now().replace(microsecond=0),
+    return json_ready({"customer_id": customer_id, "exported_at": dt.datetime.now().replace(microsecond=0),
                    "consent": consent, **found})
 
 
@@ -570,36 +570,11 @@ def _rows_of(storage: "Storage", name: str, customer_id: str) -> list[dict]:
     return storage.rows(table.filter(table.customer_id == customer_id))
 
 
-def _segments_of(storage: "Storage", customer_id: str) -> list[dict]:
-    members, segments = storage.table("segment_members"), storage.table("segments")
-    mine = members.filter(members.customer_id == customer_id).select("segment_id")
-    joined = segments.semi_join(mine, "segment_id").select("segment_id", "name", "kind", "segmentation", "granularity",
-                                                           "persona_name")
-    return storage.rows(joined.order_by("segment_id"))
-
-
 def _suppressions_of(ws: "Workspace", subject: _Subject) -> list[dict]:
     keys = _suppression_keys(ws, subject)
     table = ws.table("suppressions")
     return [r for r in ws.storage.rows(table.filter(table.value.isin(sorted({v for _, v in keys}))))
             if (r["kind"], r["value"]) in keys]
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with what JSON cannot hold made plain: times as ISO text, NaN as ``None``."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
 
 
 __all__ = ["CUSTOMER_TABLES", "Erasure", "PSEUDONYMISED", "PSEUDONYM_PREFIX", "customer_export", "customer_hash",

@@ -19,6 +19,7 @@ from .backend import connect_duckdb
 from .exceptions import WorkspaceError
 from .schema import INGESTIBLE, TABLES, get_table
 from .storage import DuckDBStorage, Storage
+from .turns import clear_holder, in_turn, mark_holder
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -42,14 +43,17 @@ class Workspace:
         The validated contents of ``micromarket.toml``.
     """
 
-    def __init__(self, root: Path, config: dict):
+    def __init__(self, root: Path, config: dict, *, wait_seconds: float | None = None, announce: bool = True):
         self.root = Path(root)
         self.config = config
         backend = config["backend"]
-        self.con, backend_ = connect_duckdb(
+        # Another process (the server) may hold the database: wait for our turn (micromarket.turns).
+        wait = float(config["serve"]["wait_seconds"]) if wait_seconds is None else wait_seconds
+        self.con, backend_ = in_turn(self.root, lambda: connect_duckdb(
             self.database_path, backend.get("memory_limit", ""), backend.get("threads", 0),
             backend.get("block_allocator_memory", ""),
-        )
+        ), wait, announce=announce)
+        mark_holder(self.root)
         #: The DuckDB database ingest loads into: its readers apply the quality rules and natural
         #: keys there (the workspace's tables on DuckDB; on Spark, the loading database whose
         #: tables each load publishes to the warehouse).
@@ -128,13 +132,19 @@ class Workspace:
         return cls(root, checked)
 
     @classmethod
-    def open(cls, path: str | Path) -> "Workspace":
+    def open(cls, path: str | Path, *, wait_seconds: float | None = None, announce: bool = True) -> "Workspace":
         """Open an existing workspace.
+
+        While another process (``micromarket serve``, another command) holds its database, wait for
+        it for up to ``wait_seconds`` (default ``[serve] wait_seconds``); ``announce`` asks a
+        server that holds it to let go (see :mod:`micromarket.turns`).
 
         Raises
         ------
         WorkspaceError
             If ``path`` has no ``micromarket.toml``.
+        WorkspaceBusyError
+            If the database is still held by another process after the wait.
         """
         root = Path(path)
         cfg_path = root / config_mod.CONFIG_FILE
@@ -143,7 +153,7 @@ class Workspace:
                 f"{root}: not a micromarket workspace (no {config_mod.CONFIG_FILE}); "
                 f"create one with `micromarket init {root}`"
             )
-        return cls(root, config_mod.load(cfg_path))
+        return cls(root, config_mod.load(cfg_path), wait_seconds=wait_seconds, announce=announce)
 
     @property
     def kind(self) -> str:
@@ -232,8 +242,32 @@ class Workspace:
         raw = config_mod.tomllib.loads(self.config_path.read_text(encoding="utf-8"))
         for section, values in changes.items():
             raw.setdefault(section, {}).update(values)
-        self.config = config_mod.validate(raw, self.config_path)
+        validated = config_mod.validate(raw, self.config_path)
         config_mod.write(self.config_path, raw)
+        # In place: other handles on this open workspace (other threads' views) share the dict.
+        self.config.clear()
+        self.config.update(validated)
+
+    # -- threads -------------------------------------------------------------------
+    def view(self) -> "Workspace":
+        """Another handle on this open workspace, for another thread: its own DuckDB cursor on the
+        same database (a DuckDB connection must not be used by two threads at once), so that one
+        thread reads while another writes. On Spark the warehouse's storage is shared. Close it
+        with :meth:`close_view`, before the workspace itself."""
+        import ibis
+
+        view = object.__new__(Workspace)
+        view.root, view.config = self.root, self.config
+        view.con = self.con.cursor()
+        view.loading = DuckDBStorage(view.con, ibis.duckdb.from_connection(view.con),
+                                     self.config["backend"].get("memory_limit", ""), ensure_tables=False)
+        view.storage = view.loading if self.storage is self.loading else self.storage
+        view.ibis = view.storage.ibis
+        return view
+
+    def close_view(self) -> None:
+        """Close a handle made by :meth:`view` (the workspace stays open)."""
+        self.con.close()
 
     # -- closing -------------------------------------------------------------------
     def close(self) -> None:
@@ -241,6 +275,7 @@ class Workspace:
         self.storage.close()
         if self.storage is not self.loading:
             self.loading.close()
+        clear_holder(self.root)
 
     def __enter__(self) -> "Workspace":
         return self

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,6 @@ from micromarket.local.stores import store_features
 
 from helpers import copy_workspace, run_cli
 
-
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """A generated 3,000-customer chain, loaded (micro-markets need no other stage)."""
@@ -30,7 +30,6 @@ def chain(tmp_path_factory):
     yield ws
     ws.close()
 
-
 def test_wilson_interval_matches_scipy():
     k, n = np.array([0, 3, 50, 999, 7]), np.array([10, 10, 400, 1000, 7])
     low, high = wilson_interval(k, n)
@@ -38,7 +37,6 @@ def test_wilson_interval_matches_scipy():
         ref = binomtest(int(k[i]), int(n[i])).proportion_ci(confidence_level=0.95, method="wilson")
         assert (low[i], high[i]) == pytest.approx((ref.low, ref.high), abs=1e-9)
     assert np.isnan(wilson_interval(np.array([0]), np.array([0]))[0][0])
-
 
 def test_area_markets_agree_with_sql_and_intervals_decide_the_verdict(chain):
     ws = chain
@@ -66,7 +64,6 @@ def test_area_markets_agree_with_sql_and_intervals_decide_the_verdict(chain):
                             [got.index[0], start - pd.DateOffset(months=6), start]).fetchone()[0]
     assert got["revenue_growth"].iloc[0] == pytest.approx(got["revenue"].iloc[0] / before - 1)
 
-
 def test_market_share_with_a_potential_and_the_table_written(chain):
     ws = chain
     frame = micro_markets(ws, "area", months=6, spend_per_household=400.0)
@@ -76,7 +73,6 @@ def test_market_share_with_a_potential_and_the_table_written(chain):
     ws.storage.apply(micro_markets_output(frame))
     ws.storage.apply(micro_markets_output(frame))  # replaces, does not add
     assert ws.con.execute("SELECT count(*) FROM micro_markets WHERE level = 'area'").fetchone()[0] == len(frame)
-
 
 def test_store_catchments_place_every_customer_once(chain):
     ws = chain
@@ -91,7 +87,6 @@ def test_store_catchments_place_every_customer_once(chain):
     total = ws.con.execute("SELECT sum(households) FROM areas WHERE area_id IN (SELECT area_id FROM customers)").fetchone()[0]
     assert frame["households"].sum() == pytest.approx(total, rel=1e-6)
 
-
 def test_bad_input_and_settings(chain, tmp_path):
     with pytest.raises(SchemaError, match="by = 'planet'"):
         micro_markets(chain, "planet")
@@ -105,7 +100,6 @@ def test_bad_input_and_settings(chain, tmp_path):
     toml.write_text(text[:local] + text[local:].replace("months = 12", "months = 0", 1))
     with pytest.raises(ConfigError, match="local.months = 0"):
         Workspace.open(root)
-
 
 def test_online_retail_by_country_with_shares_index_and_intervals(data_dir, tmp_path):
     ws = Workspace.create(tmp_path / "retail")
@@ -145,7 +139,6 @@ def test_online_retail_by_country_with_shares_index_and_intervals(data_dir, tmp_
     fig = choropleth(shapes, frame.set_index("unit")["index"], "index", label="index", midpoint=100)
     assert {trace.type for trace in fig.data} == {"scatter"} and fig.data[0].fill == "toself"
 
-
 def test_store_clusters_follow_the_kind_of_neighbourhood(stores_chain):
     from sklearn.metrics import adjusted_rand_score
 
@@ -165,12 +158,14 @@ def test_store_clusters_follow_the_kind_of_neighbourhood(stores_chain):
     assert 2 <= run_store_clusters(ws).k <= 8
     with pytest.raises(SchemaError, match="unknown store feature"):
         run_store_clusters(ws, features=["mix:Caviar"])
+    ws.update_config({"serve": {"wait_seconds": 0.5}})
     busy = run_cli("local", "stores", "-w", root / "ws", check=False)  # the fixture holds the database
-    assert busy.returncode == 1 and "open in another process" in busy.stderr, busy.stderr
+    # It waited for its turn, said so, and named the process holding the database.
+    assert busy.returncode == 1 and f"held by" in busy.stderr and f"process {os.getpid()}" in busy.stderr, busy.stderr
+    assert "Waiting for the workspace" in busy.stdout + busy.stderr
     copy_workspace(ws, root / "copy")
     out = run_cli("local", "stores", "--k", "4", "-w", root / "copy")
     assert "4 store clusters" in out.stdout
-
 
 def test_thin_store_is_listed_as_too_few_to_rank_not_ranked_top(grocery):
     """A store with one customer topped the ranking with a "nan - nan" interval: now it needs the
@@ -194,7 +189,6 @@ def test_thin_store_is_listed_as_too_few_to_rank_not_ranked_top(grocery):
     assert everyone.loc[THIN_STORE, "rank"] == 1 and np.isnan(everyone.loc[THIN_STORE, "revenue_per_customer_low"])
     assert everyone.attrs["warnings"] == []
 
-
 def test_thin_store_in_the_cli_run_record_and_report(grocery):
     ws, root = grocery
     copy = copy_workspace(ws, root / "thin-copy")
@@ -215,7 +209,6 @@ def test_thin_store_in_the_cli_run_record_and_report(grocery):
     page = (copy / "reports" / "overview.html").read_text(encoding="utf-8")
     assert 'class="warnings"' in page and "Micro-markets by store: 1 of" in page and ">nan<" not in page
 
-
 def test_store_catchments_count_customers_without_areas(grocery):
     """Regression: customers were counted through the join with their areas' census, so a chain
     without areas had 0 customers in every store's catchment."""
@@ -229,7 +222,6 @@ def test_store_catchments_count_customers_without_areas(grocery):
     assert result.clusters["customers"].sum() == len(units)
     assert not result.clusters["store_cluster"].str.contains("unknown").any()
     assert result.clusters["description"].str.contains(r"[1-9][\d,]* customers in their catchments").all()
-
 
 def test_places_the_data_lack_are_an_error_that_names_the_ways_they_have(grocery):
     ws, _ = grocery

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import ibis
 import pyarrow as pa
 
-from ..exceptions import SchemaError
+from ..exceptions import NotFoundError, SchemaError
 from ..storage.base import Output, Write
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def _segment(ws: "Workspace", name: str) -> "ir.Table":
     found = ws.storage.rows(segments.filter(segments.name == name).select("segment_id"))
     if not found:
         known = [r["name"] for r in ws.storage.rows(segments.select("name").order_by("name").limit(20))]
-        raise SchemaError(f"segment {name!r} does not exist; segments: {', '.join(known) or 'none yet'}")
+        raise NotFoundError(f"segment {name!r} does not exist; segments: {', '.join(known) or 'none yet'}")
     members = ws.table("segment_members")
     return members.filter(members.segment_id == found[0]["segment_id"]).select("customer_id").distinct()
 

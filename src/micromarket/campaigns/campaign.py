@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import pyarrow as pa
 
-from ..exceptions import SchemaError
+from ..exceptions import NotFoundError, SchemaError
 from ..storage.base import Output, Write
 from .audience import assign_holdout, audience, bucket, control_generation, in_global_control, strata, threshold
 from .channels import CHANNELS
@@ -81,7 +81,7 @@ def get_campaign(ws: "Workspace", name: str) -> Campaign:
     rows = ws.storage.rows(table.filter(table.campaign_id == name))
     if not rows:
         known = [r["campaign_id"] for r in ws.storage.rows(table.select("campaign_id").order_by("campaign_id"))]
-        raise SchemaError(f"no campaign {name!r}; campaigns: {', '.join(known) or 'none yet'}")
+        raise NotFoundError(f"no campaign {name!r}; campaigns: {', '.join(known) or 'none yet'}")
     return Campaign.from_row(rows[0])
 
 

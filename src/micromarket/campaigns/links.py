@@ -12,27 +12,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
-import secrets
 from pathlib import Path
 
 from ..exceptions import SchemaError
+from ..keys import workspace_key
 
 SECRET_ENV = "MICROMARKET_LINK_SECRET"
 
 
 def link_key(root: Path) -> bytes:
     """The workspace's link key (see the module)."""
-    from_env = os.environ.get(SECRET_ENV)
-    if from_env:
-        return from_env.encode()
-    path = Path(root) / ".micromarket" / "link.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return workspace_key(root, "link", SECRET_ENV)
 
 
 def _b64(data: bytes) -> str:
@@ -54,8 +44,9 @@ def sign(key: bytes, customer_id: str, channel: str) -> str:
 def verify(key: bytes, token: str) -> tuple[str, str]:
     """``(customer_id, channel)`` of a genuine token; a forged or damaged one is an error."""
     payload, _, tag = token.partition(".")
-    expected = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest()[:16])
-    if not tag or not hmac.compare_digest(tag, expected):
+    expected = _b64(hmac.new(key, payload.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()[:16])
+    # Compared as bytes: a tag with other characters than base64's is simply not genuine.
+    if not tag or not hmac.compare_digest(tag.encode("utf-8", "surrogateescape"), expected.encode()):
         raise SchemaError("the link is not genuine (its signature does not match)")
     decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
     customer_id, _, channel = decoded.partition("\x1f")
@@ -67,4 +58,13 @@ def unsubscribe_url(base_url: str, key: bytes, customer_id: str, channel: str) -
     return f"{base_url.rstrip('/')}/unsubscribe/{sign(key, customer_id, channel)}"
 
 
-__all__ = ["SECRET_ENV", "link_key", "sign", "unsubscribe_url", "verify"]
+def preferences_url(base_url: str, key: bytes, customer_id: str) -> str:
+    """The customer's own preference-centre URL (channels, frequency, interests; no login)."""
+    return f"{base_url.rstrip('/')}/preferences/{sign(key, customer_id, PREFERENCES)}"
+
+
+#: The "channel" a preference-centre link is signed for: an unsubscribe link (signed for a real
+#: channel) does not open the preference centre, nor the other way round.
+PREFERENCES = "preferences"
+
+__all__ = ["PREFERENCES", "SECRET_ENV", "link_key", "preferences_url", "sign", "unsubscribe_url", "verify"]

@@ -73,8 +73,22 @@ def facts(ws: "Workspace", customer_ids: list[str], channel: str, consent: str |
     columns = [c for c in (*CONTACT, "timezone", consent) if c and c in customers.columns]
     rows = ws.storage.rows(among(customers, "customer_id", customer_ids).select("customer_id", *columns))
     contacts = {r["customer_id"]: r for r in rows}
+    if consent:
+        _apply_stated_consent(ws, contacts, consent)
     return Facts(contacts, suppressed_customers(ws, contacts, channel, region),
                  _history(ws, customer_ids) if capped else {})
+
+
+def _apply_stated_consent(ws: "Workspace", contacts: dict[str, dict], consent: str) -> None:
+    """Consent the customers stated themselves (preference centre, unsubscribe links:
+    ``customer_preferences``) wins over the loaded column."""
+    stated = ws.storage.any_table("customer_preferences")
+    if stated is None or consent not in stated.columns or not contacts:
+        return
+    rows = ws.storage.rows(among(stated, "customer_id", list(contacts)).filter(lambda t: t[consent].notnull())
+                           .select("customer_id", consent))
+    for r in rows:
+        contacts[r["customer_id"]][consent] = bool(r[consent])
 
 
 def _history(ws: "Workspace", customer_ids: list[str]) -> dict[str, list[tuple[dt.datetime, str]]]:

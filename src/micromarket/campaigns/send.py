@@ -106,6 +106,8 @@ def _ledger_change(campaign: Campaign, step: Step, state: str | None) -> dict:
 # -- preparing a run -------------------------------------------------------------------------
 def channel_for(ws: "Workspace", name: str) -> Channel:
     """The channel ``name`` with its ``[channels.<name>]`` settings (a relative ``path`` is the workspace's)."""
+    if name not in CHANNELS:
+        raise SchemaError(f"channel {name!r} is not one of {', '.join(sorted(CHANNELS))}")
     settings = dict(ws.config.get("channels", {}).get(name, {}))
     if settings.get("path") and not Path(settings["path"]).is_absolute():
         settings["path"] = str(ws.root / settings["path"])

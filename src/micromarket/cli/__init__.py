@@ -22,8 +22,19 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     warn(str(message))
 
 
+def _say_waiting(holder: dict | None) -> None:
+    """Tell the user what a command waits for (the server, another command) before it starts."""
+    from .progress import note
+
+    who = f"{holder['what']} (process {holder['pid']})" if holder else "another process"
+    note(f"Waiting for the workspace: {who} has it open")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``micromarket`` console script."""
+    from .. import turns
+
+    turns.on_wait = _say_waiting
     try:
         with warnings.catch_warnings():
             # What is meant for users (UserWarning and its kin, such as a fit that stopped short),

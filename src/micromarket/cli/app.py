@@ -15,6 +15,7 @@ from ..schema import INGESTIBLE
 from ..workspace import Workspace
 from .common import JsonOpt, WorkspaceOpt, pairs, print_json
 from .progress import counter, note, results, steps, warn
+from .access import serve, token_app, user_app
 from .campaign import app as campaign_app
 from .local import app as local_app
 from .measure import measure
@@ -38,6 +39,9 @@ app.add_typer(campaign_app, name="campaign")
 app.command("erase")(erase)
 app.command("export")(export_customer)
 app.command("measure")(measure)
+app.command("serve")(serve)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 
 @app.command()

@@ -66,10 +66,21 @@ def consent(customers: pd.DataFrame, channel: str, settings: dict | None = None)
 
 def consent_table(ws: "Workspace", customers: pd.Index) -> pd.DataFrame:
     """The consent columns of ``customers`` (those it has) for these customer ids, in their order:
-    only what :func:`consent` reads, not the whole table (a million customers' attributes)."""
+    only what :func:`consent` reads, not the whole table (a million customers' attributes). Consent
+    a customer stated through their links (``customer_preferences``) wins over the loaded value."""
+    import ibis
+
     table = ws.table("customers")
     columns = [c for c in table.columns if c.startswith("consent_")]
-    return table.select("customer_id", *columns).to_pandas().set_index("customer_id").reindex(customers)
+    stated = ws.storage.any_table("customer_preferences")
+    if stated is None:
+        chosen = table.select("customer_id", *columns)
+    else:
+        stated = stated.select("customer_id", *[c for c in columns if c in stated.columns])
+        joined = table.left_join(stated, "customer_id")
+        chosen = joined.select(customer_id=table.customer_id, **{
+            c: ibis.coalesce(stated[c], table[c]) if c in stated.columns else table[c] for c in columns})
+    return chosen.to_pandas().set_index("customer_id").reindex(customers)
 
 
 def discount_depths(sensitivity: pd.Series, depths: list[float]) -> pd.Series:

@@ -5,12 +5,13 @@ them (a test keeps the two in step). Types are DuckDB SQL types; Ibis maps them 
 backend.
 
 The tables are written down one module per stage: ``base`` (types, ``Column``, ``Table`` and
-the shared column helpers), ``ingest``, ``profile``, ``segments``, ``local``, ``offers``, ``campaigns`` and ``measure``.
+the shared column helpers), ``ingest``, ``profile``, ``segments``, ``local``, ``offers``, ``campaigns``, ``measure`` and ``access`` (the server's).
 This package gathers them in ``TABLES``, and every name is importable from here.
 """
 
 from __future__ import annotations
 
+from .access import API_TOKENS, AUDIT_LOG, CUSTOMER_PREFERENCES, USERS
 from .base import BOOLEAN, DATE, INTEGER, NUMBER, TEXT, TIMESTAMP, Column, Table
 from .campaigns import CAMPAIGN_LISTS, CAMPAIGN_SENDS, CAMPAIGNS, CONTROL_GROUPS, ERASURES, SUPPRESSIONS
 from .ingest import (
@@ -57,7 +58,8 @@ TABLES: dict[str, Table] = {
               ASSORTMENT_SUMMARY, OFFER_SCORES, OFFER_PLAN, OFFER_RUNS, RECOMMENDATIONS,
               RECOMMENDATION_RUNS, PROPENSITY_SCORES, PROPENSITY_RUNS, LOCAL_RUNS,
               CAMPAIGNS, CAMPAIGN_LISTS, CONTROL_GROUPS, CAMPAIGN_SENDS, SUPPRESSIONS, ERASURES,
-              CAMPAIGN_OUTCOMES, CAMPAIGN_COUPONS, CAMPAIGN_RESULTS, MEASURE_RUNS)
+              CAMPAIGN_OUTCOMES, CAMPAIGN_COUPONS, CAMPAIGN_RESULTS, MEASURE_RUNS,
+              CUSTOMER_PREFERENCES, USERS, API_TOKENS, AUDIT_LOG)
 }
 
 INGESTIBLE = [name for name, t in TABLES.items() if t.ingestible]
@@ -89,6 +91,7 @@ def get_table(name: str) -> Table:
 
 
 __all__ = [
+    "API_TOKENS", "AUDIT_LOG", "CUSTOMER_PREFERENCES", "USERS",
     "AREAS", "AREA_TYPES", "ASSORTMENT_RECOMMENDATIONS", "ASSORTMENT_SEGMENTS", "ASSORTMENT_SUMMARY", "ATTRIBUTES",
     "BOOLEAN", "CAMPAIGN_COUPONS", "CAMPAIGN_MEMBERS", "CAMPAIGN_OUTCOMES", "CAMPAIGN_RESULTS", "CUSTOMERS", "CUSTOMER_CATEGORY_SHARES", "CUSTOMER_CHANNEL_SHARES",
     "CUSTOMER_PROFILE", "Column", "DATE", "EVENTS", "INGESTIBLE", "INTEGER", "LOADS", "LOCAL_RUNS", "MARKET_TRENDS", "MEASURE_RUNS", "MICRO_MARKETS",

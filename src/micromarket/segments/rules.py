@@ -121,6 +121,9 @@ def parse(rule: str) -> Tree:
     """Parse ``rule`` into a syntax tree, or raise :class:`RuleError` naming the position and what was expected."""
     if not isinstance(rule, str) or not rule.strip():
         raise RuleError(str(rule), None, "the rule is empty; write a condition such as clv > 100")
+    control = next((i for i, c in enumerate(rule) if ord(c) < 32 and c not in "\t\n\r"), None)
+    if control is not None:  # a NUL cannot stand in the engine's SQL, and no rule needs one
+        raise RuleError(rule, control, f"control character {rule[control]!r} at position {control + 1}")
     try:
         return _PARSER.parse(rule)
     except UnexpectedInput as exc:

@@ -18,12 +18,13 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from ..exceptions import SchemaError
+from ..exceptions import NotFoundError, SchemaError
 from ..storage.base import Output, Write
 from .context import rule_members
 from .rules import referenced_segments
 
 if TYPE_CHECKING:
+    from ..storage.base import Storage
     from ..workspace import Workspace
 
 _NAME = re.compile(r"^[\w][\w .:/+-]{0,99}$")
@@ -43,7 +44,7 @@ def segment_id(ws: "Workspace", name: str) -> int:
     if found is None:
         names = [r["name"] for r in ws.storage.rows(ws.table("segments").select("name"))]
         close = difflib.get_close_matches(name, names, n=3)
-        raise SchemaError(f"no segment called {name!r}" + (f"; did you mean {', '.join(map(repr, close))}?" if close else
+        raise NotFoundError(f"no segment called {name!r}" + (f"; did you mean {', '.join(map(repr, close))}?" if close else
                                                            "; see micromarket segment list"))
     return int(found["segment_id"])
 
@@ -123,6 +124,15 @@ def drop_segmentation(ws: "Workspace", name: str) -> list[Write]:
     ids = [r["segment_id"] for r in ws.storage.rows(segments.filter(segments.segmentation == name).select("segment_id"))]
     return [Write("segment_members", where={"segment_id": ids}), Write("segments", where={"segmentation": name}),
             Write("segmentations", where={"segmentation": name})]
+
+
+def segments_of(storage: "Storage", customer_id: str) -> list[dict]:
+    """The segments ``customer_id`` belongs to (id, name, kind, segmentation, granularity, persona)."""
+    members, segments = storage.table("segment_members"), storage.table("segments")
+    mine = members.filter(members.customer_id == customer_id).select("segment_id")
+    joined = segments.semi_join(mine, "segment_id").select("segment_id", "name", "kind", "segmentation", "granularity",
+                                                           "persona_name")
+    return storage.rows(joined.order_by("segment_id"))
 
 
 def list_segments(ws: "Workspace", kind: str | None = None, segmentation: str | None = None) -> pd.DataFrame:

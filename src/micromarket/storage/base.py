@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+from decimal import Decimal
 from abc import ABC, abstractmethod
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -291,6 +293,23 @@ def json_value(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with what JSON cannot hold made plain: times as ISO text, NaN as ``None``."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
 
 
 #: Arrow types of the schema's SQL types.

@@ -41,11 +41,13 @@ class DuckDBStorage(Storage):
 
     kind = "duckdb"
 
-    def __init__(self, con: "duckdb.DuckDBPyConnection", backend: "ibis.BaseBackend", memory_limit: str = ""):
+    def __init__(self, con: "duckdb.DuckDBPyConnection", backend: "ibis.BaseBackend", memory_limit: str = "",
+                 ensure_tables: bool = True):
         self.con = con
         self.ibis = backend
         self.memory_limit = memory_limit
-        self._ensure_tables()
+        if ensure_tables:  # a second handle on an open database (a thread's cursor) finds them made
+            self._ensure_tables()
 
     def _ensure_tables(self) -> None:
         """Create missing tables, and add the columns a newer release defined to a workspace made

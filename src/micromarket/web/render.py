@@ -1,0 +1,17 @@
+"""The pages' Jinja2 environment: the package's templates, HTML autoescaped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def page(request: Request, name: str, status_code: int = 200, **context):
+    """The page ``name`` rendered with ``context`` (and the request, the signed-in user and the CSRF token)."""
+    who = getattr(request.state, "principal", None)
+    return TEMPLATES.TemplateResponse(request, name, {"who": who, "csrf": getattr(who, "csrf", None), **context},
+                                      status_code=status_code)

@@ -1,0 +1,53 @@
+"""Fixtures of the server's tests (a pytest plugin, like campaign_fixtures): a served copy of the
+generated chain with a user and a token of every role."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+
+import pytest
+from fastapi.testclient import TestClient
+
+from micromarket.access import ROLES, STAFF_ROLES, add_user, create_token
+from micromarket.web.app import create_app
+from micromarket.workspace import Workspace
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Served:
+    """A server over a workspace: its client, a token per role, and the workspace's folder."""
+
+    root: object
+    client: TestClient
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def as_role(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def sign_in(self, role: str) -> str:
+        """Sign the client in as the user of ``role``; returns the session's CSRF token."""
+        response = self.client.post("/login", data={"user": role, "password": PASSWORD}, follow_redirects=False)
+        assert response.status_code == 303, response.text
+        session = self.client.app.state.sessions.read(self.client.cookies["mm_session"])
+        return session["c"]
+
+
+def with_access(root) -> dict[str, str]:
+    """A user called after each staff role and a token of every role in the workspace at ``root``."""
+    with Workspace.open(root) as ws:
+        for role in STAFF_ROLES:
+            add_user(ws, role, role, PASSWORD)
+        return {role: create_token(ws, role, f"{role} test token")[0] for role in ROLES}
+
+
+@pytest.fixture
+def served(tmp_path, chain_copy_source):
+    root = tmp_path / "served"
+    shutil.copytree(chain_copy_source, root)
+    tokens = with_access(root)
+    app = create_app(root, release_after=0.2, wait_seconds=30)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield Served(root, client, tokens)
