@@ -10,16 +10,18 @@ The workspace: the profiled 1 M-customer workspace of ``bench/duckdb_ab.py`` (``
 
 Measured, each beside its bare-database twin in the same run:
 
-- ``customer``: ``GET /api/v1/customers/{id}`` for N random customers, one client, sequentially,
-  against uvicorn on 127.0.0.1 (latency p50, p95, p99); bare: ``customer_view(ws, id)`` called in
-  this process on the same workspace (the same queries, without HTTP, authentication or JSON);
+- ``profile``: ``GET /api/v1/customers/{id}/profile`` (the profile and next best offer) for N random
+  customers, one client, sequentially, against uvicorn on 127.0.0.1 (latency p50, p95, p99); bare:
+  ``profile_and_offer(ws, id)`` called in this process on the same workspace (the same query,
+  without HTTP, authentication or JSON), and the profile's row read with one SQL statement;
+- ``customer``: the same for the whole customer, ``GET /api/v1/customers/{id}`` (``customer_view``);
 - ``events``: 4 client threads posting batches of 100 events for S seconds (events accepted a
   second, once on disk); bare: the same batches appended to the ``events`` table with DuckDB
   (``INSERT`` from Arrow, one transaction a batch);
 - ``count``: ``POST /api/v1/segments/count`` of ``clv > 100 and p_alive < 0.5`` ten times (p50,
   max); bare: the rule's count on the engine.
 
-Usage: python bench/serve.py [N_CUSTOMERS_READ] [EVENT_SECONDS]   (defaults 2000 and 20)
+Usage: python bench/serve.py [N_CUSTOMERS_READ] [EVENT_SECONDS]   (defaults 500 and 15)
 JSON in bench/out/serve.json.
 """
 
@@ -70,7 +72,7 @@ def percentiles(ms: list[float]) -> dict:
 
 
 def bare(ids: list[str], batches: list[list[dict]]) -> dict:
-    from micromarket.data.customer_view import customer_view
+    from micromarket.data.customer_view import customer_view, profile_and_offer
     from micromarket.ingest.event_journal import _SCHEMA
     from micromarket.segments.context import rule_members
     from micromarket.workspace import Workspace
@@ -78,11 +80,17 @@ def bare(ids: list[str], batches: list[list[dict]]) -> dict:
     with Workspace.open(WS) as ws:
         for cid in ids[:50]:
             customer_view(ws, cid)  # warm the caches, as the server's first requests do
-        times = []
+        times, profiles, sql = [], [], []
         for cid in ids:
             start = time.perf_counter()
             customer_view(ws, cid)
             times.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            profile_and_offer(ws, cid)
+            profiles.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            ws.con.execute("SELECT * FROM customer_profile WHERE customer_id = ?", [cid]).fetchall()
+            sql.append((time.perf_counter() - start) * 1000)
         counts = []
         for _ in range(10):
             start = time.perf_counter()
@@ -92,14 +100,16 @@ def bare(ids: list[str], batches: list[list[dict]]) -> dict:
         for batch in batches:
             rows = [{**e, "ts": __import__("datetime").datetime(2026, 12, 1, 10), "load_id": None,
                      "channel": None, "campaign_id": None, "properties": None} for e in batch]
-            table = pa.Table.from_pylist(rows, schema=_SCHEMA)
+            ws.con.register("arrow_batch", pa.Table.from_pylist(rows, schema=_SCHEMA))
             ws.con.execute("BEGIN")
-            ws.con.execute("INSERT INTO events BY NAME SELECT * FROM table")
+            ws.con.execute("INSERT INTO events BY NAME SELECT * FROM arrow_batch")
             ws.con.execute("COMMIT")
+            ws.con.unregister("arrow_batch")
             sent += len(rows)
         seconds = time.perf_counter() - start
         ws.con.execute("DELETE FROM events WHERE event_id LIKE 'bench-%'")
-    return {"customer": percentiles(times), "count": percentiles(counts),
+    return {"customer": percentiles(times), "profile": percentiles(profiles), "profile_sql": percentiles(sql),
+            "count": percentiles(counts),
             "events": {"events": sent, "seconds": round(seconds, 2), "per_s": round(sent / seconds)}}
 
 
@@ -122,11 +132,15 @@ def served(ids: list[str], event_seconds: float) -> dict:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {viewer}"}, timeout=60) as client:
             for cid in ids[:50]:
                 client.get(f"/api/v1/customers/{cid}")
-            times = []
+            times, profiles = [], []
             for cid in ids:
                 start = time.perf_counter()
                 response = client.get(f"/api/v1/customers/{cid}")
                 times.append((time.perf_counter() - start) * 1000)
+                assert response.status_code == 200, response.text
+                start = time.perf_counter()
+                response = client.get(f"/api/v1/customers/{cid}/profile")
+                profiles.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 200, response.text
             counts = []
             for _ in range(10):
@@ -161,14 +175,14 @@ def served(ids: list[str], event_seconds: float) -> dict:
         loaded = ws.storage.rows(ws.table("events").filter(lambda t: t.event_id.startswith("bench-"))
                                  .aggregate(n=lambda t: t.count()))[0]["n"]
         ws.con.execute("DELETE FROM events WHERE event_id LIKE 'bench-%'")
-    return {"customer": percentiles(times), "count": percentiles(counts),
+    return {"customer": percentiles(times), "profile": percentiles(profiles), "count": percentiles(counts),
             "events": {"events": accepted[0], "seconds": round(seconds, 2), "per_s": round(accepted[0] / seconds),
                        "loaded": int(loaded)}}
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    event_seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 20
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    event_seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 15
     prepare()
     from micromarket.workspace import Workspace
 
@@ -179,6 +193,7 @@ def main() -> None:
               "customers": len(everyone), "server": served(ids, event_seconds)}
     batches = [[{"event_id": f"bench-bare-{i}-{j}", "customer_id": ids[(i + j) % n], "event_type": "page_view"}
                 for j in range(100)] for i in range(max(1, result["server"]["events"]["events"] // 100))]
+    (OUT / "serve.json").write_text(json.dumps(result, indent=2))  # kept should the bare run fail
     result["bare"] = bare(ids, batches)
     (OUT / "serve.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

@@ -2,6 +2,7 @@
 # Debian packages the test suite needs on a fresh machine:
 #   postgresql              - a real server, started by the test fixture for the PostgreSQL source.
 #   openjdk-17-jre-headless - Java for PySpark 4 (the Spark storage), unless Java 17 or later is there.
+#   chromium                - the browser the web app's tests drive with Playwright (never a downloaded one).
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -23,4 +24,8 @@ fi
 if ! have_java17; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi

@@ -29,6 +29,7 @@ class Served:
 
     def sign_in(self, role: str) -> str:
         """Sign the client in as the user of ``role``; returns the session's CSRF token."""
+        self.client.cookies.clear()
         response = self.client.post("/login", data={"user": role, "password": PASSWORD}, follow_redirects=False)
         assert response.status_code == 303, response.text
         session = self.client.app.state.sessions.read(self.client.cookies["mm_session"])

@@ -66,6 +66,11 @@ def test_an_audience_export_leaves_out_who_may_not_be_reached(served):
     csv = client.get("/api/v1/audiences/everyone", params={"channel": "email", "format": "csv"}, headers=marketer)
     assert csv.headers["content-type"].startswith("text/csv") and csv.text.splitlines()[0] == "customer_id,email"
     assert len(csv.text.splitlines()) == exported["count"] + 1
+    from micromarket.web.api.audiences import _cell
+
+    assert [_cell(v) for v in ("=HYPERLINK(1)", "+1", "-2", "@x", "ann@x.example", None)] == [
+        "'=HYPERLINK(1)", "'+1", "'-2", "'@x", "ann@x.example", ""]
+    assert csv.headers["x-frame-options"] == "DENY"
 
 
 def test_a_campaign_created_previewed_dry_run_and_launched_reaches_the_smtp_server_once(served, smtp_server):
@@ -79,6 +84,9 @@ def test_a_campaign_created_previewed_dry_run_and_launched_reaches_the_smtp_serv
             "variants": [{"name": "A", "template": TEMPLATE}], "holdout": 0.2}
     created = client.post("/api/v1/campaigns", json=body, headers=marketer)
     assert created.status_code == 201, created.text
+    owed = client.post("/api/v1/campaigns", headers=marketer, json={**body, "name": "owed", "transactional": True,
+                                                                     "holdout": 0.0})
+    assert owed.status_code == 403 and "admin" in owed.json()["detail"]  # skips suppressions and the control group
     broken = client.post("/api/v1/campaigns", headers=marketer, json={
         **body, "name": "broken", "variants": [{"name": "A", "template": "{% block subject %}{{ customer.x "}]})
     assert broken.status_code == 422 and "variant A" in broken.json()["detail"]

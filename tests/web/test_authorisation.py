@@ -122,4 +122,49 @@ def test_a_token_stops_working_when_revoked_or_expired(served):
         row = find_token(ws, token)
         assert row is not None and find_token(ws, token, now=dt.datetime.now() + dt.timedelta(days=1)) is not None
         assert revoke_token(ws, token_id(token), actor="test")
+    # The server reads tokens again within AccessCache.REFRESH seconds (at once here).
+    client.app.state.access.refresh(force=True)
     assert client.get("/api/v1/campaigns", headers=served.as_role("viewer")).status_code == 401
+
+
+def test_signing_out_a_new_password_or_disabling_ends_sessions(served):
+    from micromarket.access import add_user, end_sessions
+
+    client = served.client
+    served.sign_in("marketer")
+    stolen = client.cookies["mm_session"]
+    assert client.get("/", follow_redirects=False).status_code == 200
+    time.sleep(1.1)  # sessions are stamped to the second
+    csrf = client.app.state.sessions.read(stolen)["c"]
+    assert client.post("/logout", headers={"X-CSRF-Token": csrf}, follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, stolen)  # a copy of the cookie kept from before signing out
+    assert denied_without_credentials(client.get("/", follow_redirects=False), "/")
+    served.sign_in("marketer")
+    assert client.get("/", follow_redirects=False).status_code == 200
+    time.sleep(1.1)
+    with client.app.state.gate.use() as ws:
+        add_user(ws, "marketer", "marketer", "a brand new password")
+    client.app.state.access.refresh(force=True)
+    assert denied_without_credentials(client.get("/", follow_redirects=False), "/")
+    client.cookies.clear()
+    assert client.post("/login", data={"user": "marketer", "password": "a brand new password"},
+                       follow_redirects=False).status_code == 303
+    time.sleep(1.1)
+    with client.app.state.gate.use() as ws:
+        assert end_sessions(ws, "marketer", "test", disable=True)
+    client.app.state.access.refresh(force=True)
+    assert denied_without_credentials(client.get("/", follow_redirects=False), "/")
+    client.cookies.clear()
+    refused = client.post("/login", data={"user": "marketer", "password": "a brand new password"}, follow_redirects=False)
+    assert refused.status_code == 401
+
+
+def test_repeated_failed_sign_ins_must_wait(served):
+    client = served.client
+    for _ in range(10):
+        assert client.post("/login", data={"user": "admin", "password": "wrong password!"}).status_code == 401
+    assert client.post("/login", data={"user": "admin", "password": "wrong password!"}).status_code == 429
+    from web_fixtures import PASSWORD
+
+    assert client.post("/login", data={"user": "admin", "password": PASSWORD}).status_code == 429  # even right

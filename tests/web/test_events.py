@@ -55,6 +55,8 @@ def test_a_bad_event_is_refused_naming_the_event_field_value_and_rule(served):
         ([{"customer_id": "C1", "ts": "2026-12-01T10:00:00", "event_type": "cart", "price": 3}], "events[0].price"),
         ([{"customer_id": "C1", "ts": "2026-12-01T10:00:00", "event_type": "cart"}] * 1001, "at most 1,000"),
         ([], "non-empty list"),
+        ([{"customer_id": "C\ud800", "ts": "2026-12-01T10:00:00", "event_type": "cart"}], "unpaired surrogates"),
+        ([{"customer_id": "C1\n", "ts": "2026-12-01T10:00:00", "event_type": "cart"}], "control characters"),
     ]
     for body, message in cases:
         response = client.post("/api/v1/events", json=body, headers=headers)
@@ -105,3 +107,19 @@ def test_the_journal_survives_a_stop_before_loading(tmp_path, served):
         assert fold_events(ws, []) == 0
     assert sealed_files(tmp_path / "events") == []
     reopened.close()
+
+
+def test_a_batch_the_database_refuses_is_set_aside_and_the_next_ones_load(served, tmp_path):
+    from micromarket.ingest.event_journal import set_aside
+
+    folder = served.client.app.state.journal.folder
+    (folder / "sealed-00000000T000000000000.jsonl").write_text('{"event_id": "broken", "ts": "not a time"}\n')
+    response = served.client.post("/api/v1/events", headers=served.as_role("events"), json=[
+        {"event_id": "after-the-broken-one", "customer_id": "C1", "ts": "2026-12-01T10:00:00Z", "event_type": "visit"}])
+    assert response.status_code == 202
+    rows = _wait_loaded(served, 1)
+    assert [r["event_id"] for r in rows] == ["after-the-broken-one"]
+    aside = list((folder / "unreadable").glob("*.jsonl"))
+    assert [p.name for p in aside] == ["sealed-00000000T000000000000.jsonl"]
+    assert "Error" in aside[0].with_suffix(".why").read_text()
+    assert callable(set_aside)

@@ -39,6 +39,10 @@ def test_unsubscribe_get_asks_and_post_completes_it_in_one_step(served):
     assert done.status_code == 200 and "You are unsubscribed" in done.text
     after = _stated(served, first)
     assert after["suppressed"] == [("email", "unsubscribed")]
+    with served.client.app.state.gate.use() as ws:  # the address too, not only this customer record
+        email = ws.storage.rows(ws.table("customers").filter(lambda t: t.customer_id == first).select("email"))[0]["email"]
+        kinds = {(r["kind"], r["value"]) for r in ws.storage.rows(ws.table("suppressions"))}
+    assert ("email", email.strip().lower()) in kinds and ("customer_id", first) in kinds
     assert after["row"]["consent_email"] is False and after["consent_email"] is False
     assert served.client.post(path).status_code == 200  # again: still unsubscribed, no error
 
@@ -101,3 +105,22 @@ def test_customers_actions_are_audited_under_a_pseudonym(served):
     with served.client.app.state.gate.use() as ws:
         assert rows[0]["actor"] == customer_pseudonym(ws, first) != f"customer:{first}"
     assert first not in (rows[0]["target"], rows[0]["detail"])
+
+
+def test_a_stated_frequency_holds_back_the_next_message(served):
+    import datetime as dt
+
+    first, _ = _customers(served)
+    path = _path(preferences_url("https://shop.example", link_key(served.root), first))
+    served.client.post(path, data={"channel": ["email"], "frequency": "weekly"})
+    with served.client.app.state.gate.use() as ws:
+        facts = rules.facts(ws, [first], "email", "consent_email", None, capped=True)
+        now = dt.datetime.now(dt.timezone.utc)
+        facts.history[first] = [(dt.datetime.now() - dt.timedelta(days=3), "sms")]  # a message 3 days ago
+        decide = dict(facts=facts, channel="email", consent="consent_email", address="email", in_control=False,
+                      caps=rules.Caps(), transactional=False, now=now, default_zone=__import__("zoneinfo").ZoneInfo("UTC"))
+        assert facts.frequency == {first: "weekly"}
+        assert rules.decide(first, **decide) == "capped"
+        facts.history[first] = [(dt.datetime.now() - dt.timedelta(days=8), "sms")]
+        assert rules.decide(first, **decide) is None
+        assert rules.decide(first, **{**decide, "transactional": True}) is None  # receipts are owed anyway

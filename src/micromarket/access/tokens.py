@@ -61,7 +61,20 @@ def find_token(ws: "Workspace", token: str, now: dt.datetime | None = None) -> d
     if public is None:
         return None
     tokens = ws.table("api_tokens")
-    rows = ws.storage.rows(tokens.filter(tokens.token_id == public))
+    return genuine(ws.storage.rows(tokens.filter(tokens.token_id == public)), token, now)
+
+
+def tokens_in_force(ws: "Workspace") -> dict[str, list[dict]]:
+    """Every token not revoked, by id (the server keeps them in memory, see ``web.security``)."""
+    tokens = ws.table("api_tokens")
+    out: dict[str, list[dict]] = {}
+    for row in ws.storage.rows(tokens.filter(tokens.revoked_at.isnull())):
+        out.setdefault(row["token_id"], []).append(row)
+    return out
+
+
+def genuine(rows: list[dict], token: str, now: dt.datetime | None = None) -> dict | None:
+    """The row among ``rows`` (of one token id) whose hash is ``token``'s, if in force now."""
     now = now or dt.datetime.now()
     for row in rows:
         if (hmac.compare_digest(row["token_hash"], token_hash(token)) and row["revoked_at"] is None
@@ -83,4 +96,4 @@ def revoke_token(ws: "Workspace", public: str, actor: str = "cli") -> bool:
     return True
 
 
-__all__ = ["PREFIX", "create_token", "find_token", "revoke_token", "token_hash", "token_id"]
+__all__ = ["PREFIX", "create_token", "find_token", "genuine", "revoke_token", "token_hash", "token_id", "tokens_in_force"]

@@ -40,12 +40,35 @@ def add_user(ws: "Workspace", name: str, role: str, password: str, actor: str = 
         raise SchemaError(f"role {role!r}: a user is one of {', '.join(STAFF_ROLES)} (the events role is for tokens)")
     if len(password) < MIN_PASSWORD:
         raise SchemaError(f"the password has {len(password)} characters; use at least {MIN_PASSWORD}")
-    row = {"user_name": name, "role": role, "password_hash": _HASHER.hash(password),
-           "created_at": dt.datetime.now().replace(microsecond=0), "disabled_at": None}
+    now = dt.datetime.now().replace(microsecond=0)
+    # A new password (or role) ends the sessions signed in with the old one.
+    row = {"user_name": name, "role": role, "password_hash": _HASHER.hash(password), "created_at": now,
+           "disabled_at": None, "sessions_from": now}
     ws.storage.apply(Output([Write("users", pa.Table.from_pylist([row], schema=arrow_schema("users")),
                                    mode="upsert", key=("user_name",)),
                              audit_write(actor, "user.add", name, {"role": role})]))
     return {k: v for k, v in row.items() if k != "password_hash"}
+
+
+def end_sessions(ws: "Workspace", name: str, actor: str, disable: bool = False) -> bool:
+    """End every session of user ``name`` now (signing out), and with ``disable`` stop them signing
+    in again; ``False`` when there is no such user."""
+    users = ws.table("users")
+    rows = ws.storage.rows(users.filter(users.user_name == name))
+    if not rows:
+        return False
+    now = dt.datetime.now().replace(microsecond=0)
+    row = {**rows[0], "sessions_from": now, **({"disabled_at": now} if disable else {})}
+    ws.storage.apply(Output([Write("users", pa.Table.from_pylist([row], schema=arrow_schema("users")),
+                                   mode="upsert", key=("user_name",)),
+                             audit_write(actor, "user.disable" if disable else "user.sign_out", name, {})]))
+    return True
+
+
+def users_by_name(ws: "Workspace") -> dict[str, dict]:
+    """Every active user by name (``role``, ``password_hash``, ``sessions_from``)."""
+    users = ws.table("users")
+    return {r["user_name"]: r for r in ws.storage.rows(users.filter(users.disabled_at.isnull()))}
 
 
 def find_user(ws: "Workspace", name: str) -> dict | None:
@@ -65,4 +88,4 @@ def authenticate(ws: "Workspace", name: str, password: str) -> dict | None:
     return user
 
 
-__all__ = ["MIN_PASSWORD", "add_user", "authenticate", "find_user"]
+__all__ = ["MIN_PASSWORD", "add_user", "authenticate", "end_sessions", "find_user", "users_by_name"]

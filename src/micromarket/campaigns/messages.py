@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 #: The parts a template may have, in the order of :class:`Rendered`.
 PARTS = ("subject", "text", "html")
 #: The variables every message is rendered with (see :func:`message_contexts`).
-VARIABLES = ("customer", "segment", "persona", "recommendations", "offer", "campaign", "unsubscribe_url")
+VARIABLES = ("customer", "segment", "persona", "recommendations", "offer", "campaign", "unsubscribe_url",
+             "preferences_url")
 #: Fields of each recommended product.
 PRODUCT_FIELDS = ("product_id", "name", "category", "brand", "list_price")
 #: Customer fields every context keeps, whatever the template uses: what a channel needs to reach the customer.
@@ -556,6 +557,7 @@ def _recommendations(ws: "Workspace", top: int) -> "ir.Table | None":
 
 def contexts_from_arrow(table: "pa.Table | pa.RecordBatch", *, campaign: str = "",
                         unsubscribe_url: str | Callable[[str], str] | None = None,
+                        preferences_url: str | Callable[[str], str] | None = None,
                         fields: dict[str, Iterable[str] | None] | None = None) -> list[dict]:
     """The render contexts of the rows of ``table`` (shaped as :func:`context_table`'s output).
 
@@ -571,6 +573,9 @@ def contexts_from_arrow(table: "pa.Table | pa.RecordBatch", *, campaign: str = "
     unsubscribe_url : str or callable, optional
         Each customer's unsubscribe link: text in which ``{customer_id}`` is replaced by the
         (URL-quoted) customer id, or a function of the customer id (a signed link).
+    preferences_url : str or callable, optional
+        Each customer's preference-centre link, given the same way (``None`` in the context
+        where not given).
     fields : dict, optional
         ``{"customer": names}``: the customer fields to convert (a template's
         :attr:`MessageTemplate.fields`), beside :data:`CONTACT_FIELDS`; all of them when ``None``,
@@ -586,9 +591,11 @@ def contexts_from_arrow(table: "pa.Table | pa.RecordBatch", *, campaign: str = "
     offers = _struct_rows(_chunk(table.column("offer")))
     segments, personas = _values(table.column("segment")), _values(table.column("persona"))
     recs = _list_rows(table.column("recommendations"))
-    urls = _urls(unsubscribe_url, [c["customer_id"] for c in customers])
+    ids = [c["customer_id"] for c in customers]
+    urls, choices = _urls(unsubscribe_url, ids), _urls(preferences_url, ids)
     return [{"customer": c, "segment": s, "persona": p, "recommendations": r, "offer": o, "campaign": campaign,
-             "unsubscribe_url": u} for c, s, p, r, o, u in zip(customers, segments, personas, recs, offers, urls)]
+             "unsubscribe_url": u, "preferences_url": q}
+            for c, s, p, r, o, u, q in zip(customers, segments, personas, recs, offers, urls, choices)]
 
 
 def _kept(column: "pa.StructArray", used: Iterable[str] | None) -> list[str] | None:
@@ -684,7 +691,8 @@ def _urls(url: str | Callable[[str], str] | None, customer_ids: list[str]) -> li
 
 
 def message_contexts(ws: "Workspace", customer_ids: Iterable[str] | None = None, *, campaign: str = "",
-                     unsubscribe_url: str | Callable[[str], str] | None = None, batch_size: int = 100_000,
+                     unsubscribe_url: str | Callable[[str], str] | None = None,
+                     preferences_url: str | Callable[[str], str] | None = None, batch_size: int = 100_000,
                      fields: dict[str, Iterable[str] | None] | None = None, **options: Any) -> Iterator[list[dict]]:
     """The render contexts of the workspace's customers, in batches of ``batch_size``.
 
@@ -693,7 +701,7 @@ def message_contexts(ws: "Workspace", customer_ids: Iterable[str] | None = None,
     ws : Workspace
     customer_ids : iterable of str, optional
         The customers (default: everyone in ``customers``).
-    campaign, unsubscribe_url, fields
+    campaign, unsubscribe_url, preferences_url, fields
         See :func:`contexts_from_arrow`; ``fields=template.fields`` converts only the customer
         fields a template reads (and the contact fields).
     batch_size : int
@@ -711,7 +719,8 @@ def message_contexts(ws: "Workspace", customer_ids: Iterable[str] | None = None,
     reader = context_table(ws, customer_ids, **options).to_pyarrow_batches(chunk_size=batch_size)
     for batch in reader:
         if batch.num_rows:
-            yield contexts_from_arrow(batch, campaign=campaign, unsubscribe_url=unsubscribe_url, fields=fields)
+            yield contexts_from_arrow(batch, campaign=campaign, unsubscribe_url=unsubscribe_url,
+                                      preferences_url=preferences_url, fields=fields)
 
 
 def message_context(ws: "Workspace", customer_ids: Iterable[str] | None = None, **options: Any) -> list[dict]:

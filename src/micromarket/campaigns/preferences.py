@@ -19,12 +19,13 @@ from ..exceptions import NotFoundError, SchemaError
 from ..offers.levers import consent_column
 from ..storage.base import Output, Write, arrow_schema
 from .links import link_key
-from .suppression import suppression_rows, suppressions_output
+from .rules import FREQUENCY_DAYS
+from .suppression import customer_keys, region_of, suppression_rows, suppressions_output
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-FREQUENCIES = ("any", "weekly", "monthly")
+FREQUENCIES = ("any", *FREQUENCY_DAYS)
 #: The consent columns the preference centre shows, by the channel a customer recognises.
 CHANNEL_CONSENT = {"email": "consent_email", "sms": "consent_sms", "post": "consent_post"}
 MAX_INTERESTS = 12
@@ -36,10 +37,15 @@ def customer_pseudonym(ws: "Workspace", customer_id: str) -> str:
 
 
 def unsubscribe(ws: "Workspace", customer_id: str, channel: str) -> None:
-    """Unsubscribe ``customer_id`` from ``channel``: suppressed there, and its consent stated as no."""
-    _known(ws, customer_id)
-    column = consent_column(channel, ws.config.get("channels", {}).get(channel, {}))
-    writes = [*suppressions_output(suppression_rows([("customer_id", customer_id, channel, "unsubscribed")],
+    """Unsubscribe ``customer_id`` from ``channel``: their id, e-mail address and phone suppressed
+    there (the same address on another customer record is not written to either), and their
+    consent stated as no."""
+    contact = _known(ws, customer_id, [c for c in ("email", "phone", "country") if c in ws.table("customers").columns])
+    settings = ws.config.get("channels", {}).get(channel, {})
+    column = consent_column(channel, settings)
+    region = region_of(contact.get("country"), settings.get("default_region"))
+    keys = sorted(customer_keys(customer_id, contact, region))
+    writes = [*suppressions_output(suppression_rows([(kind, value, channel, "unsubscribed") for kind, value in keys],
                                                     "unsubscribe link")).writes,
               audit_write(customer_pseudonym(ws, customer_id), "customer.unsubscribe", channel, {})]
     if column in CHANNEL_CONSENT.values():

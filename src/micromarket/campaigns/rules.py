@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 REASONS = ("global_control", "no_consent", "unreachable", "suppressed", "capped", "budget")
 #: Reasons a message waits for (it stays queued for a later resume).
 DEFERRALS = ("quiet_hours", "best_hour")
+#: The frequencies a customer can choose in the preference centre, as the days between two
+#: marketing messages.
+FREQUENCY_DAYS = {"weekly": 7, "monthly": 30}
 #: Contact fields a message may need (those the customers table has are read).
 CONTACT = ("email", "phone", "first_name", "last_name", "postcode", "country")
 
@@ -64,6 +67,9 @@ class Facts:
     history: dict[str, list[tuple[dt.datetime, str]]]
     #: Messages this run has sent per customer (what the ledger table does not hold yet).
     sent_now: Counter = field(default_factory=Counter)
+    #: How often each customer who said so in the preference centre wants marketing messages
+    #: (``weekly`` or ``monthly``; others: as often as the caps allow).
+    frequency: dict[str, str] = field(default_factory=dict)
 
 
 def facts(ws: "Workspace", customer_ids: list[str], channel: str, consent: str | None, region: str | None,
@@ -76,7 +82,16 @@ def facts(ws: "Workspace", customer_ids: list[str], channel: str, consent: str |
     if consent:
         _apply_stated_consent(ws, contacts, consent)
     return Facts(contacts, suppressed_customers(ws, contacts, channel, region),
-                 _history(ws, customer_ids) if capped else {})
+                 _history(ws, customer_ids) if capped else {},
+                 frequency=_stated_frequency(ws, customer_ids) if capped else {})
+
+
+def _stated_frequency(ws: "Workspace", customer_ids: list[str]) -> dict[str, str]:
+    stated = ws.storage.any_table("customer_preferences")
+    if stated is None or "frequency" not in stated.columns or not customer_ids:
+        return {}
+    chosen = among(stated, "customer_id", customer_ids).filter(lambda t: t.frequency.isin(list(FREQUENCY_DAYS)))
+    return {r["customer_id"]: r["frequency"] for r in ws.storage.rows(chosen.select("customer_id", "frequency"))}
 
 
 def _apply_stated_consent(ws: "Workspace", contacts: dict[str, dict], consent: str) -> None:
@@ -92,9 +107,10 @@ def _apply_stated_consent(ws: "Workspace", contacts: dict[str, dict], consent: s
 
 
 def _history(ws: "Workspace", customer_ids: list[str]) -> dict[str, list[tuple[dt.datetime, str]]]:
-    """Messages sent to ``customer_ids`` in the last eight days by campaigns that are not transactional."""
+    """Messages sent to ``customer_ids`` in the last 31 days (the longest stated frequency) by
+    campaigns that are not transactional."""
     sends, campaigns = ws.table("campaign_sends"), ws.table("campaigns")
-    since = dt.datetime.now() - dt.timedelta(days=8)
+    since = dt.datetime.now() - dt.timedelta(days=max(FREQUENCY_DAYS.values()) + 1)
     marketing = campaigns.filter(~campaigns.settings.contains('"transactional": true')).select("campaign_id")
     recent = among(sends, "customer_id", customer_ids).filter(lambda t: (t.state == "sent") & (t.settled_at >= since))
     recent = recent.semi_join(marketing, "campaign_id").select("customer_id", "settled_at", "channel")
@@ -129,7 +145,8 @@ def decide(customer_id: str, *, facts: Facts, channel: str, consent: str | None,
     if customer_id in facts.suppressed and not transactional:
         return "suppressed"
     local = now.astimezone(zone(contact.get("timezone"), default_zone))
-    if not transactional and _over_cap(facts, customer_id, channel, caps, local):
+    if not transactional and (_over_cap(facts, customer_id, channel, caps, local)
+                              or _over_frequency(facts, customer_id, now)):
         return "capped"
     if not transactional and caps.quiet and _quiet(local.hour, caps.quiet):
         return "quiet_hours"
@@ -160,6 +177,19 @@ def _over_cap(facts: Facts, customer_id: str, channel: str, caps: Caps, local: d
         "channel_week": sum(w.isocalendar()[:2] == week and c == channel for w, c in sent) + now_channel,
     }
     return any(getattr(caps, name) and count >= getattr(caps, name) for name, count in counts.items())
+
+
+def _over_frequency(facts: Facts, customer_id: str, now: dt.datetime) -> bool:
+    """Whether a marketing message went to the customer within the period they chose (preference
+    centre: at most weekly or monthly), on any channel."""
+    days = FREQUENCY_DAYS.get(facts.frequency.get(customer_id, ""))
+    if days is None:
+        return False
+    if facts.sent_now[customer_id]:
+        return True
+    since = now - dt.timedelta(days=days)
+    return any((when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)) > since
+               for when, _ in facts.history.get(customer_id, []))
 
 
 def record_sent(facts: Facts, customer_id: str, channel: str) -> None:

@@ -151,7 +151,7 @@ def campaign_renderer(ws: "Workspace", campaign: Campaign) -> Renderer:
     """Renders a batch of the campaign's messages from its variants' templates (loaded and checked
     once, here: a template error stops the campaign before anything is sent)."""
     from .campaign import variant_depths
-    from .links import link_key, unsubscribe_url
+    from .links import link_key, preferences_url, unsubscribe_url
     from .messages import MessageTemplate, message_context
 
     currency = ws.config["workspace"]["currency"]
@@ -163,9 +163,13 @@ def campaign_renderer(ws: "Workspace", campaign: Campaign) -> Renderer:
     def link(customer: str) -> str:
         return unsubscribe_url(base, key, customer, campaign.channel)
 
+    def choices(customer: str) -> str:
+        return preferences_url(base, key, customer)
+
     def render(customer_ids: list[str], variants: dict[str, str]) -> dict[str, tuple]:
         out = {}
-        for context in message_context(ws, customer_ids, campaign=campaign.campaign_id, unsubscribe_url=link):
+        for context in message_context(ws, customer_ids, campaign=campaign.campaign_id, unsubscribe_url=link,
+                                       preferences_url=choices):
             customer = context["customer"]["customer_id"]
             variant = variants.get(customer, "")
             if variant in depths:  # a test of depths: the variant's coupon, not the plan's

@@ -37,6 +37,17 @@ def user_add(name: str = typer.Argument(..., help="The name they sign in with.")
     results.print(f"User {name} can sign in as {role}")
 
 
+@user_app.command("disable")
+def user_disable(name: str = typer.Argument(..., help="The user."), workspace: Path = WorkspaceOpt) -> None:
+    """Disable a user: their sessions end and they cannot sign in (`user add` enables them again)."""
+    from ..access import end_sessions
+
+    with Workspace.open(workspace) as ws:
+        if not end_sessions(ws, name, "cli", disable=True):
+            raise SchemaError(f"no user {name!r}; see `micromarket user list`")
+    results.print(f"User {name} disabled")
+
+
 @user_app.command("list")
 def user_list(workspace: Path = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Every user with their role."""
@@ -96,7 +107,7 @@ def token_revoke(token_id: str = typer.Argument(..., help="The token's id (see `
 def serve(workspace: Path = WorkspaceOpt,
           host: Optional[str] = typer.Option(None, help="Address to listen on (default [serve] host, 127.0.0.1)."),
           port: Optional[int] = typer.Option(None, help="Port (default [serve] port, 8000).")) -> None:
-    """Serve the web app and the REST API (/api/v1, described at /docs) over the workspace."""
+    """Serve the web app and the REST API (/api/v1, described at /openapi.json) over the workspace."""
     import uvicorn
 
     from ..web.app import create_app
@@ -104,5 +115,5 @@ def serve(workspace: Path = WorkspaceOpt,
     app = create_app(workspace)
     serve_cfg = app.state.config["serve"]
     host, port = host or serve_cfg["host"], port or int(serve_cfg["port"])
-    note(f"micromarket serving {workspace} on http://{host}:{port} (API at /api/v1, its description at /docs)")
+    note(f"micromarket serving {workspace} on http://{host}:{port} (API at /api/v1, its OpenAPI description at /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

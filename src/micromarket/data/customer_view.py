@@ -44,6 +44,34 @@ def customer_view(ws: "Workspace", customer_id: str) -> dict[str, Any]:
     })
 
 
+def profile_and_offer(ws: "Workspace", customer_id: str) -> dict[str, Any]:
+    """One customer's profile and next best offer, in one query (what a shop's page or a call
+    centre's screen asks for on every view; the whole customer is :func:`customer_view`).
+
+    Raises
+    ------
+    NotFoundError
+        When the customer has no profile (not a customer, or not profiled yet).
+    """
+    profile, plan = ws.table("customer_profile"), ws.table("offer_plan")
+    mine = profile.filter(profile.customer_id == customer_id)
+    offer = plan.filter(plan.customer_id == customer_id).select(
+        "customer_id", offer="offer", offer_channel="channel", offer_discount_depth="discount_depth",
+        offer_expected_profit="expected_profit", offer_send_hour="send_hour")
+    rows = ws.storage.rows(mine.left_join(offer, "customer_id").drop("customer_id_right", "profile_run_id"))
+    if not rows:
+        raise NotFoundError(f"customer_id={customer_id!r} has no profile (not a customer, or `micromarket "
+                            "profile` has not run since they were loaded)")
+    row = rows[0]
+    keys = ("offer", "offer_channel", "offer_discount_depth", "offer_expected_profit", "offer_send_hour")
+    offer_part = ({"offer": row["offer"], "channel": row["offer_channel"], "discount_depth": row["offer_discount_depth"],
+                   "expected_profit": row["offer_expected_profit"], "send_hour": row["offer_send_hour"]}
+                  if row["offer"] is not None else None)
+    return json_ready({"customer_id": customer_id, "profile": {k: v for k, v in row.items()
+                                                               if k not in keys and k != "customer_id"},
+                       "next_best_offer": offer_part})
+
+
 def _one(ws: "Workspace", table: str, customer_id: str, drop: tuple[str, ...] = ()) -> dict | None:
     t = ws.storage.any_table(table)
     if t is None:
@@ -107,4 +135,4 @@ def search_customers(ws: "Workspace", text: str = "", limit: int = 20) -> list[d
     return json_ready(ws.storage.rows(picked.limit(limit)))
 
 
-__all__ = ["customer_view", "search_customers"]
+__all__ = ["profile_and_offer", "customer_view", "search_customers"]

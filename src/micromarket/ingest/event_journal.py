@@ -14,6 +14,7 @@ one row per id: an event posted twice (a client retrying after a timeout) is loa
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -87,6 +88,8 @@ def _checked(index: int, item: Any, zone: ZoneInfo) -> dict:
             continue
         if not isinstance(value, str) or not value.strip() or len(value) > _TEXT_LIMIT:
             raise fail(field, value, f"text of 1-{_TEXT_LIMIT} characters")
+        if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+            raise fail(field, value, "text without control characters or unpaired surrogates")
         row[field] = value.strip()
     kind = item.get("event_type")
     if not isinstance(kind, str) or not EVENT_TYPE.match(kind):
@@ -149,6 +152,16 @@ class EventJournal:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.sync = sync
+        # One journal writer at a time: a second server on the workspace would seal the file the
+        # first is appending to. The lock ends with the process.
+        self._lock_fd = os.open(self.folder / "journal.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            from ..exceptions import WorkspaceBusyError
+
+            raise WorkspaceBusyError(f"{self.folder}: another server is taking events for this workspace") from None
         self._queue: "queue.Queue[_Pending | None]" = queue.Queue()
         self._file_lock = threading.Lock()
         self._fd = self._open()
@@ -216,6 +229,7 @@ class EventJournal:
         self._writer.join(timeout=5)
         with self._file_lock:
             os.close(self._fd)
+        os.close(self._lock_fd)  # closing releases the lock
 
 
 def sealed_files(folder: Path) -> list[Path]:
@@ -224,6 +238,17 @@ def sealed_files(folder: Path) -> list[Path]:
 
 
 # -- loading ------------------------------------------------------------------------------------
+def set_aside(path: Path, reason: str) -> Path:
+    """Move a journal batch that cannot be loaded to ``unreadable/`` beside it (with the reason in a
+    ``.why`` file), so that it no longer stops the loading of later ones; returns its new path."""
+    folder = path.parent / "unreadable"
+    folder.mkdir(exist_ok=True)
+    target = folder / path.name
+    os.replace(path, target)
+    target.with_suffix(".why").write_text(reason + "\n")
+    return target
+
+
 def fold_events(ws: "Workspace", files: list[Path]) -> int:
     """Load the events of sealed journal ``files`` into ``events`` (ids already there are left
     as they are) as one unit, then delete the files; returns the events added.
@@ -250,4 +275,4 @@ def fold_events(ws: "Workspace", files: list[Path]) -> int:
     return len(new)
 
 
-__all__ = ["EventJournal", "KNOWN_TYPES", "MAX_BATCH", "checked_events", "fold_events", "sealed_files"]
+__all__ = ["EventJournal", "KNOWN_TYPES", "MAX_BATCH", "checked_events", "fold_events", "sealed_files", "set_aside"]

@@ -14,6 +14,8 @@ USERS = Table(
         _derived("password_hash", TEXT, "The password's Argon2id hash (the password itself is never stored)."),
         _derived("created_at", TIMESTAMP, "When the user was added."),
         _derived("disabled_at", TIMESTAMP, "When the user was disabled (NULL: active)."),
+        _derived("sessions_from", TIMESTAMP, "Sessions signed in before this time are over: set when the user "
+                                             "signs out, is given a new password or is disabled."),
     ),
     natural_key=("user_name",),
     ingestible=False,

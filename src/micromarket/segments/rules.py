@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -358,9 +359,17 @@ def _band_start(column: ir.Value, order: list[str]) -> ir.Value:
                       else_=ibis.null("float64"))
 
 
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
 def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return body.encode("utf-8").decode("unicode_escape") if "\\" in body else body
+    """A quoted string's text: ``\\"`` and ``\\\\`` stand for the character after the backslash
+    (any other text, accented letters included, is kept as written). A control character is refused:
+    no value holds one, and a NUL cannot stand in the engine's SQL."""
+    body = _ESCAPE.sub(lambda m: m.group(1), text[1:-1])
+    if any(ord(c) < 32 for c in body):
+        raise RuleError(text, None, f"the text {text} holds a control character")
+    return body
 
 
 def _describe(value: Any) -> str:

@@ -6,6 +6,7 @@ customers' links (unsubscribe, preference centre) and the pages — all through 
 
 from __future__ import annotations
 
+import sys
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,11 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ..exceptions import MicromarketError, WorkspaceBusyError
-from ..ingest.event_journal import EventJournal, fold_events, sealed_files
+from ..ingest.event_journal import EventJournal, fold_events, sealed_files, set_aside
 from ..turns import state_folder
 from .gate import WorkspaceGate
 from .jobs import Jobs
-from .security import Sessions, session_key
+from .security import AccessCache, Sessions, session_key
 
 API = "/api/v1"
 #: Seconds between loads of the event journal into the workspace.
@@ -49,15 +50,17 @@ def create_app(root: str | Path, *, release_after: float | None = None, wait_sec
     app = FastAPI(title="micromarket", version=_version(),
                   description="The REST API of a micromarket workspace: customers, segments, audiences, campaigns, "
                               "stage runs and events. Every operation names the role it needs (`x-role`).",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.gate = gate
     app.state.root = Path(root)
     app.state.config = gate.config
     app.state.sessions = Sessions(session_key(root), float(gate.config["serve"]["session_hours"]))
+    app.state.access = AccessCache(gate)
     app.state.journal = None
     app.state.jobs = Jobs(gate)
     app.state.running = 0
     app.state.lifespan_lock = threading.Lock()
+    app.state.fold_lock = threading.Lock()
     _errors(app)
     _routes(app)
     return app
@@ -85,7 +88,12 @@ def _errors(app: FastAPI) -> None:
         raw = unquote(request.url.path) + unquote(request.url.query)
         if any(ord(c) < 32 or ord(c) == 127 for c in raw):
             return JSONResponse({"detail": "the address holds a control character"}, status_code=422)
-        return await call_next(request)
+        response = await call_next(request)
+        # No page of this server may be framed by another site (clickjacking a launch button).
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
 
     @app.exception_handler(WorkspaceBusyError)
     async def busy(request: Request, exc: WorkspaceBusyError):
@@ -122,8 +130,9 @@ def _stop(app: FastAPI) -> None:
         app.state.running -= 1
         if app.state.running > 0:
             return
+        app.state.jobs.stop()  # sends pause before their next message; stage runs finish
         app.state.stopping.set()
-        app.state.folder.join(timeout=10)
+        app.state.folder.join()  # a fold in progress finishes first (and the final fold waits its turn anyway)
         try:
             _fold(app)  # else loaded at the next start: the sealed files stay
         finally:
@@ -138,17 +147,27 @@ def _fold_loop(app: FastAPI, stopping: threading.Event) -> None:
             _fold(app)
         except WorkspaceBusyError:
             continue  # a command holds the workspace: the journal keeps the events until our turn
+        except Exception as exc:  # the loader must outlive any one batch (see _fold)
+            sys.stderr.write(f"Warning: loading events failed: {type(exc).__name__}: {exc}\n")
 
 
 def _fold(app: FastAPI) -> int:
-    """Load the events journalled since the last fold (see :mod:`micromarket.ingest.event_journal`)."""
-    journal = app.state.journal
-    journal.seal()
-    files = sealed_files(journal.folder)
-    if not files:
-        return 0
-    with app.state.gate.use() as ws:
-        return fold_events(ws, files)
+    """Load the events journalled since the last fold (see :mod:`micromarket.ingest.event_journal`),
+    one sealed batch at a time; a batch the engine refuses is set aside (``unreadable/``), so it does
+    not stop the ones after it. One fold at a time (the loader and the server's stop)."""
+    with app.state.fold_lock:
+        journal = app.state.journal
+        journal.seal()
+        loaded = 0
+        for path in sealed_files(journal.folder):
+            with app.state.gate.use() as ws:
+                try:
+                    loaded += fold_events(ws, [path])
+                except WorkspaceBusyError:
+                    raise
+                except Exception as exc:
+                    set_aside(path, f"{type(exc).__name__}: {exc}")
+        return loaded
 
 
 def _version() -> str:

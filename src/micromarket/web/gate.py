@@ -51,11 +51,14 @@ class WorkspaceGate:
         self._releaser.start()
 
     @contextmanager
-    def use(self) -> Iterator[Workspace]:
-        """The workspace, for this thread, for the ``with`` block."""
+    def use(self, wait_seconds: float | None = None) -> Iterator[Workspace]:
+        """The workspace, for this thread, for the ``with`` block; opening it waits up to
+        ``wait_seconds`` (default ``[serve] wait_seconds``) while another process holds it."""
+        wait = self.wait_seconds if wait_seconds is None else wait_seconds
         with self._lock:
             if self._ws is None:
-                self._ws = Workspace.open(self.root, wait_seconds=self.wait_seconds, announce=False)
+                self._after_waiting_others(wait)
+                self._ws = Workspace.open(self.root, wait_seconds=wait, announce=False)
                 self._generation += 1
             self._in_use += 1
             view = self._view()
@@ -67,6 +70,13 @@ class WorkspaceGate:
                 self._last_used = time.monotonic()
                 if self._in_use == 0 and turns.others_waiting(self.root):
                     self._release()
+
+    def _after_waiting_others(self, wait: float) -> None:
+        """A process waiting for the database goes first: the server does not take it back in the
+        moment it let go (steady traffic would otherwise keep a command out until it gave up)."""
+        deadline = time.monotonic() + wait
+        while turns.others_waiting(self.root) and time.monotonic() < deadline:
+            time.sleep(turns.POLL)
 
     def _view(self) -> Workspace:
         """This thread's view of the open workspace (made once per opening)."""

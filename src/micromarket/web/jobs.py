@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import threading
+import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -112,6 +113,7 @@ class Jobs:
         self._jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def start(self, kind: str, target: str, who: str, work: Callable[["Workspace", Job], dict]) -> Job:
         """Run ``work(ws, job)`` in a thread; ``kind`` and ``target`` say what it is (``stage``
@@ -121,7 +123,9 @@ class Jobs:
                 raise SchemaError(f"{kind} {target!r} is already running")
             job = Job(next(self._ids), kind, target, who)
             self._jobs[job.job_id] = job
-        threading.Thread(target=self._run, args=(job, work), name=f"job-{job.job_id}", daemon=True).start()
+        thread = threading.Thread(target=self._run, args=(job, work), name=f"job-{job.job_id}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
         return job
 
     def start_stage(self, stage: str, who: str) -> Job:
@@ -132,6 +136,28 @@ class Jobs:
             return STAGES[stage](ws, lambda step: setattr(job, "step", step))
 
         return self.start("stage", stage, who, work)
+
+    def launch_campaign(self, name: str, who: str) -> Job:
+        """Launch the draft campaign ``name`` and send it in the background (audited)."""
+        from ..access import audited
+        from ..campaigns.campaign import get_campaign
+        from ..runner import run_launch_campaign
+        from ..storage.base import json_ready
+
+        with self.gate.use() as ws:
+            campaign = get_campaign(ws, name)
+            if campaign.status != "draft":
+                raise SchemaError(f"campaign {name!r} is {campaign.status}: only a draft can be launched")
+            audited(ws, who, "campaign.launch", name, {})
+
+        def work(ws: "Workspace", job: Job) -> dict:
+            def progress(done: int, total: int) -> None:
+                job.done, job.total, job.step = done, total, "sending"
+
+            outcome = run_launch_campaign(ws, name, progress=progress)
+            return json_ready(getattr(outcome, "__dict__", {}))
+
+        return self.start("campaign", name, who, work)
 
     def _run(self, job: Job, work: Callable[["Workspace", Job], dict]) -> None:
         try:
@@ -152,6 +178,18 @@ class Jobs:
 
     def all(self) -> list[Job]:
         return sorted(self._jobs.values(), key=lambda j: -j.job_id)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Before the server stops: ask every sending campaign to pause (it stops before its next
+        message, with its ledger settled; ``campaign resume`` goes on) and wait for the jobs."""
+        from ..campaigns.send import request_pause
+
+        for job in self.all():
+            if job.status == "running" and job.kind == "campaign":
+                request_pause(self.gate.root, job.target)
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def running_target(self, kind: str, target: str) -> bool:
         """Whether a job of ``kind`` on ``target`` is running now."""

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..campaigns import preferences as prefs
-from ..campaigns.links import PREFERENCES, link_key, preferences_url, verify
+from ..campaigns.links import PREFERENCES, link_key, verify
 from ..exceptions import SchemaError
 from .render import page
 from .security import public
@@ -41,16 +41,13 @@ def _refused() -> Exception:
     return HTTPException(404, "this link is not valid")
 
 
-def _preferences_link(request: Request, customer: str) -> str:
-    return preferences_url(str(request.base_url), link_key(request.app.state.root), customer)
-
-
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse, summary="The unsubscribe confirmation page "
             "(a GET changes nothing: link scanners unsubscribe nobody)", **public())
 def unsubscribe_page(request: Request, token: str):
     customer, channel = _token(request, token, None)
-    return page(request, "unsubscribe.html", done=False, channel_label=_LABELS.get(channel, f"{channel} messages"),
-                preferences_url=_preferences_link(request, customer))
+    # No link to the preference centre here: an unsubscribe URL is seen by mailbox providers and
+    # whoever a message is forwarded to, and must not open the customer's other choices.
+    return page(request, "unsubscribe.html", done=False, channel_label=_LABELS.get(channel, f"{channel} messages"))
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse, summary="Unsubscribe at once (RFC 8058 one-click: "
@@ -63,8 +60,7 @@ async def unsubscribe(request: Request, token: str):
             prefs.unsubscribe(ws, customer, channel)
 
     await run_in_threadpool(work)
-    return page(request, "unsubscribe.html", done=True, channel_label=_LABELS.get(channel, f"{channel} messages"),
-                preferences_url=_preferences_link(request, customer))
+    return page(request, "unsubscribe.html", done=True, channel_label=_LABELS.get(channel, f"{channel} messages"))
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse, summary="The customer's preference centre",

@@ -10,8 +10,8 @@ from fastapi.templating import Jinja2Templates
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
-def page(request: Request, name: str, status_code: int = 200, **context):
-    """The page ``name`` rendered with ``context`` (and the request, the signed-in user and the CSRF token)."""
+def page(request: Request, template: str, /, status_code: int = 200, **context):
+    """The page ``template`` rendered with ``context`` (and the request, the signed-in user and the CSRF token)."""
     who = getattr(request.state, "principal", None)
-    return TEMPLATES.TemplateResponse(request, name, {"who": who, "csrf": getattr(who, "csrf", None), **context},
+    return TEMPLATES.TemplateResponse(request, template, {"who": who, "csrf": getattr(who, "csrf", None), **context},
                                       status_code=status_code)

@@ -29,11 +29,18 @@ def export(request: Request, segment: str, channel: str = Query("email", max_len
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["customer_id"])
         writer.writeheader()
-        writer.writerows(rows)
+        # A cell starting with = + - @ is a formula to a spreadsheet: quoted as text (OWASP's advice).
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
         return Response(out.getvalue(), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{_file_name(segment)}.csv"'})
     return {"segment": segment, "channel": channel, "count": len(rows), "excluded": excluded, "customers": rows}
 
 
+def _cell(value):
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _file_name(segment: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in segment) or "audience"
+    """An ASCII file name for the download (a header cannot carry other characters)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in segment) or "audience"

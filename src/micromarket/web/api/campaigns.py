@@ -4,22 +4,18 @@ results. Launching sends in the background; its progress is a run (``/runs/{job_
 from __future__ import annotations
 
 import datetime as dt
-import re
-from pathlib import Path
 from typing import Literal, Union
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from ...access import audited
+from ...access import allows, audited
 from ...campaigns.campaign import counts, get_campaign, list_campaigns
-from ...campaigns.messages import MessageTemplate
 from ...exceptions import SchemaError
 from ...storage.base import json_ready
 from ..security import guarded
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
-_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class VariantIn(BaseModel):
@@ -60,39 +56,24 @@ def list_(request: Request) -> dict:
 @router.post("", status_code=201, summary="Create a draft campaign (nothing is sent until launch)",
              **guarded("marketer"))
 def create(request: Request, body: CampaignIn) -> dict:
-    from ...runner import run_create_campaign
+    from ...campaigns.drafts import create_draft
 
     who = request.state.principal
+    if body.transactional and not allows(who.role, "admin"):
+        # A transactional campaign passes over suppressions, the global control group and caps.
+        raise HTTPException(403, "a transactional campaign needs the admin role")
     if isinstance(body.holdout, float) and not 0 <= body.holdout < 1:
         raise SchemaError(f"holdout = {body.holdout!r}: expected a share in [0, 1) or 'auto'")
     with request.app.state.gate.use() as ws:
-        currency = ws.config["workspace"]["currency"]
-        for variant in body.variants:  # a template error stops the request before anything is written
-            MessageTemplate(variant.template, f"variant {variant.name}", currency=currency)
-        if any(c["campaign_id"] == body.name for c in list_campaigns(ws)):
-            raise SchemaError(f"campaign {body.name!r} exists; choose another name")
-        variants = [{"name": v.name, "template": str(_save_template(ws.root, body.name, v)),
-                     **({"discount_depth": v.discount_depth} if v.discount_depth is not None else {})}
-                    for v in body.variants]
-        campaign = run_create_campaign(
-            ws, body.name, audience_kind=body.audience.kind, audience_value=body.audience.value, template=None,
-            channel=body.channel, holdout=body.holdout, variants=variants, schedule=body.schedule,
+        campaign = create_draft(
+            ws, body.name, variants=[v.model_dump() for v in body.variants], audience_kind=body.audience.kind,
+            audience_value=body.audience.value, channel=body.channel, holdout=body.holdout, schedule=body.schedule,
             send_at=body.send_at, budget=body.budget, contact_cost=body.contact_cost,
             attribution_days=body.attribution_days, seed=body.seed, transactional=body.transactional)
         audited(ws, who.actor, "campaign.create", body.name,
-                {"audience": body.audience.model_dump(), "channel": body.channel, "variants": len(variants)})
+                {"audience": body.audience.model_dump(), "channel": body.channel, "variants": len(body.variants),
+                 "holdout": body.holdout, "transactional": body.transactional})
     return json_ready(campaign.row())
-
-
-def _save_template(root: Path, campaign: str, variant: VariantIn) -> Path:
-    """The variant's template, kept in the workspace (``campaigns/NAME/templates/VARIANT.tmpl``)."""
-    folder = Path(root) / "campaigns" / campaign / "templates"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{variant.name}.tmpl"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(variant.template, encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 @router.get("/{name}", summary="A campaign's settings and its counts by state", **guarded("viewer"))
@@ -127,24 +108,7 @@ def dry_run(request: Request, name: str) -> dict:
 @router.post("/{name}/launch", status_code=202, summary="Launch: draw the holdout, write the ledger and send "
                                                         "in the background", **guarded("marketer"))
 def launch(request: Request, name: str) -> dict:
-    from ...runner import run_launch_campaign
-
-    who = request.state.principal
-    with request.app.state.gate.use() as ws:
-        campaign = get_campaign(ws, name)
-        if campaign.status != "draft":
-            raise SchemaError(f"campaign {name!r} is {campaign.status}: only a draft can be launched")
-        audited(ws, who.actor, "campaign.launch", name, {})
-
-    def work(ws, job) -> dict:
-        def progress(done: int, total: int) -> None:
-            job.done, job.total, job.step = done, total, "sending"
-
-        outcome = run_launch_campaign(ws, name, progress=progress)
-        return json_ready(getattr(outcome, "__dict__", {}))
-
-    job = request.app.state.jobs.start("campaign", name, who.actor, work)
-    return job.public()
+    return request.app.state.jobs.launch_campaign(name, request.state.principal.actor).public()
 
 
 @router.post("/{name}/pause", summary="Pause: the sender stops before its next message", **guarded("marketer"))

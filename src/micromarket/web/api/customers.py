@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
-from ...data.customer_view import customer_view, search_customers
+from ...data.customer_view import customer_view, profile_and_offer, search_customers
 from ..security import guarded
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -22,3 +22,10 @@ def search(request: Request, q: str = Query("", max_length=200, description="Tex
 def one(request: Request, customer_id: str) -> dict:
     with request.app.state.gate.use() as ws:
         return customer_view(ws, customer_id)
+
+
+@router.get("/{customer_id}/profile", summary="One customer's profile and next best offer (the quick read a shop's "
+                                              "page makes on every view)", **guarded("viewer"))
+def profile(request: Request, customer_id: str) -> dict:
+    with request.app.state.gate.use() as ws:
+        return profile_and_offer(ws, customer_id)

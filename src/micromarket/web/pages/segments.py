@@ -1,0 +1,57 @@
+"""Segment pages: the list with sizes and value, and a rule editor that counts as you type."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from ...access import audited
+from ...exceptions import MicromarketError
+from ...segments.context import rule_members
+from ...storage.base import json_ready
+from ..render import page
+from ..security import guarded
+
+router = APIRouter(tags=["pages"])
+
+
+@router.get("/segments", response_class=HTMLResponse, summary="The segments page and rule editor",
+            **guarded("viewer"))
+def segments(request: Request):
+    from ...segments.store import list_segments
+
+    with request.app.state.gate.use() as ws:
+        rows = json_ready(list_segments(ws).to_dict(orient="records"))
+        total = ws.storage.count("customers")
+    return page(request, "segments.html", current="/segments", segments=rows, total=total)
+
+
+@router.post("/segments/count", response_class=HTMLResponse, summary="A rule's count (a fragment for the editor)",
+             **guarded("viewer"))
+def count(request: Request, rule: str = Form("", max_length=4000)):
+    if not rule.strip():
+        return page(request, "segment_count.html", n=None, error=None)
+    try:
+        with request.app.state.gate.use() as ws:
+            n = ws.storage.rows(rule_members(ws, rule).distinct().aggregate(n=lambda t: t.count()))[0]["n"]
+            total = ws.storage.count("customers")
+    except MicromarketError as exc:
+        return page(request, "segment_count.html", n=None, error=str(exc))
+    return page(request, "segment_count.html", n=int(n), total=int(total), error=None)
+
+
+@router.post("/segments/save", response_class=HTMLResponse, summary="Save a rule segment from the editor",
+             **guarded("marketer"))
+def save(request: Request, name: str = Form(..., max_length=100), rule: str = Form(..., max_length=4000)):
+    from ...runner import run_rule_segment
+
+    who = request.state.principal
+    try:
+        with request.app.state.gate.use() as ws:
+            run_rule_segment(ws, name, rule)
+            audited(ws, who.actor, "segment.save", name, {"rule": rule})
+    except MicromarketError as exc:
+        return page(request, "segment_count.html", n=None, error=str(exc), status_code=422)
+    response = RedirectResponse("/segments", status_code=303)
+    response.headers["HX-Redirect"] = "/segments"
+    return response
