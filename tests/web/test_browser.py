@@ -119,10 +119,10 @@ def test_a_marketer_builds_and_launches_a_campaign_and_a_viewer_only_sees_it(sit
 
         someone = ws.storage.rows(members(ws, "loyal-browser").order_by("customer_id").limit(1))[0]["customer_id"]
     marketer.fill("input[name=customer_id]", someone)
-    marketer.click("text=Preview")
+    marketer.click("button:has-text('Preview')")
     marketer.wait_for_selector("#preview-subject")
     assert marketer.inner_text("#preview-subject") == f"Spring for {someone}"
-    marketer.click("text=Dry run")
+    marketer.click("button:has-text('Dry run')")
     marketer.wait_for_selector("#dry-run-table")
     will_send = int(marketer.locator("[data-decision=send]").inner_text().replace(",", ""))
     assert will_send > 0
@@ -140,8 +140,9 @@ def test_a_marketer_builds_and_launches_a_campaign_and_a_viewer_only_sees_it(sit
     assert int(marketer.inner_text("#count-sent").replace(",", "")) == will_send
     by_id = inbox.by_message_id()
     assert len(by_id) == will_send and all(len(v) == 1 for v in by_id.values())
-    marketer.click("text=Measure now")
+    marketer.click("button:has-text('Measure now')")
     marketer.wait_for_selector("#results tbody tr")
+    assert marketer.locator("h1").count() == 1  # the page came back whole, not inside itself
     marketer.screenshot(path=str(SHOTS / "05-results.png"), full_page=True)
 
     # A viewer sees the results, is offered no launch, and is refused one.

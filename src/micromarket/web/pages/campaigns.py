@@ -10,7 +10,7 @@ from ...access import allows, audited
 from ...campaigns.campaign import counts, get_campaign, list_campaigns
 from ...exceptions import MicromarketError
 from ...storage.base import json_ready
-from ..render import page
+from ..render import go_to, page
 from ..security import guarded
 
 router = APIRouter(tags=["pages"])
@@ -122,9 +122,7 @@ def launch(request: Request, name: str, confirm: str = Form("")):
         request.app.state.jobs.launch_campaign(name, request.state.principal.actor)
     except MicromarketError as exc:
         return page(request, "error_fragment.html", status_code=422, error=str(exc))
-    response = RedirectResponse(f"/campaigns/{name}", status_code=303)
-    response.headers["HX-Redirect"] = f"/campaigns/{name}"
-    return response
+    return go_to(request, f"/campaigns/{name}")
 
 
 @router.post("/campaigns/{name}/measure-page", response_class=HTMLResponse, summary="Measure from the campaign page",
@@ -139,9 +137,7 @@ def measure(request: Request, name: str):
             audited(ws, who.actor, "campaign.measure", name, {})
     except MicromarketError as exc:
         return page(request, "error_fragment.html", status_code=422, error=str(exc))
-    response = RedirectResponse(f"/campaigns/{name}", status_code=303)
-    response.headers["HX-Redirect"] = f"/campaigns/{name}"
-    return response
+    return go_to(request, f"/campaigns/{name}")
 
 
 def _job(request: Request, name: str):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from ...access import audited
 from ...exceptions import MicromarketError
 from ...segments.context import rule_members
 from ...storage.base import json_ready
-from ..render import page
+from ..render import go_to, page
 from ..security import guarded
 
 router = APIRouter(tags=["pages"])
@@ -52,6 +52,4 @@ def save(request: Request, name: str = Form(..., max_length=100), rule: str = Fo
             audited(ws, who.actor, "segment.save", name, {"rule": rule})
     except MicromarketError as exc:
         return page(request, "segment_count.html", n=None, error=str(exc), status_code=422)
-    response = RedirectResponse("/segments", status_code=303)
-    response.headers["HX-Redirect"] = "/segments"
-    return response
+    return go_to(request, "/segments")
