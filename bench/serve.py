@@ -37,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import pyarrow as pa
 import uvicorn
 

@@ -4,14 +4,21 @@ generated chain with a user and a token of every role."""
 from __future__ import annotations
 
 import shutil
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from micromarket.access import ROLES, STAFF_ROLES, add_user, create_token
 from micromarket.web.app import create_app
 from micromarket.workspace import Workspace
+
+from helpers import free_port
 
 PASSWORD = "correct horse battery"
 
@@ -44,11 +51,34 @@ def with_access(root) -> dict[str, str]:
         return {role: create_token(ws, role, f"{role} test token")[0] for role in ROLES}
 
 
+def copied(source, root) -> dict[str, str]:
+    """A copy of the workspace ``source`` at ``root`` with a user and token of every role (the tokens)."""
+    shutil.copytree(source, root)
+    return with_access(root)
+
+
+@contextmanager
+def listening(app) -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 (a real server over loopback) for the block; yields its URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 @pytest.fixture
 def served(tmp_path, chain_copy_source):
     root = tmp_path / "served"
-    shutil.copytree(chain_copy_source, root)
-    tokens = with_access(root)
+    tokens = copied(chain_copy_source, root)
     app = create_app(root, release_after=0.2, wait_seconds=30)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         yield Served(root, client, tokens)

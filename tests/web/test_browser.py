@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from micromarket.web.app import create_app
 
-from helpers import free_port
-from web_fixtures import PASSWORD, with_access
+from web_fixtures import PASSWORD, copied, listening
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
@@ -27,27 +24,18 @@ SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 
 @pytest.fixture
 def site(tmp_path, chain_copy_source, smtp_server):
-    inbox, smtp_port = smtp_server
-    root = tmp_path / "ws"
-    shutil.copytree(chain_copy_source, root)
-    with_access(root)
     from micromarket.workspace import Workspace
 
+    inbox, smtp_port = smtp_server
+    root = tmp_path / "ws"
+    copied(chain_copy_source, root)
     with Workspace.open(root) as ws:
         ws.update_config({"channels": {"email": {"host": "127.0.0.1", "port": smtp_port,
                                                  "from": "Shop <news@shop.example>"}},
                           "campaigns": {"cap_day": 0, "cap_week": 0, "quiet_hours": []}})
     app = create_app(root, release_after=0.5, wait_seconds=30)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", inbox, app
-    server.should_exit = True
-    thread.join(timeout=30)
+    with listening(app) as base:
+        yield base, inbox, app
 
 
 @pytest.fixture

@@ -5,18 +5,15 @@ in the ``events`` table once."""
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 
-import httpx
+import httpx2 as httpx
 import pytest
-import uvicorn
 
 from micromarket.web.app import create_app
 
-from helpers import free_port
-from web_fixtures import with_access
+from web_fixtures import copied, listening
 
 #: Seconds of load (the issue's 60; MICROMARKET_LOAD_SECONDS shortens it for a quick local run).
 SECONDS = float(os.environ.get("MICROMARKET_LOAD_SECONDS", "60"))
@@ -24,21 +21,10 @@ SECONDS = float(os.environ.get("MICROMARKET_LOAD_SECONDS", "60"))
 
 @pytest.fixture
 def server(tmp_path, chain_copy_source):
-    root = tmp_path / "ws"
-    shutil.copytree(chain_copy_source, root)
-    tokens = with_access(root)
-    app = create_app(root, release_after=1.0, wait_seconds=30)
-    port = free_port()
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert running.started
-    yield f"http://127.0.0.1:{port}", tokens, app
-    running.should_exit = True
-    thread.join(timeout=30)
+    tokens = copied(chain_copy_source, tmp_path / "ws")
+    app = create_app(tmp_path / "ws", release_after=1.0, wait_seconds=30)
+    with listening(app) as base:
+        yield base, tokens, app
 
 
 @pytest.mark.slow
