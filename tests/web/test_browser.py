@@ -98,8 +98,21 @@ def test_a_marketer_builds_and_launches_a_campaign_and_a_viewer_only_sees_it(sit
     marketer.fill("textarea[name=template]", "{% block subject %}Spring for {{ customer.customer_id }}{% endblock %}"
                                              "{% block text %}Hello {{ customer.customer_id }}{% endblock %}"
                                              "{% block html %}<p>Hello {{ customer.customer_id }}</p>{% endblock %}")
+    with app.state.gate.use() as ws:  # the template previewed live, as it is written, for a customer
+        someone_early = ws.storage.rows(ws.table("customers").select("customer_id").order_by("customer_id").limit(1))[0]["customer_id"]
+    marketer.fill("input[name=customer_id]", someone_early)
+    marketer.wait_for_selector("#preview-subject")
+    assert marketer.inner_text("#preview-subject") == f"Spring for {someone_early}"
+    marketer.click("button:has-text('Check the holdout')")  # the planner's holdout before anything is made
+    marketer.wait_for_selector("#holdout-share")
+    planned = float(marketer.get_attribute("#holdout-share", "data-share"))
+    assert 0.05 <= planned < 1
     marketer.click("text=Create draft")
     marketer.wait_for_url(f"{base}/campaigns/browser-spring")
+    with app.state.gate.use() as ws:
+        from micromarket.campaigns.campaign import get_campaign
+
+        assert abs(get_campaign(ws, "browser-spring").holdout_share - planned) < 1e-9  # the plan shown is the plan made
 
     # Preview for a customer of the audience, then the dry run.
     with app.state.gate.use() as ws:
@@ -120,11 +133,12 @@ def test_a_marketer_builds_and_launches_a_campaign_and_a_viewer_only_sees_it(sit
     marketer.once("dialog", lambda dialog: dialog.accept())
     marketer.fill("input[name=confirm]", "browser-spring")
     marketer.click("button:has-text('Launch')")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(inbox.messages) < will_send:
-        time.sleep(0.2)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not any(
+            j.target == "browser-spring" and j.status != "running" for j in app.state.jobs.all()):
+        marketer.wait_for_timeout(200)  # the browser keeps polling the progress meanwhile
     marketer.goto(f"{base}/campaigns/browser-spring")
-    marketer.wait_for_selector("text=done")
+    assert "done" in marketer.inner_text("#progress")
     assert int(marketer.inner_text("#count-sent").replace(",", "")) == will_send
     by_id = inbox.by_message_id()
     assert len(by_id) == will_send and all(len(v) == 1 for v in by_id.values())

@@ -64,7 +64,7 @@ def create(request: Request, body: CampaignIn) -> dict:
         raise HTTPException(403, "a transactional campaign needs the admin role")
     if isinstance(body.holdout, float) and not 0 <= body.holdout < 1:
         raise SchemaError(f"holdout = {body.holdout!r}: expected a share in [0, 1) or 'auto'")
-    with request.app.state.gate.use() as ws:
+    with request.app.state.gate.use() as ws, ws.storage.atomic():  # the change and its audit row, one unit
         campaign = create_draft(
             ws, body.name, variants=[v.model_dump() for v in body.variants], audience_kind=body.audience.kind,
             audience_value=body.audience.value, channel=body.channel, holdout=body.holdout, schedule=body.schedule,
@@ -117,7 +117,7 @@ def pause(request: Request, name: str) -> dict:
     from ...runner import run_pause_campaign
 
     who = request.state.principal
-    with request.app.state.gate.use() as ws:
+    with request.app.state.gate.use() as ws, ws.storage.atomic():  # the change and its audit row, one unit
         get_campaign(ws, name)
         request_pause(ws.root, name)  # a sending job sees the flag before its next message
         if not request.app.state.jobs.running_target("campaign", name):
@@ -132,7 +132,7 @@ def measure(request: Request, name: str) -> dict:
     from ...runner import run_measure
 
     who = request.state.principal
-    with request.app.state.gate.use() as ws:
+    with request.app.state.gate.use() as ws, ws.storage.atomic():  # the change and its audit row, one unit
         measurement = run_measure(ws, name)
         audited(ws, who.actor, "campaign.measure", name, {})
         return json_ready(measurement.to_dict())

@@ -48,7 +48,7 @@ def create(request: Request, body: SegmentIn) -> dict:
     from ...runner import run_rule_segment
 
     who = request.state.principal
-    with request.app.state.gate.use() as ws:
+    with request.app.state.gate.use() as ws, ws.storage.atomic():  # the change and its audit row, one unit
         row = run_rule_segment(ws, body.name, body.rule, replace=body.replace)
         audited(ws, who.actor, "segment.save", body.name, {"rule": body.rule, "replace": body.replace})
     return json_ready({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
@@ -72,7 +72,7 @@ def delete(request: Request, name: str) -> dict:
     from ...segments.store import segment_id
 
     who = request.state.principal
-    with request.app.state.gate.use() as ws:
+    with request.app.state.gate.use() as ws, ws.storage.atomic():  # the change and its audit row, one unit
         segment_id(ws, name)  # an unknown name is answered 404
         run_delete_segment(ws, name)
         audited(ws, who.actor, "segment.delete", name)

@@ -52,7 +52,7 @@ def create(request: Request, name: str = Form(..., max_length=64), segment: str 
     who = request.state.principal
     try:
         share = holdout if holdout == "auto" else float(holdout)
-        with request.app.state.gate.use() as ws:
+        with request.app.state.gate.use() as ws, ws.storage.atomic():  # the change and its audit row, one unit
             create_draft(ws, name, variants=[{"name": "A", "template": template}], audience_kind="segment",
                          audience_value=segment, channel=channel, holdout=share)
             audited(ws, who.actor, "campaign.create", name, {"segment": segment, "channel": channel})
@@ -63,6 +63,42 @@ def create(request: Request, name: str = Form(..., max_length=64), segment: str 
                     template=template, error=str(exc),
                     form={"name": name, "segment": segment, "channel": channel, "holdout": holdout})
     return RedirectResponse(f"/campaigns/{name}", status_code=303)
+
+
+@router.post("/campaigns/holdout-fragment", response_class=HTMLResponse, summary="The planner's holdout for an "
+             "audience before the campaign is made (a fragment for the builder)", **guarded("marketer"))
+def holdout(request: Request, segment: str = Form(..., max_length=100), holdout: str = Form("auto", max_length=10)):
+    from ...campaigns.audience import audience
+    from ...measure.holdout_plan import plan_holdout
+
+    try:
+        share = None if holdout == "auto" else float(holdout)
+        with request.app.state.gate.use() as ws:
+            cfg = ws.config["campaigns"]
+            plan = plan_holdout(ws, audience(ws, "segment", segment), days=int(cfg["attribution_days"]),
+                                holdout_share=share, target_lift=float(cfg["target_lift"]),
+                                fallback_share=float(cfg["holdout"]))
+    except (MicromarketError, ValueError) as exc:
+        return page(request, "error_fragment.html", error=str(exc))
+    return page(request, "campaign_holdout.html", plan=plan)
+
+
+@router.post("/campaigns/template-preview", response_class=HTMLResponse, summary="A template being written, "
+             "rendered for one customer as they would get it (a fragment for the builder)", **guarded("marketer"))
+def template_preview(request: Request, template: str = Form("", max_length=200_000),
+                     customer_id: str = Form("", max_length=200)):
+    from ...campaigns.messages import MessageTemplate, preview
+
+    if not template.strip() or not customer_id.strip():
+        return page(request, "error_fragment.html", error="write a template and name a customer to preview it")
+    try:
+        with request.app.state.gate.use() as ws:
+            parts = preview(ws, MessageTemplate(template, "the template", currency=ws.config["workspace"]["currency"]),
+                            customer_id.strip(), campaign="(draft)")
+    except MicromarketError as exc:
+        return page(request, "error_fragment.html", error=str(exc))
+    message = {"subject": parts.subject, "text": parts.text, "html": parts.html, "variant": "A", "group": "draft"}
+    return page(request, "campaign_preview.html", message=message)
 
 
 @router.get("/campaigns/{name}", response_class=HTMLResponse, summary="One campaign", **guarded("viewer"))
@@ -132,7 +168,7 @@ def measure(request: Request, name: str):
 
     who = request.state.principal
     try:
-        with request.app.state.gate.use() as ws:
+        with request.app.state.gate.use() as ws, ws.storage.atomic():  # the change and its audit row, one unit
             run_measure(ws, name)
             audited(ws, who.actor, "campaign.measure", name, {})
     except MicromarketError as exc:

@@ -47,7 +47,7 @@ def save(request: Request, name: str = Form(..., max_length=100), rule: str = Fo
 
     who = request.state.principal
     try:
-        with request.app.state.gate.use() as ws:
+        with request.app.state.gate.use() as ws, ws.storage.atomic():  # the change and its audit row, one unit
             run_rule_segment(ws, name, rule)
             audited(ws, who.actor, "segment.save", name, {"rule": rule})
     except MicromarketError as exc:
