@@ -74,7 +74,7 @@ def percentiles(ms: list[float]) -> dict:
 def bare(ids: list[str], batches: list[list[dict]]) -> dict:
     from micromarket.data.customer_view import customer_view, profile_and_offer
     from micromarket.ingest.event_journal import _SCHEMA
-    from micromarket.segments.context import rule_members
+    from micromarket.segments.context import rule_count
     from micromarket.workspace import Workspace
 
     with Workspace.open(WS) as ws:
@@ -94,7 +94,7 @@ def bare(ids: list[str], batches: list[list[dict]]) -> dict:
         counts = []
         for _ in range(10):
             start = time.perf_counter()
-            ws.storage.rows(rule_members(ws, RULE).distinct().aggregate(n=lambda t: t.count()))
+            rule_count(ws, RULE)
             counts.append((time.perf_counter() - start) * 1000)
         start, sent = time.perf_counter(), 0
         for batch in batches:

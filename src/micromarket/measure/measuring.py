@@ -45,6 +45,12 @@ def check_members(ws: "Workspace", campaign_id: str) -> None:
                       f"{', '.join(known) or 'none (launch one, or load past campaigns into campaign_members)'}")
 
 
+def measured(ws: "Workspace", campaign_id: str) -> bool:
+    """Whether the campaign has attributed outcomes to measure (``measure`` has run, or they were imported)."""
+    outcomes = ws.table("campaign_outcomes")
+    return bool(ws.storage.rows(outcomes.filter(outcomes.campaign_id == campaign_id).limit(1).select("campaign_id")))
+
+
 def imported(ws: "Workspace", campaign_id: str) -> bool:
     """Whether the campaign's outcomes were loaded with its members (and are not attributed here)."""
     outcomes = ws.table("campaign_outcomes")
@@ -201,4 +207,4 @@ def results_output(m: Measurement) -> Output:
                   {"summary": m.to_dict()})
 
 
-__all__ = ["attribution_output", "measure_campaign", "results_output", "campaign_record", "imported"]
+__all__ = ["attribution_output", "measure_campaign", "results_output", "campaign_record", "imported", "measured"]

@@ -153,6 +153,11 @@ def _in_segment(ws: "Workspace", resolving: tuple[str, ...]) -> Callable[[str], 
     return in_segment
 
 
+def rule_count(ws: "Workspace", rule: str) -> int:
+    """How many customers ``rule`` selects (the editor's live count; nothing is saved)."""
+    return int(ws.storage.rows(rule_members(ws, rule).distinct().aggregate(n=lambda t: t.count()))[0]["n"])
+
+
 def rule_members(ws: "Workspace", rule: str, resolving: tuple[str, ...] = ()) -> "ir.Table":
     """The customers (``customer_id``) for whom ``rule`` holds, as an Ibis table.
 

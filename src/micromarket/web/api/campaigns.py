@@ -143,11 +143,10 @@ def measure(request: Request, name: str) -> dict:
             **guarded("viewer"))
 def results(request: Request, name: str) -> dict:
     from ...exceptions import NotFoundError
-    from ...measure.measuring import measure_campaign
+    from ...measure.measuring import measure_campaign, measured
 
     with request.app.state.gate.use() as ws:
-        outcomes = ws.table("campaign_outcomes")
-        if not ws.storage.rows(outcomes.filter(outcomes.campaign_id == name).limit(1).select("campaign_id")):
+        if not measured(ws, name):
             raise NotFoundError(f"campaign {name!r} has not been measured: POST /api/v1/campaigns/{name}/measure "
                                 "(or `micromarket measure`) first")
         return json_ready(measure_campaign(ws, name).to_dict())

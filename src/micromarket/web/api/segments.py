@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from ...access import audited
-from ...segments.context import rule_members
+from ...segments.context import rule_count
 from ...storage.base import json_ready
 from ..security import guarded
 
@@ -30,17 +28,14 @@ def list_(request: Request) -> dict:
 
     with request.app.state.gate.use() as ws:
         frame = list_segments(ws)
-    rows = frame.to_dict(orient="records")
-    return {"segments": json_ready([{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-                                    for r in rows])}
+    return {"segments": json_ready(frame.to_dict(orient="records"))}  # NaN (no CLV) as null
 
 
 @router.post("/count", summary="How many customers a rule selects (nothing is saved)", **guarded("viewer"))
 def count(request: Request, body: RuleIn) -> dict:
     with request.app.state.gate.use() as ws:
-        n = ws.storage.rows(rule_members(ws, body.rule).distinct().aggregate(n=lambda t: t.count()))[0]["n"]
-        total = ws.storage.count("customers")
-    return {"rule": body.rule, "count": int(n), "customers": int(total)}
+        n, total = rule_count(ws, body.rule), ws.storage.count("customers")
+    return {"rule": body.rule, "count": n, "customers": int(total)}
 
 
 @router.post("", status_code=201, summary="Save a rule segment and its members", **guarded("marketer"))
@@ -51,7 +46,7 @@ def create(request: Request, body: SegmentIn) -> dict:
     with request.app.state.gate.use() as ws, ws.storage.atomic():  # the change and its audit row, one unit
         row = run_rule_segment(ws, body.name, body.rule, replace=body.replace)
         audited(ws, who.actor, "segment.save", body.name, {"rule": body.rule, "replace": body.replace})
-    return json_ready({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+    return json_ready(row)
 
 
 @router.get("/{name}/members", summary="A segment's members, a page at a time", **guarded("viewer"))

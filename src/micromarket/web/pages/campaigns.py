@@ -103,14 +103,12 @@ def template_preview(request: Request, template: str = Form("", max_length=200_0
 
 @router.get("/campaigns/{name}", response_class=HTMLResponse, summary="One campaign", **guarded("viewer"))
 def campaign(request: Request, name: str):
-    from ...measure.measuring import measure_campaign
+    from ...measure.measuring import measure_campaign, measured
 
     with request.app.state.gate.use() as ws:
         found = get_campaign(ws, name)
         state = counts(ws, found)
-        outcomes = ws.table("campaign_outcomes")
-        measured = bool(ws.storage.rows(outcomes.filter(outcomes.campaign_id == name).limit(1).select("campaign_id")))
-        results = json_ready(measure_campaign(ws, name).to_dict()) if measured else None
+        results = json_ready(measure_campaign(ws, name).to_dict()) if measured(ws, name) else None
     job = _job(request, name)
     who = request.state.principal
     return page(request, "campaign.html", current="/campaigns", campaign=json_ready(found.row()), counts=state,

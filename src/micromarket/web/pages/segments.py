@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from ...access import audited
 from ...exceptions import MicromarketError
-from ...segments.context import rule_members
+from ...segments.context import rule_count
 from ...storage.base import json_ready
 from ..render import go_to, page
 from ..security import guarded
@@ -33,11 +33,11 @@ def count(request: Request, rule: str = Form("", max_length=4000)):
         return page(request, "segment_count.html", n=None, error=None)
     try:
         with request.app.state.gate.use() as ws:
-            n = ws.storage.rows(rule_members(ws, rule).distinct().aggregate(n=lambda t: t.count()))[0]["n"]
+            n = rule_count(ws, rule)
             total = ws.storage.count("customers")
     except MicromarketError as exc:
         return page(request, "segment_count.html", n=None, error=str(exc))
-    return page(request, "segment_count.html", n=int(n), total=int(total), error=None)
+    return page(request, "segment_count.html", n=n, total=int(total), error=None)
 
 
 @router.post("/segments/save", response_class=HTMLResponse, summary="Save a rule segment from the editor",
